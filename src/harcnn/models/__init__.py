@@ -1,0 +1,7 @@
+"""Networks for inertial windows, built by name: ``create_model("cnn", filters=64, n_models=10)``."""
+
+from harcnn.models import cnn, multihead  # noqa: F401  (registers the models)
+from harcnn.models.base import EnsembleModel
+from harcnn.models.registry import create_model, list_models, model_options, register_model
+
+__all__ = ["EnsembleModel", "create_model", "list_models", "model_options", "register_model"]

@@ -1,0 +1,39 @@
+"""The reference's multi-headed 1D CNN: three heads with kernel sizes 3, 5 and 11."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harcnn.errors import HarcnnError
+from harcnn.models.base import EnsembleModel
+from harcnn.models.layers import EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, to_conv_layout
+from harcnn.models.registry import register_model
+
+
+@register_model("multihead")
+class MultiHeadCNN(EnsembleModel):
+    """Per head: Conv1D(f, k, ReLU) -> Dropout -> MaxPool(2) -> Flatten; Concatenate -> Dense(100, ReLU) -> Dense(K)."""
+
+    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+                 filters: int = 64, kernel_sizes: Sequence[int] = (3, 5, 11), dropout: float = 0.5,
+                 dense_units: int = 100, pool_size: int = 2):
+        super().__init__(n_models, n_channels, n_classes, window)
+        kernel_sizes = tuple(int(k) for k in kernel_sizes)
+        if not kernel_sizes or any(k < 1 or (window - k + 1) // pool_size < 1 for k in kernel_sizes):
+            raise HarcnnError(f"multihead: kernel sizes {kernel_sizes} do not fit windows of {window} steps")
+        self.pool_size = pool_size
+        self.convs = nn.ModuleList(EnsembleConv1d(n_models, n_channels, filters, k) for k in kernel_sizes)
+        self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=1) for _ in kernel_sizes)
+        flat = sum(filters * ((window - k + 1) // pool_size) for k in kernel_sizes)
+        self.dense = EnsembleLinear(n_models, flat, dense_units)
+        self.head = EnsembleLinear(n_models, dense_units, n_classes)
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        h = to_conv_layout(x, self.n_models)
+        heads = [conv_to_dense(F.max_pool1d(drop(F.relu(conv(h))), self.pool_size), self.n_models)
+                 for conv, drop in zip(self.convs, self.dropouts)]
+        return self.head(F.relu(self.dense(torch.cat(heads, dim=2))))

@@ -1,0 +1,35 @@
+"""Seeds: every repeat (ensemble member) gets independent random streams from one integer.
+
+A member's initial weights, dropout masks and batch order depend only on its own seed, so a
+repeat gives the same network whether it is trained alone or batched with others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class MemberStreams:
+    """The random streams of one member."""
+
+    init: torch.Generator
+    dropout: torch.Generator
+    shuffle: np.random.Generator
+
+
+def member_streams(seed: int, device: torch.device | str = "cpu") -> MemberStreams:
+    init_seq, dropout_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(3)
+    return MemberStreams(
+        init=torch.Generator().manual_seed(int(init_seq.generate_state(1, np.uint64)[0] >> 1)),
+        dropout=torch.Generator(device=device).manual_seed(int(dropout_seq.generate_state(1, np.uint64)[0] >> 1)),
+        shuffle=np.random.default_rng(shuffle_seq),
+    )
+
+
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """Seeds for ``repeats`` repeats: distinct, and the first k are the same for any ``repeats >= k``."""
+    return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(repeats)]
