@@ -1,0 +1,86 @@
+"""Repeated evaluation: train and test a configuration R times with distinct seeds.
+
+Networks are stochastic, so one score says little; the reference reports the mean and
+standard deviation of 10 repeats and every individual score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harcnn.data.uci_har import UCIHAR
+from harcnn.experiments.config import ExperimentConfig
+from harcnn.experiments.trials import TrialOutcome, prepare_data, run_trials, versions
+from harcnn.io import write_csv, write_json
+from harcnn.seeding import repeat_seeds
+
+
+@dataclass
+class EvaluationResult:
+    config: ExperimentConfig
+    seed: int
+    outcomes: list[TrialOutcome] = field(default_factory=list)
+    data_source: str = ""
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([o.test_accuracy for o in self.outcomes])
+
+    @property
+    def mean(self) -> float:
+        return float(self.scores.mean())
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (``np.std``), as the reference reports."""
+        return float(self.scores.std())
+
+    def summary_line(self) -> str:
+        return f"Accuracy: {100 * self.mean:.3f}% (+/-{100 * self.std:.3f})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_flat(), "config_id": self.config.config_id, "seed": self.seed,
+            "repeats": len(self.outcomes), "mean_accuracy": self.mean, "std_accuracy": self.std,
+            "scores": self.scores.tolist(),
+            "mean_train_seconds": float(np.mean([o.train_seconds for o in self.outcomes])),
+            "data_source": self.data_source, "versions": versions(),
+            "trials": [o.to_dict() for o in self.outcomes],
+        }
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``config.json``, ``results.json`` and ``scores.csv`` (each atomically) into ``out_dir``."""
+        out = Path(out_dir)
+        write_json(out / "config.json", {"config": self.config.to_flat(), "config_id": self.config.config_id,
+                                         "seed": self.seed, "repeats": len(self.outcomes),
+                                         "data_source": self.data_source})
+        write_json(out / "results.json", self.to_dict())
+        write_csv(out / "scores.csv", ["repeat", "seed", "test_accuracy", "train_seconds"],
+                  [[o.repeat, o.seed, o.test_accuracy, o.train_seconds] for o in self.outcomes])
+        return out
+
+
+def evaluate(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 10, seed: int = 0,
+             models_per_batch: int | None = None, device: str = "cpu", progress: bool = False,
+             on_trial: Callable[[TrialOutcome], None] | None = None) -> EvaluationResult:
+    """Train and test ``config`` ``repeats`` times; repeats are trained ``models_per_batch`` at a time
+    (all together by default). Repeat i's seed depends only on ``seed`` and i."""
+    seeds = repeat_seeds(seed, repeats)
+    per_batch = models_per_batch or repeats
+    data = prepare_data(dataset, config)
+    result = EvaluationResult(config=config, seed=seed, data_source=dataset.source)
+    for start in range(0, repeats, per_batch):
+        batch = list(range(start, min(start + per_batch, repeats)))
+        label = f"repeats {batch[0] + 1}-{batch[-1] + 1}/{repeats}" if len(batch) > 1 else f"repeat {batch[0] + 1}/{repeats}"
+        outcomes = run_trials(dataset, config, batch, [seeds[i] for i in batch], data=data,
+                              device=device, progress=progress, description=label)
+        for outcome in outcomes:
+            result.outcomes.append(outcome)
+            if on_trial is not None:
+                on_trial(outcome)
+    return result

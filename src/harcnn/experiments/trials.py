@@ -1,0 +1,111 @@
+"""A trial trains one network of a configuration with one seed and scores it on the test set.
+
+``run_trials`` trains several repeats of one configuration together (one ensemble, one
+batched computation) and returns one ``TrialOutcome`` per repeat.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from harcnn.data.splits import subject_holdout
+from harcnn.data.transforms import Standardizer
+from harcnn.data.uci_har import UCIHAR
+from harcnn.experiments.config import ExperimentConfig
+from harcnn.models import create_model
+from harcnn.training import Trainer, predict_logits
+
+VALIDATION_SEED = 0  # which training subjects are held out for validation: fixed, so configs compare
+
+
+@dataclass
+class TrialOutcome:
+    repeat: int
+    seed: int
+    test_accuracy: float
+    val_accuracy: float | None
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]
+    history: dict[str, list[float]]
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PreparedData:
+    """The arrays a configuration trains and tests on, after its data preparation."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None
+    standardizer: Standardizer | None
+    validation_subject_ids: list[int]
+
+
+def prepare_data(dataset: UCIHAR, config: ExperimentConfig) -> PreparedData:
+    """Hold out validation subjects, then fit the standardizer on the remaining training windows."""
+    X_train, y_train, validation, held = dataset.train.X, dataset.train.y, None, []
+    if config.validation_subjects:
+        keep, holdout = subject_holdout(dataset.train.subject, config.validation_subjects, VALIDATION_SEED)
+        validation = (X_train[holdout], y_train[holdout])
+        held = sorted(int(s) for s in np.unique(dataset.train.subject[holdout]))
+        X_train, y_train = X_train[keep], y_train[keep]
+    X_test, standardizer = dataset.test.X, None
+    if config.standardize:
+        standardizer = Standardizer().fit(X_train)
+        X_train, X_test = standardizer.transform(X_train), standardizer.transform(X_test)
+        if validation is not None:
+            validation = (standardizer.transform(validation[0]), validation[1])
+    return PreparedData(X_train, y_train, X_test, dataset.test.y, validation, standardizer, held)
+
+
+def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int], seeds: Sequence[int],
+               *, data: PreparedData | None = None, device: str = "cpu", progress: bool = False,
+               description: str = "training") -> list[TrialOutcome]:
+    """Train ``len(seeds)`` repeats of ``config`` as one ensemble and score each on the test set."""
+    data = data or prepare_data(dataset, config)
+    n_classes = len(dataset.class_names)
+    model = create_model(config.model, n_models=len(seeds), n_channels=data.X_train.shape[2],
+                         n_classes=n_classes, window=data.X_train.shape[1], **config.model_params)
+    trainer = Trainer(config.train, device=device, progress=progress, description=description)
+    history = trainer.fit(model, data.X_train, data.y_train, seeds, validation=data.validation)
+    predictions = predict_logits(model, data.X_test).argmax(dim=2).cpu().numpy()  # [R, n]
+    outcomes = []
+    for r, (repeat, seed) in enumerate(zip(repeats, seeds)):
+        curves = history.member(r)
+        outcomes.append(TrialOutcome(
+            repeat=repeat, seed=seed,
+            test_accuracy=float((predictions[r] == data.y_test).mean()),
+            val_accuracy=curves["val_accuracy"][-1] if "val_accuracy" in curves else None,
+            per_class=per_class_metrics(data.y_test, predictions[r], dataset.class_names),
+            confusion=confusion_matrix(data.y_test, predictions[r], labels=range(n_classes)).tolist(),
+            history=curves,
+            train_seconds=history.seconds / len(seeds),
+        ))
+    return outcomes
+
+
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=range(len(class_names)), zero_division=0)
+    return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)}
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    import harcnn
+
+    return {"harcnn": harcnn.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
