@@ -64,7 +64,8 @@ class HARClassifier:
         return predict_proba(self.model_, self._prepare(X)).mean(axis=0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         """Accuracy of the (ensemble) prediction."""

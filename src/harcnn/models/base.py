@@ -70,7 +70,7 @@ class EnsembleModel(nn.Module):
 
         single = create_model(self.name, n_models=1, **self.config_params())
         single.load_state_dict({k: _slice_member(v, r, self.n_models) for k, v in self.state_dict().items()})
-        return single.to(next(self.parameters()).device)
+        return single.train(self.training).to(next(self.parameters()).device)
 
     @classmethod
     def from_members(cls, members: Sequence["EnsembleModel"]) -> "EnsembleModel":
@@ -83,7 +83,7 @@ class EnsembleModel(nn.Module):
         ensemble = create_model(first.name, n_models=sum(m.n_models for m in members), **first.config_params())
         states = [m.state_dict() for m in members]
         ensemble.load_state_dict({k: _stack([s[k] for s in states]) for k in states[0]})
-        return ensemble
+        return ensemble.train(first.training)
 
     def config_params(self) -> dict[str, Any]:
         return {k: v for k, v in self.config().items() if k != "model"}

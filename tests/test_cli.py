@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from harcnn.cli import main, parse_assignments
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_evaluate_writes_results_and_prints_summary(capsys, uci_folder, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1,
+                         "--filters", 8, "--kernel", 5, "--standardize", "--out", out_dir, "--quiet")
+    assert code == 0, err
+    assert "Repeat  1/2:" in out and "Repeat  2/2:" in out
+    assert "Accuracy: " in out and "(+/-" in out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["repeats"] == 2 and len(results["scores"]) == 2
+    config = json.loads((out_dir / "config.json").read_text())["config"]
+    assert config["filters"] == 8 and config["kernel_size"] == 5 and config["standardize"] is True
+    assert (out_dir / "scores.csv").read_text().count("\n") == 3
+
+
+def test_evaluate_is_reproducible(capsys, uci_folder, tmp_path):
+    for name in ("a", "b"):
+        assert run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1, "--filters", 4,
+                   "--seed", 5, "--models-per-batch", 1, "--out", tmp_path / name, "--quiet")[0] == 0
+    a, b = (json.loads((tmp_path / n / "results.json").read_text())["scores"] for n in ("a", "b"))
+    assert a == b
+
+
+def test_multihead_and_extra_settings(capsys, uci_folder, tmp_path):
+    code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--model", "multihead", "--repeats", 1,
+                         "--epochs", 1, "--set", "filters=4", "--set", "kernel_sizes=3,7", "--out", tmp_path / "m",
+                         "--quiet")
+    assert code == 0, err
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["config"]
+    assert config["kernel_sizes"] == [3, 7]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "--model", "nope"], "unknown model 'nope'"),
+    (["evaluate", "--set", "bogus=1"], "unknown setting 'bogus'"),
+    (["evaluate", "--set", "oops"], "expected KEY=VALUE"),
+])
+def test_bad_options_give_one_line_errors(capsys, uci_folder, argv, message):
+    code, out, err = run(capsys, *argv, "--data", uci_folder, "--quiet")
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_data_is_a_clear_error(capsys, tmp_path):
+    code, out, err = run(capsys, "data", "info", "--data", tmp_path / "missing.zip")
+    assert code == 2 and "missing.zip" in err and "Traceback" not in err
+
+
+def test_data_info(capsys, uci_zip):
+    code, out, err = run(capsys, "data", "info", "--data", uci_zip)
+    assert code == 0 and "WALKING" in out and "train" in out
+
+
+def test_parse_assignments():
+    assert parse_assignments(["a=1", "b=0.5", "c=true", "d=3,5", "e=x"]) == \
+        {"a": 1, "b": 0.5, "c": True, "d": [3, 5], "e": "x"}

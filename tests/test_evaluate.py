@@ -1,0 +1,42 @@
+import numpy as np
+
+from harcnn.data import load_uci_har
+from harcnn.experiments import ExperimentConfig, evaluate
+from harcnn.experiments.trials import prepare_data
+
+
+def test_batched_and_one_by_one_repeats_agree(uci_folder):
+    dataset = load_uci_har(uci_folder)
+    config = ExperimentConfig.from_flat({"filters": 4, "epochs": 2})
+    together = evaluate(dataset, config, repeats=3, seed=1)
+    alone = evaluate(dataset, config, repeats=3, seed=1, models_per_batch=1)
+    np.testing.assert_allclose(together.scores, alone.scores)
+    assert [o.seed for o in together.outcomes] == [o.seed for o in alone.outcomes]
+
+
+def test_outcome_holds_metrics(uci_folder):
+    dataset = load_uci_har(uci_folder)
+    result = evaluate(dataset, ExperimentConfig.from_flat({"filters": 4, "epochs": 1}), repeats=1)
+    outcome = result.outcomes[0]
+    assert np.sum(outcome.confusion) == len(dataset.test)
+    assert set(outcome.per_class) == set(dataset.class_names)
+    assert len(outcome.history["loss"]) == 1
+    assert result.summary_line().startswith("Accuracy: ")
+
+
+def test_validation_subjects_are_held_out_whole(uci_folder):
+    dataset = load_uci_har(uci_folder)
+    config = ExperimentConfig.from_flat({"validation_subjects": 1, "standardize": True})
+    data = prepare_data(dataset, config)
+    held = data.validation_subject_ids
+    assert len(held) == 1
+    assert len(data.X_train) + len(data.validation[0]) == len(dataset.train)
+    assert len(data.X_train) == int(np.sum(~np.isin(dataset.train.subject, held)))
+
+
+def test_config_id_is_stable_and_complete():
+    a = ExperimentConfig.from_flat({"model": "cnn", "kernel": 3})
+    b = ExperimentConfig()
+    assert a.config_id == b.config_id
+    assert ExperimentConfig.from_flat({"filters": 32}).config_id != b.config_id
+    assert a.to_flat()["filters"] == 64

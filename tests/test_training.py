@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+
+from harcnn.errors import HarcnnError
+from harcnn.models import create_model
+from harcnn.models.layers import EnsembleDropout, random_keep_mask
+from harcnn.seeding import member_streams, repeat_seeds
+from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy, predict_proba
+
+
+def toy_problem(n=96, window=32, channels=3, seed=0):
+    """Three classes told apart by which channel carries a sine wave."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    t = np.arange(window)
+    X = 0.3 * rng.standard_normal((n, window, channels))
+    X[np.arange(n), :, y] += np.sin(t / 2)
+    return X.astype(np.float32), y
+
+
+SMALL = dict(n_channels=3, n_classes=3, window=32, filters=8, dense_units=16)
+
+
+def train(n_models, seeds, epochs=2, X=None, y=None, model="cnn"):
+    if X is None:
+        X, y = toy_problem()
+    net = create_model(model, n_models=n_models, **SMALL)
+    Trainer(TrainConfig(epochs=epochs, batch_size=16)).fit(net, X, y, seeds)
+    return net
+
+
+def test_same_seed_same_result():
+    a, b = train(2, [1, 2]), train(2, [1, 2])
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+def test_different_seeds_give_different_networks():
+    net = train(2, [1, 2])
+    assert not torch.allclose(net.conv1.weight[0], net.conv1.weight[1])
+
+
+@pytest.mark.parametrize("model", ["cnn", "multihead"])
+def test_members_trained_together_equal_members_trained_alone(model):
+    """Same initial weights, batch order and dropout masks (all from the member's seed):
+    training R members as one batched computation gives each the weights it gets alone."""
+    seeds = [11, 22, 33]
+    together = train(3, seeds, model=model)
+    for r, seed in enumerate(seeds):
+        alone = train(1, [seed], model=model)
+        for (name, a), b in zip(alone.state_dict().items(), together.member(r).state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_members_share_no_gradients():
+    net = create_model("cnn", n_models=2, **SMALL)
+    X, _ = toy_problem(8)
+    x = torch.as_tensor(X).expand(2, *X.shape).clone()
+    net(x)[0].sum().backward()  # a loss that depends on member 0 only
+    assert net.conv1.weight.grad[0].abs().sum() > 0
+    assert torch.all(net.conv1.weight.grad[1] == 0) and torch.all(net.dense.weight.grad[1] == 0)
+
+
+def test_dropout_masks_differ_between_members_and_follow_their_seeds():
+    drop = EnsembleDropout(2, 0.5, member_dim=0)
+    drop.set_generators([member_streams(s).dropout for s in (1, 2)])
+    out = drop(torch.ones(2, 50, 40))
+    assert not torch.equal(out[0], out[1])
+    assert set(out.unique().tolist()) <= {0.0, 2.0}
+    again = EnsembleDropout(1, 0.5, member_dim=0)
+    again.set_generators([member_streams(2).dropout])
+    assert torch.equal(again(torch.ones(1, 50, 40))[0], out[1])
+
+
+def test_keep_mask_rate():
+    mask = random_keep_mask(torch.Size([200_000]), 0.5, torch.Generator().manual_seed(0))
+    assert abs(mask.float().mean().item() - 0.5) < 0.005
+    mask = random_keep_mask(torch.Size([200_000]), 0.2, torch.Generator().manual_seed(0))
+    assert abs(mask.float().mean().item() - 0.8) < 0.005
+
+
+def test_batch_orders_differ_between_members():
+    a, b = (member_streams(s).shuffle.permutation(100) for s in repeat_seeds(0, 2))
+    assert not np.array_equal(a, b)
+
+
+def test_repeat_seeds_are_prefix_stable_and_distinct():
+    assert repeat_seeds(3, 10)[:4] == repeat_seeds(3, 4)
+    assert len(set(repeat_seeds(3, 10))) == 10
+
+
+def test_learns_a_separable_problem():
+    X, y = toy_problem(300)
+    net = train(2, [0, 1], epochs=8, X=X, y=y)
+    X_test, y_test = toy_problem(200, seed=1)
+    _, accuracy = evaluate_loss_accuracy(net, X_test, y_test)
+    assert accuracy.min() > 0.9
+    proba = predict_proba(net, X_test)
+    assert proba.shape == (2, 200, 3) and np.allclose(proba.sum(2), 1, atol=1e-5)
+
+
+def test_history_and_validation_curves():
+    X, y = toy_problem()
+    net = create_model("cnn", n_models=2, **SMALL)
+    history = Trainer(TrainConfig(epochs=3, batch_size=16)).fit(net, X, y, [1, 2], validation=(X[:20], y[:20]))
+    assert history.loss.shape == (2, 3) and history.val_accuracy.shape == (2, 3)
+    assert set(history.member(0)) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.loss[:, -1].mean() < history.loss[:, 0].mean()
+
+
+def test_bad_training_input_is_a_clear_error():
+    X, y = toy_problem()
+    net = create_model("cnn", **SMALL)
+    trainer = Trainer(TrainConfig(epochs=1))
+    with pytest.raises(HarcnnError, match="labels must be integers in 0..2"):
+        trainer.fit(net, X, y + 5, [0])
+    with pytest.raises(HarcnnError, match="one label|vector of"):
+        trainer.fit(net, X, y[:-1], [0])
+    bad = X.copy()
+    bad[3, 4, 1] = np.nan
+    with pytest.raises(HarcnnError, match="NaN"):
+        trainer.fit(net, bad, y, [0])
+    with pytest.raises(HarcnnError, match="need 1 seeds"):
+        trainer.fit(net, X, y, [0, 1])
+    with pytest.raises(HarcnnError, match="invalid training settings"):
+        TrainConfig(epochs=0)
