@@ -7,12 +7,11 @@ values. Its ``config_id`` (a hash of the complete mapping) names it in result st
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harcnn.errors import HarcnnError
+from harcnn.experiments.store import make_config_id
 from harcnn.models import model_options
 from harcnn.training import TrainConfig
 
@@ -58,5 +57,4 @@ class ExperimentConfig:
 
     @property
     def config_id(self) -> str:
-        canonical = json.dumps(self.to_flat(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return make_config_id(self.to_flat())

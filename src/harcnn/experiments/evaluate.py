@@ -15,7 +15,8 @@ import numpy as np
 
 from harcnn.data.uci_har import UCIHAR
 from harcnn.experiments.config import ExperimentConfig
-from harcnn.experiments.trials import TrialOutcome, prepare_data, run_trials, versions
+from harcnn.experiments.store import current_versions
+from harcnn.experiments.trials import TrialOutcome, prepare_data, run_trials
 from harcnn.io import write_csv, write_json
 from harcnn.seeding import repeat_seeds
 
@@ -49,7 +50,7 @@ class EvaluationResult:
             "repeats": len(self.outcomes), "mean_accuracy": self.mean, "std_accuracy": self.std,
             "scores": self.scores.tolist(),
             "mean_train_seconds": float(np.mean([o.train_seconds for o in self.outcomes])),
-            "data_source": self.data_source, "versions": versions(),
+            "data_source": self.data_source, "versions": current_versions(),
             "trials": [o.to_dict() for o in self.outcomes],
         }
 

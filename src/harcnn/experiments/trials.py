@@ -6,7 +6,6 @@ batched computation) and returns one ``TrialOutcome`` per repeat.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,11 +100,3 @@ def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Seque
     return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(class_names, precision, recall, f1, support)}
 
-
-def versions() -> dict[str, str]:
-    import torch
-
-    import harcnn
-
-    return {"harcnn": harcnn.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}

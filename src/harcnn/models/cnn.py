@@ -32,6 +32,23 @@ class CNN(EnsembleModel):
         self.dense = EnsembleLinear(n_models, filters * (conv_length // pool_size), dense_units)
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
+    def architecture(self) -> dict:
+        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        f, k, T = self.conv1.out_channels, self.conv1.kernel_size, self.window
+        pooled = (T - 2 * (k - 1)) // self.pool_size
+        return {
+            "input": ("Input", f"{T} x {self.n_channels}"),
+            "branches": [[
+                (f"Conv1D {f}, k={k}, ReLU", f"{T - k + 1} x {f}"),
+                (f"Conv1D {f}, k={k}, ReLU", f"{T - 2 * (k - 1)} x {f}"),
+                (f"Dropout {self.dropout.p}", f"{T - 2 * (k - 1)} x {f}"),
+                (f"MaxPool1D {self.pool_size}", f"{pooled} x {f}"),
+                ("Flatten", f"{pooled * f}"),
+            ]],
+            "head": [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}"),
+                     (f"Dense {self.n_classes}, softmax", f"{self.n_classes}")],
+        }
+
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
         h = F.relu(self.conv1(h))

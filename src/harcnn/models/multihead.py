@@ -32,6 +32,24 @@ class MultiHeadCNN(EnsembleModel):
         self.dense = EnsembleLinear(n_models, flat, dense_units)
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
+    def architecture(self) -> dict:
+        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        T, branches = self.window, []
+        for conv, drop in zip(self.convs, self.dropouts):
+            f, k = conv.out_channels, conv.kernel_size
+            pooled = (T - k + 1) // self.pool_size
+            branches.append([(f"Conv1D {f}, k={k}, ReLU", f"{T - k + 1} x {f}"),
+                             (f"Dropout {drop.p}", f"{T - k + 1} x {f}"),
+                             (f"MaxPool1D {self.pool_size}", f"{pooled} x {f}"),
+                             ("Flatten", f"{pooled * f}")])
+        return {
+            "input": ("Input", f"{T} x {self.n_channels}"),
+            "branches": branches,
+            "merge": ("Concatenate", f"{self.dense.in_features}"),
+            "head": [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}"),
+                     (f"Dense {self.n_classes}, softmax", f"{self.n_classes}")],
+        }
+
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
         heads = [conv_to_dense(F.max_pool1d(drop(F.relu(conv(h))), self.pool_size), self.n_models)
