@@ -57,6 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, default=None, help="results folder (default runs/evaluate-<model>-<time>)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=_evaluate)
+
+    study = commands.add_parser("study", help="tuning studies: a grid of configurations x repeats, resumable")
+    study.add_argument("name", choices=["standardize", "filters", "kernels", "heads", "all", "custom"],
+                       help="a reference study, all four, or a custom grid (--grid or --config)")
+    study.add_argument("--grid", nargs="+", metavar="KEY=V1,V2", default=[],
+                       help="custom grid: all combinations, e.g. --grid filters=32,128 kernel=5,7 standardize=true")
+    study.add_argument("--config", type=Path, help="custom study from a TOML/YAML file ([grid] and [settings] tables)")
+    study.add_argument("--repeats", type=_positive_int, default=10, help="repeats per configuration (default 10)")
+    study.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    study.add_argument("--validation", default=None, metavar="subjects:N",
+                       help="hold out N whole training subjects for validation curves, e.g. subjects:5")
+    study.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                       help="a setting for every configuration, e.g. --set epochs=5 (repeatable)")
+    study.add_argument("--models-per-batch", type=_positive_int, default=None,
+                       help="repeats trained together as one batched computation (default: all of a config)")
+    study.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    study.add_argument("--out", type=Path, default=Path("runs/studies"), help="parent folder of study folders "
+                       "(default runs/studies); running again resumes")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_option(study)
+    study.set_defaults(run=_study)
+
+    report = commands.add_parser("report", help="render a study folder as one self-contained HTML page")
+    report.add_argument("folder", type=Path, help="a study folder (with results.sqlite)")
+    report.set_defaults(run=_report)
     return parser
 
 
@@ -167,6 +192,54 @@ def _evaluate(args: argparse.Namespace) -> int:
     result.save(out)
     print(result.summary_line())
     print(f"Results saved to {out}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from harcnn.experiments.executors import InProcessExecutor
+    from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
+
+    if args.name == "custom":
+        if bool(args.grid) == bool(args.config):
+            raise HarcnnError("a custom study needs either --grid KEY=V1,V2 ... or --config FILE")
+        specs = [load_study_file(args.config) if args.config else
+                 grid_study({k: v if isinstance(v, list) else [v] for k, v in parse_assignments(args.grid).items()})]
+    elif args.grid or args.config:
+        raise HarcnnError("--grid and --config are for 'harcnn study custom'")
+    else:
+        specs = list(BUILTIN_STUDIES.values()) if args.name == "all" else [BUILTIN_STUDIES[args.name]]
+    settings = parse_assignments(args.set)
+    if args.validation:
+        settings["validation_subjects"] = parse_validation(args.validation)
+    for spec in specs:  # check every configuration before training anything
+        spec.experiment_configs(settings)
+    dataset = _load_data(args, progress=not args.quiet)
+    executor = InProcessExecutor(device=args.device, progress=not args.quiet)
+    for spec in specs:
+        folder = args.out / spec.name
+        print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats -> {folder}")
+        result = run_study(dataset, spec, folder, repeats=args.repeats, seed=args.seed, settings=settings,
+                           models_per_batch=args.models_per_batch, executor=executor, progress=not args.quiet)
+        for line in result.summary_lines():
+            print(line)
+        print(f"Report: {folder / 'report.html'}")
+    return 0
+
+
+def parse_validation(text: str) -> int:
+    """``subjects:5`` -> 5 (whole training subjects held out for validation)."""
+    kind, _, count = text.partition(":")
+    if kind != "subjects" or not count.isdigit() or int(count) < 1:
+        raise HarcnnError(f"--validation must look like subjects:N (whole subjects held out), got {text!r}")
+    return int(count)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harcnn.experiments.report import render_report
+
+    if not (args.folder / "study.json").is_file():
+        raise HarcnnError(f"{args.folder} is not a finished study folder (no study.json)")
+    print(f"Report written to {render_report(args.folder)}")
     return 0
 
 

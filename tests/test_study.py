@@ -1,0 +1,130 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harcnn.cli import main
+from harcnn.data import load_uci_har
+from harcnn.errors import HarcnnError
+from harcnn.experiments import executors
+from harcnn.experiments.store import ResultStore
+from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
+
+FAST = {"epochs": 1, "filters": 4, "dense_units": 8}
+
+
+def test_builtin_studies_reproduce_the_reference_grids():
+    assert [label for label, _ in BUILTIN_STUDIES["filters"].configs] == \
+        [f"filters={f}" for f in (8, 16, 32, 64, 128, 256)]
+    assert [c["kernel_size"] for _, c in BUILTIN_STUDIES["kernels"].configs] == [2, 3, 5, 7, 11]
+    assert BUILTIN_STUDIES["standardize"].baseline == "standardize=false"
+    assert [c.model for _, c in BUILTIN_STUDIES["heads"].experiment_configs()] == ["cnn", "multihead"]
+
+
+def test_grid_expands_to_all_combinations():
+    spec = grid_study({"filters": [32, 128], "kernel_size": [5, 7], "standardize": [True]})
+    assert [label for label, _ in spec.configs] == [
+        "filters=32 kernel_size=5 standardize=true", "filters=32 kernel_size=7 standardize=true",
+        "filters=128 kernel_size=5 standardize=true", "filters=128 kernel_size=7 standardize=true"]
+    configs = spec.experiment_configs()
+    assert len({c.config_id for _, c in configs}) == 4
+    assert all(c.standardize for _, c in configs)
+
+
+def test_study_file(tmp_path):
+    path = tmp_path / "best.toml"
+    path.write_text('name = "best"\nbaseline = "kernel_size=7"\n[grid]\nkernel_size = [5, 7]\n'
+                    '[settings]\nstandardize = true\nfilters = 32\n')
+    spec = load_study_file(path)
+    assert spec.name == "best" and spec.baseline == "kernel_size=7"
+    assert all(c.standardize and c.model_params["filters"] == 32 for _, c in spec.experiment_configs())
+    path.write_text("[grid\n")
+    with pytest.raises(HarcnnError, match="not valid"):
+        load_study_file(path)
+    with pytest.raises(HarcnnError, match="unknown setting 'bogus'"):
+        grid_study({"bogus": [1]}).experiment_configs()
+
+
+def test_study_writes_tables_figures_and_report(uci_folder, tmp_path):
+    dataset = load_uci_har(uci_folder)
+    spec = grid_study({"kernel_size": [3, 5]}, name="k", settings=FAST)
+    result = run_study(dataset, spec, tmp_path / "k", repeats=2, settings={"validation_subjects": 1},
+                       progress=False, log=lambda _: None)
+    folder = tmp_path / "k"
+    assert len(result.records) == 4
+    assert all(r.val_accuracy is not None and len(r.history["val_loss"]) == 1 for r in result.records)
+    for name in ("summary.csv", "comparison.csv", "results.csv", "study.json", "report.html", "boxplot.png",
+                 "histograms.png", "architecture_cnn.png", "learning_curves_one_run.png",
+                 "confusion_baseline_counts.png", "confusion_baseline_normalized.png"):
+        assert (folder / name).stat().st_size > 0, name
+    pngs = sorted(folder.glob("*.png"))
+    html = (folder / "report.html").read_text()
+    assert html.count("data:image/png;base64") == len(pngs)
+    assert (folder / "results.csv").read_text().count("\n") == 5
+    assert result.summary_lines()[0].startswith("kernel_size=3: ")
+
+
+def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
+    dataset = load_uci_har(uci_folder)
+    spec = grid_study({"kernel_size": [3]}, settings=FAST)
+    run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None)
+    calls = []
+    original = executors.run_trials
+    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    result = run_study(dataset, spec, tmp_path, repeats=3, progress=False, log=lambda _: None)
+    assert calls == [(2,)]  # only the new repeat is trained
+    assert sorted(r.repeat for r in result.records) == [0, 1, 2]
+
+
+CRASHING_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from harcnn.data import load_uci_har
+    from harcnn.experiments import executors
+    from harcnn.experiments.study import grid_study, run_study
+    calls = []
+    original = executors.run_trials
+    def crash_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # dies in the middle of a trial
+        return original(*args, **kwargs)
+    executors.run_trials = crash_on_third
+    spec = grid_study({"kernel_size": [3, 5]}, settings={"epochs": 1, "filters": 4, "dense_units": 8})
+    run_study(load_uci_har(sys.argv[1]), spec, sys.argv[2], repeats=2, models_per_batch=1, progress=False)
+""")
+
+
+def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(uci_folder, tmp_path):
+    folder = tmp_path / "study"
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, str(uci_folder), str(folder)],
+                             capture_output=True, text=True)
+    assert crashed.returncode == -9, crashed.stderr
+    assert len(ResultStore(folder).completed()) == 2  # the two trials before the crash are kept
+    dataset = load_uci_har(uci_folder)
+    spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
+    result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None)
+    keys = [(r.config_id, r.repeat) for r in result.records]
+    assert len(keys) == 4 and len(set(keys)) == 4
+    assert len(ResultStore(folder).records()) == 4
+
+
+def test_cli_custom_study_and_report(capsys, uci_folder, tmp_path):
+    argv = ["study", "custom", "--grid", "filters=4,6", "kernel=3", "--set", "epochs=1", "--set", "dense_units=8",
+            "--repeats", "2", "--data", str(uci_folder), "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "filters=4 kernel_size=3: " in out and "(+/-" in out
+    assert main(["report", str(tmp_path / "custom")]) == 0
+    assert json.loads((tmp_path / "custom" / "study.json").read_text())["repeats"] == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["study", "custom"], "needs either --grid"),
+    (["study", "filters", "--validation", "random:5"], "subjects:N"),
+    (["study", "custom", "--grid", "nope=1"], "unknown setting 'nope'"),
+])
+def test_cli_study_errors(capsys, uci_folder, argv, message):
+    assert main(argv + ["--data", str(uci_folder), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
