@@ -14,7 +14,7 @@ def run(capsys, *argv):
 def test_evaluate_writes_results_and_prints_summary(capsys, uci_folder, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1,
-                         "--filters", 8, "--kernel", 5, "--standardize", "--out", out_dir, "--quiet")
+                         "--filters", 8, "--kernel", 5, "--standardize", "--out", out_dir, "--quiet", "--workers", 2)
     assert code == 0, err
     assert "Repeat  1/2:" in out and "Repeat  2/2:" in out
     assert "Accuracy: " in out and "(+/-" in out
@@ -28,7 +28,7 @@ def test_evaluate_writes_results_and_prints_summary(capsys, uci_folder, tmp_path
 def test_evaluate_is_reproducible(capsys, uci_folder, tmp_path):
     for name in ("a", "b"):
         assert run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1, "--filters", 4,
-                   "--seed", 5, "--models-per-batch", 1, "--out", tmp_path / name, "--quiet")[0] == 0
+                   "--seed", 5, "--models-per-batch", 1, "--out", tmp_path / name, "--quiet", "--workers", 1)[0] == 0
     a, b = (json.loads((tmp_path / n / "results.json").read_text())["scores"] for n in ("a", "b"))
     assert a == b
 
@@ -36,7 +36,7 @@ def test_evaluate_is_reproducible(capsys, uci_folder, tmp_path):
 def test_multihead_and_extra_settings(capsys, uci_folder, tmp_path):
     code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--model", "multihead", "--repeats", 1,
                          "--epochs", 1, "--set", "filters=4", "--set", "kernel_sizes=3,7", "--out", tmp_path / "m",
-                         "--quiet")
+                         "--quiet", "--workers", 1)
     assert code == 0, err
     config = json.loads((tmp_path / "m" / "config.json").read_text())["config"]
     assert config["kernel_sizes"] == [3, 7]

@@ -9,6 +9,7 @@ from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.errors import HarcnnError
 from harcnn.experiments import executors
+from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.experiments.store import ResultStore
 from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
 
@@ -51,7 +52,7 @@ def test_study_writes_tables_figures_and_report(uci_folder, tmp_path):
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3, 5]}, name="k", settings=FAST)
     result = run_study(dataset, spec, tmp_path / "k", repeats=2, settings={"validation_subjects": 1},
-                       progress=False, log=lambda _: None)
+                       progress=False, log=lambda _: None, executor=InProcessExecutor())
     folder = tmp_path / "k"
     assert len(result.records) == 4
     assert all(r.val_accuracy is not None and len(r.history["val_loss"]) == 1 for r in result.records)
@@ -69,11 +70,11 @@ def test_study_writes_tables_figures_and_report(uci_folder, tmp_path):
 def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3]}, settings=FAST)
-    run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None)
+    run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None, executor=InProcessExecutor())
     calls = []
     original = executors.run_trials
     monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
-    result = run_study(dataset, spec, tmp_path, repeats=3, progress=False, log=lambda _: None)
+    result = run_study(dataset, spec, tmp_path, repeats=3, progress=False, log=lambda _: None, executor=InProcessExecutor())
     assert calls == [(2,)]  # only the new repeat is trained
     assert sorted(r.repeat for r in result.records) == [0, 1, 2]
 
@@ -92,7 +93,8 @@ CRASHING_RUN = textwrap.dedent("""
         return original(*args, **kwargs)
     executors.run_trials = crash_on_third
     spec = grid_study({"kernel_size": [3, 5]}, settings={"epochs": 1, "filters": 4, "dense_units": 8})
-    run_study(load_uci_har(sys.argv[1]), spec, sys.argv[2], repeats=2, models_per_batch=1, progress=False)
+    run_study(load_uci_har(sys.argv[1]), spec, sys.argv[2], repeats=2, models_per_batch=1, progress=False,
+              executor=executors.InProcessExecutor())
 """)
 
 
@@ -104,7 +106,7 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(uci_folder, tmp_p
     assert len(ResultStore(folder).completed()) == 2  # the two trials before the crash are kept
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
-    result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None)
+    result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None, executor=InProcessExecutor())
     keys = [(r.config_id, r.repeat) for r in result.records]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert len(ResultStore(folder).records()) == 4
@@ -112,7 +114,7 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(uci_folder, tmp_p
 
 def test_cli_custom_study_and_report(capsys, uci_folder, tmp_path):
     argv = ["study", "custom", "--grid", "filters=4,6", "kernel=3", "--set", "epochs=1", "--set", "dense_units=8",
-            "--repeats", "2", "--data", str(uci_folder), "--out", str(tmp_path), "--quiet"]
+            "--repeats", "2", "--data", str(uci_folder), "--out", str(tmp_path), "--quiet", "--workers", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "filters=4 kernel_size=3: " in out and "(+/-" in out
@@ -128,3 +130,14 @@ def test_cli_custom_study_and_report(capsys, uci_folder, tmp_path):
 def test_cli_study_errors(capsys, uci_folder, argv, message):
     assert main(argv + ["--data", str(uci_folder), "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_worker_processes_give_the_same_trials(uci_folder, tmp_path):
+    dataset = load_uci_har(uci_folder)
+    spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
+    a = run_study(dataset, spec, tmp_path / "a", repeats=2, progress=False, log=lambda _: None,
+                  executor=InProcessExecutor())
+    b = run_study(dataset, spec, tmp_path / "b", repeats=2, progress=False, log=lambda _: None,
+                  executor=ProcessExecutor(workers=2))
+    scores = lambda result: sorted((r.label, r.repeat, r.test_accuracy) for r in result.records)  # noqa: E731
+    assert scores(a) == scores(b)

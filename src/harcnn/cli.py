@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="base seed; repeat i's seed derives from it (default 0)")
     evaluate.add_argument("--models-per-batch", type=_positive_int, default=None,
                           help="repeats trained together as one batched computation (default: all)")
-    evaluate.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    _add_execution_options(evaluate)
     evaluate.add_argument("--out", type=Path, default=None, help="results folder (default runs/evaluate-<model>-<time>)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=_evaluate)
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a setting for every configuration, e.g. --set epochs=5 (repeatable)")
     study.add_argument("--models-per-batch", type=_positive_int, default=None,
                        help="repeats trained together as one batched computation (default: all of a config)")
-    study.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    _add_execution_options(study)
     study.add_argument("--out", type=Path, default=Path("runs/studies"), help="parent folder of study folders "
                        "(default runs/studies); running again resumes")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -82,7 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="render a study folder as one self-contained HTML page")
     report.add_argument("folder", type=Path, help="a study folder (with results.sqlite)")
     report.set_defaults(run=_report)
+
+    _add_model_commands(commands)  # train, predict, export: see the block at the end
     return parser
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--workers", type=_positive_int, default=None,
+                        help="worker processes on a CPU (default 2 on a multi-core CPU; 1 = in-process)")
 
 
 def _add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -174,7 +182,10 @@ def _data_download(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from harcnn.experiments import evaluate
+    from harcnn.experiments.executors import make_executor
 
     config = _config_from_args(args)
     dataset = _load_data(args, progress=not args.quiet)
@@ -183,12 +194,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"Evaluating {config.model} ({', '.join(f'{k}={v}' for k, v in flat.items() if k != 'model')})")
     print(f"{args.repeats} repeats on {len(dataset.train)} training / {len(dataset.test)} test windows")
 
-    def report(outcome) -> None:
-        print(f"Repeat {outcome.repeat + 1:>2}/{args.repeats}: {100 * outcome.test_accuracy:.3f}%  "
-              f"(seed {outcome.seed}, {outcome.train_seconds:.1f} s per model)", flush=True)
+    with tqdm(total=args.repeats, desc="repeats", unit="model", disable=args.quiet, dynamic_ncols=True) as bar:
+        def show(trials: float) -> None:
+            bar.n = round(trials, 2)
+            bar.refresh()
 
-    result = evaluate(dataset, config, repeats=args.repeats, seed=args.seed, models_per_batch=args.models_per_batch,
-                      device=args.device, progress=not args.quiet, on_trial=report)
+        def report_to_bar(outcome) -> None:
+            bar.write(_repeat_line(outcome, args.repeats))
+
+        result = evaluate(dataset, config, repeats=args.repeats, seed=args.seed,
+                          models_per_batch=args.models_per_batch, executor=make_executor(args.device, args.workers),
+                          on_trial=report_to_bar, on_progress=show)
     result.save(out)
     print(result.summary_line())
     print(f"Results saved to {out}")
@@ -196,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from harcnn.experiments.executors import InProcessExecutor
+    from harcnn.experiments.executors import make_executor
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
 
     if args.name == "custom":
@@ -214,7 +230,7 @@ def _study(args: argparse.Namespace) -> int:
     for spec in specs:  # check every configuration before training anything
         spec.experiment_configs(settings)
     dataset = _load_data(args, progress=not args.quiet)
-    executor = InProcessExecutor(device=args.device, progress=not args.quiet)
+    executor = make_executor(args.device, args.workers)
     for spec in specs:
         folder = args.out / spec.name
         print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats -> {folder}")
@@ -224,6 +240,11 @@ def _study(args: argparse.Namespace) -> int:
             print(line)
         print(f"Report: {folder / 'report.html'}")
     return 0
+
+
+def _repeat_line(outcome, repeats: int) -> str:
+    return (f"Repeat {outcome.repeat + 1:>2}/{repeats}: {100 * outcome.test_accuracy:.3f}%  "
+            f"(seed {outcome.seed}, {outcome.train_seconds:.1f} s per model)")
 
 
 def parse_validation(text: str) -> int:
@@ -241,6 +262,152 @@ def _report(args: argparse.Namespace) -> int:
         raise HarcnnError(f"{args.folder} is not a finished study folder (no study.json)")
     print(f"Report written to {render_report(args.folder)}")
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Saved models: train --save, predict, export (harcnn.artifact, harcnn.predict, harcnn.export)
+# ------------------------------------------------------------------------------------------------
+
+
+def _add_model_commands(commands) -> None:
+    train = commands.add_parser("train", help="train one model (or an ensemble of the repeats) and save it")
+    _add_data_option(train)
+    _add_config_options(train)
+    train.add_argument("--repeats", type=_positive_int, default=1,
+                       help="members: N > 1 saves an ensemble of N repeats, probabilities averaged (default 1)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="base seed; member i equals 'harcnn evaluate' repeat i (default 0)")
+    train.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
+    train.add_argument("--save", type=Path, required=True, metavar="DIR", help="the model folder to write")
+    train.add_argument("--force", action="store_true", help="replace an existing --save folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser(
+        "predict", help="predict activities of windows (.npy/.npz), a UCI HAR folder/zip or a CSV/Parquet recording")
+    predict.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
+    predict.add_argument("input", type=Path, metavar="INPUT",
+                         help="windows .npy/.npz [n, 128, 9]; a UCI HAR zip/folder (its --split) or one split "
+                              "folder; or a recording .csv/.csv.gz/.parquet (time, acc_x..z, gyro_x..z)")
+    predict.add_argument("--out", type=Path, metavar="FILE",
+                         help="per-window predictions, .csv or .json (default <INPUT name>_predictions.csv); "
+                              "segments go beside it as <name>_segments.<ext>")
+    predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
+    predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
+    predict.add_argument("--acc-units", default="g", choices=["g", "m/s2"], help="recording acceleration unit (default g)")
+    predict.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
+                         help="recording angular velocity unit (default rad/s)")
+    predict.add_argument("--time-column", default="time", metavar="NAME",
+                         help="recording time column (default 'time' and its aliases); 'none' for none "
+                              "(then give --sampling-rate)")
+    predict.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"], help="time unit (default s)")
+    predict.add_argument("--sampling-rate", type=float, metavar="HZ", help="sampling rate of a recording without time column")
+    predict.add_argument("--split", default="test", choices=["train", "test"],
+                         help="which split of a whole UCI HAR dataset to predict (default test)")
+    predict.set_defaults(run=_predict)
+
+    export = commands.add_parser("export", help="export a saved model to ONNX (optionally int8), verified with onnxruntime")
+    export.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
+    export.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the ONNX file to write")
+    export.add_argument("--int8", action="store_true",
+                        help="also write a dynamically quantized int8 model beside it (<name>.int8.onnx)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--data", type=Path, default=None,
+                        help="UCI HAR zip or folder for the check and the test accuracies "
+                             "(default: $HARCNN_DATA or the cached download; never downloads)")
+    export.set_defaults(run=_export)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from harcnn.artifact import train_model
+
+    config = _config_from_args(args)
+    if args.save.exists() and (not args.save.is_dir() or any(args.save.iterdir())) and not args.force:
+        raise HarcnnError(f"{args.save}: exists and is not an empty folder (choose another --save, or pass --force)")
+    dataset = _load_data(args, progress=not args.quiet)
+    flat = config.to_flat()
+    members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
+    print(f"Training {members}: {config.model} ({', '.join(f'{k}={v}' for k, v in flat.items() if k != 'model')})")
+    print(f"on {len(dataset.train)} training windows; scoring on {len(dataset.test)} test windows", flush=True)
+    trained = train_model(dataset, config, repeats=args.repeats, seed=args.seed, device=args.device,
+                          progress=not args.quiet)
+    scores = trained.scores
+    if args.repeats > 1:
+        listed = ", ".join(f"{100 * a:.2f}" for a in scores["member_test_accuracy"])
+        print(f"Member test accuracies (%): {listed}")
+        print(f"Ensemble test accuracy (averaged probabilities): {100 * scores['test_accuracy']:.2f}%")
+    else:
+        print(f"Test accuracy: {100 * scores['test_accuracy']:.2f}%")
+    path = trained.save(args.save, overwrite=args.force)
+    weights = trained.metadata["weights"]
+    print(f"Saved to {path} (weights {weights['bytes'] / 1e6:.2f} MB, sha256 {weights['sha256'][:12]})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from harcnn.artifact import load_model
+    from harcnn.predict import output_paths, predict_path, timeline_plot, write_prediction
+
+    model = load_model(args.model)
+    out = args.out
+    if out is None:
+        name = args.input.name
+        for suffix in (".gz", ".csv", ".parquet", ".pq", ".txt", ".tsv", ".npy", ".npz", ".zip"):
+            name = name[: -len(suffix)] if name.lower().endswith(suffix) and len(name) > len(suffix) else name
+        out = Path(f"{name}_predictions.csv")
+    windows_path, _ = output_paths(out)  # check the extension before the work
+    plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
+    time_column = None if args.time_column.lower() == "none" else args.time_column
+    prediction = predict_path(model, args.input, split=args.split, acc_units=args.acc_units,
+                              gyro_units=args.gyro_units, time_column=time_column, time_unit=args.time_unit,
+                              sampling_rate=args.sampling_rate)
+    print(prediction.summary())
+    written = list(write_prediction(prediction, out))
+    if plot is not None:
+        written.append(timeline_plot(prediction, plot))
+    print("Wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from harcnn.artifact import load_model
+    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
+
+    require_onnx()
+    if args.onnx.suffix.lower() != ".onnx":
+        raise HarcnnError(f"{args.onnx}: the ONNX file name must end in .onnx")
+    model = load_model(args.model)
+    dataset = _export_dataset(args)
+    test = dataset.test if dataset is not None else None
+    result = export_onnx(model, args.onnx, opset=args.opset, check_windows=None if test is None else test.X)
+    print(f"Exported {model.describe()} to {result.path} ({result.bytes / 1e6:.2f} MB, opset {result.opset})")
+    print(f"  input 'windows' float32 [batch, {model.window}, {model.n_channels}]: raw windows "
+          f"({'standardization inside the graph' if model.standardizer else 'no standardization'}); "
+          f"output 'probabilities' [batch, {model.n_classes}]")
+    checked = "random" if test is None else f"random + {len(test)} test"
+    print(f"Verified with onnxruntime on {result.n_checked} windows ({checked}): "
+          f"max abs difference {result.max_abs_diff:.2e} (limit 1e-04)")
+    sessions = {"ONNX fp32": result.path}
+    if args.int8:
+        int8 = quantize_int8(result.path, result.path.with_name(f"{result.path.stem}.int8.onnx"))
+        print(f"Quantized (dynamic int8) to {int8} ({int8.stat().st_size / 1e6:.2f} MB)")
+        sessions["ONNX int8"] = int8
+    if test is None:
+        print("Test accuracy skipped: no UCI HAR dataset found (pass --data)")
+        return 0
+    accuracies = {"PyTorch": model.score(test.X, test.y)}
+    for label, path in sessions.items():
+        predicted = onnx_predict_proba(onnx_session(path), test.X).argmax(axis=1)
+        accuracies[label] = float((predicted == test.y).mean())
+    print(f"Test accuracy ({len(test)} windows): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accuracies.items()))
+    return 0
+
+
+def _export_dataset(args: argparse.Namespace):
+    from harcnn.data import find_uci_har, load_uci_har
+
+    source = args.data if args.data is not None else find_uci_har()
+    return None if source is None else load_uci_har(source, download=False, progress=False)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ its own, and Adam, being element-wise, updates each member as if it were trained
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -66,6 +66,7 @@ class Trainer:
     device: str = "cpu"
     progress: bool = False
     description: str = "training"
+    on_step: Callable[[float], None] | None = None  # called after each step with the fraction of fit done
 
     def fit(self, model: EnsembleModel, X: np.ndarray, y: np.ndarray, seeds: Sequence[int],
             validation: tuple[np.ndarray, np.ndarray] | None = None) -> History:
@@ -105,6 +106,8 @@ class Trainer:
                     loss_sum += losses.sum(dim=1)
                     correct += (logits.argmax(dim=2) == targets).sum(dim=1)
                 bar.update()
+                if self.on_step is not None:
+                    self.on_step((epoch * n_batches + b + 1) / (cfg.epochs * n_batches))
             history.loss[:, epoch] = (loss_sum / n).cpu().numpy()
             history.accuracy[:, epoch] = (correct / n).cpu().numpy()
             if validation is not None:

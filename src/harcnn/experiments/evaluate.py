@@ -16,7 +16,8 @@ import numpy as np
 from harcnn.data.uci_har import UCIHAR
 from harcnn.experiments.config import ExperimentConfig
 from harcnn.experiments.store import current_versions
-from harcnn.experiments.trials import TrialOutcome, prepare_data, run_trials
+from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
+from harcnn.experiments.trials import TrialOutcome
 from harcnn.io import write_csv, write_json
 from harcnn.seeding import repeat_seeds
 
@@ -67,21 +68,19 @@ class EvaluationResult:
 
 
 def evaluate(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 10, seed: int = 0,
-             models_per_batch: int | None = None, device: str = "cpu", progress: bool = False,
-             on_trial: Callable[[TrialOutcome], None] | None = None) -> EvaluationResult:
-    """Train and test ``config`` ``repeats`` times; repeats are trained ``models_per_batch`` at a time
-    (all together by default). Repeat i's seed depends only on ``seed`` and i."""
+             models_per_batch: int | None = None, executor: Executor | None = None,
+             on_trial: Callable[[TrialOutcome], None] | None = None,
+             on_progress: Callable[[float], None] | None = None) -> EvaluationResult:
+    """Train and test ``config`` ``repeats`` times. Repeat i's seed depends only on ``seed`` and i,
+    so the scores do not depend on how repeats are grouped into batches or spread over workers."""
     seeds = repeat_seeds(seed, repeats)
-    per_batch = models_per_batch or repeats
-    data = prepare_data(dataset, config)
+    executor = executor or InProcessExecutor()
+    jobs = plan_jobs([(config.model, config, list(range(repeats)))], seeds, models_per_batch, executor.workers)
     result = EvaluationResult(config=config, seed=seed, data_source=dataset.source)
-    for start in range(0, repeats, per_batch):
-        batch = list(range(start, min(start + per_batch, repeats)))
-        label = f"repeats {batch[0] + 1}-{batch[-1] + 1}/{repeats}" if len(batch) > 1 else f"repeat {batch[0] + 1}/{repeats}"
-        outcomes = run_trials(dataset, config, batch, [seeds[i] for i in batch], data=data,
-                              device=device, progress=progress, description=label)
+    for _, outcomes in executor.run(dataset, jobs, on_progress):
         for outcome in outcomes:
             result.outcomes.append(outcome)
             if on_trial is not None:
                 on_trial(outcome)
+    result.outcomes.sort(key=lambda o: o.repeat)
     return result

@@ -1,17 +1,31 @@
 """Executors run trial jobs. A job trains some repeats of one configuration as one ensemble.
 
-The study runner only hands jobs to an executor and stores what comes back, so another
-executor (processes, machines) can replace the in-process one without touching the runner.
+The study runner and repeated evaluation only hand jobs to an executor and store what comes
+back, so executors can change (threads, processes, machines) without touching them.
+
+* ``InProcessExecutor``: jobs one after another in this process (any device).
+* ``ProcessExecutor``: jobs spread over worker processes with a few threads each. On a CPU,
+  two single-threaded workers beat one two-threaded process: small kernels parallelise poorly.
+
+Results are identical either way, since a repeat depends only on its own seed. Both report
+progress as the number of trials done so far, fractions of running trials included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+
+import torch
 
 from harcnn.data.uci_har import UCIHAR
 from harcnn.experiments.config import ExperimentConfig
-from harcnn.experiments.trials import TrialOutcome, prepare_data, run_trials
+from harcnn.experiments.trials import PreparedData, TrialOutcome, prepare_data, run_trials
+
+Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -27,13 +41,103 @@ class InProcessExecutor:
     """Runs jobs one after another in this process; yields each job's outcomes as it finishes."""
 
     device: str = "cpu"
-    progress: bool = True
+    workers = 1
 
-    def run(self, dataset: UCIHAR, jobs: Iterable[TrialJob]) -> Iterator[tuple[TrialJob, list[TrialOutcome]]]:
-        prepared: dict[str, object] = {}
+    def run(self, dataset: UCIHAR, jobs: Iterable[TrialJob],
+            on_progress: Progress | None = None) -> Iterator[tuple[TrialJob, list[TrialOutcome]]]:
+        cache, done = _PreparedCache(dataset), 0
         for job in jobs:
-            key = job.config.config_id
-            if key not in prepared:
-                prepared = {key: prepare_data(dataset, job.config)}  # keep only the current config's arrays
-            yield job, run_trials(dataset, job.config, job.repeats, job.seeds, data=prepared[key],
-                                  device=self.device, progress=self.progress, description=job.label)
+            hook = None if on_progress is None else (lambda f, d=done, n=len(job.repeats): on_progress(d + f * n))
+            yield job, run_trials(dataset, job.config, job.repeats, job.seeds, data=cache.get(job.config),
+                                  device=self.device, description=job.label, on_step=hook)
+            done += len(job.repeats)
+
+
+@dataclass
+class ProcessExecutor:
+    """Runs jobs in ``workers`` processes of ``threads`` torch threads each (CPU)."""
+
+    workers: int = 2
+    threads: int = 1
+
+    def run(self, dataset: UCIHAR, jobs: Iterable[TrialJob],
+            on_progress: Progress | None = None) -> Iterator[tuple[TrialJob, list[TrialOutcome]]]:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        context = multiprocessing.get_context("spawn")  # fork after torch started threads can hang
+        trials_done = context.Value("d", 0.0)
+        with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=context, initializer=_init_worker,
+                                 initargs=(dataset, self.threads, trials_done)) as pool:
+            pending: dict[Future, TrialJob] = {pool.submit(_run_job, job): job for job in jobs}
+            while pending:
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if on_progress is not None:
+                    on_progress(trials_done.value)
+                for future in finished:
+                    yield pending.pop(future), future.result()
+
+
+Executor = InProcessExecutor | ProcessExecutor
+
+
+def plan_jobs(todo: list[tuple[str, ExperimentConfig, list[int]]], seeds: list[int],
+              models_per_batch: int | None, workers: int) -> list[TrialJob]:
+    """Group each configuration's missing repeats into jobs (ensembles trained as one computation).
+
+    Without ``models_per_batch``, a configuration is split only as far as needed to keep all
+    workers busy: fewer configurations than workers -> each is split into parts.
+    """
+    parts = -(-workers // max(1, sum(1 for *_, repeats in todo if repeats)))
+    jobs = []
+    for label, config, repeats in todo:
+        per_batch = models_per_batch or max(1, -(-len(repeats) // parts))
+        for start in range(0, len(repeats), per_batch):
+            batch = tuple(repeats[start:start + per_batch])
+            jobs.append(TrialJob(config, label, batch, tuple(seeds[r] for r in batch)))
+    return jobs
+
+
+def make_executor(device: str = "cpu", workers: int | None = None) -> Executor:
+    """``workers`` processes on a CPU (default: 2 on a multi-core CPU), in-process otherwise."""
+    cores = os.cpu_count() or 1
+    if workers is None:
+        workers = 2 if device == "cpu" and cores >= 2 else 1
+    if workers <= 1 or device != "cpu":
+        return InProcessExecutor(device=device)
+    return ProcessExecutor(workers=workers, threads=max(1, cores // workers))
+
+
+class _PreparedCache:
+    """Prepared arrays of the last data preparation (standardization is per configuration)."""
+
+    def __init__(self, dataset: UCIHAR):
+        self.dataset, self.key, self.data = dataset, None, None
+
+    def get(self, config: ExperimentConfig) -> PreparedData:
+        key = (config.standardize, config.validation_subjects)
+        if key != self.key:
+            self.key, self.data = key, prepare_data(self.dataset, config)
+        return self.data
+
+
+_worker: dict = {}
+
+
+def _init_worker(dataset: UCIHAR, threads: int, trials_done) -> None:
+    torch.set_num_threads(threads)
+    _worker.update(cache=_PreparedCache(dataset), trials_done=trials_done)
+
+
+def _run_job(job: TrialJob) -> list[TrialOutcome]:
+    cache, trials_done = _worker["cache"], _worker["trials_done"]
+    last = 0.0
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        with trials_done.get_lock():
+            trials_done.value += (fraction - last) * len(job.repeats)
+        last = fraction
+
+    return run_trials(cache.dataset, job.config, job.repeats, job.seeds, data=cache.get(job.config),
+                      description=job.label, on_step=report)

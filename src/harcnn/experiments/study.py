@@ -24,7 +24,7 @@ from harcnn.data.transforms import Standardizer
 from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import HarcnnError
 from harcnn.experiments.config import ALIASES, ExperimentConfig
-from harcnn.experiments.executors import InProcessExecutor, TrialJob
+from harcnn.experiments.executors import Executor, make_executor, plan_jobs
 from harcnn.experiments.report import render_report
 from harcnn.experiments.stats import (
     COMPARISON_COLUMNS,
@@ -152,7 +152,7 @@ class StudyResult:
 
 def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: int = 10, seed: int = 0,
               settings: Mapping[str, Any] | None = None, models_per_batch: int | None = None,
-              executor: InProcessExecutor | None = None, progress: bool = True,
+              executor: Executor | None = None, progress: bool = True,
               log: Callable[[str], None] = print) -> StudyResult:
     """Run the trials of ``spec`` not yet in ``folder``'s store, then write its tables, figures and report.
 
@@ -166,27 +166,27 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
         store.set_meta("study", {"name": spec.name, "repeats": repeats, "seed": seed,
                                  "configs": {label: c.to_flat() for label, c in configs}})
         done = store.completed()
-        jobs = []
-        for label, config in configs:
-            todo = [r for r in range(repeats) if (config.config_id, r) not in done]
-            per_batch = models_per_batch or len(todo) or 1
-            for start in range(0, len(todo), per_batch):
-                batch = todo[start:start + per_batch]
-                jobs.append(TrialJob(config, label, tuple(batch), tuple(seeds[r] for r in batch)))
+        executor = executor or make_executor()
+        todo = [(label, config, [r for r in range(repeats) if (config.config_id, r) not in done])
+                for label, config in configs]
+        jobs = plan_jobs(todo, seeds, models_per_batch, executor.workers)
         n_done = len(configs) * repeats - sum(len(j.repeats) for j in jobs)
         if n_done:
             log(f"{spec.name}: resuming, {n_done} of {len(configs) * repeats} trials already done")
-        executor = executor or InProcessExecutor(progress=progress)
         bar = tqdm(total=len(configs) * repeats, initial=n_done, desc=f"study {spec.name}", unit="trial",
                    disable=not progress, dynamic_ncols=True)
-        for job, outcomes in executor.run(dataset, jobs):
+
+        def show(trials: float) -> None:
+            bar.n = round(n_done + trials, 2)
+            bar.refresh()
+
+        for job, outcomes in executor.run(dataset, jobs, on_progress=show if progress else None):
             for outcome in outcomes:
                 store.add(TrialRecord(
                     study=spec.name, config=job.config.to_flat(), config_id=job.config.config_id, label=job.label,
                     repeat=outcome.repeat, seed=outcome.seed, test_accuracy=outcome.test_accuracy,
                     val_accuracy=outcome.val_accuracy, per_class=outcome.per_class, confusion=outcome.confusion,
                     history=outcome.history, train_seconds=outcome.train_seconds))
-            bar.update(len(outcomes))
             scores = [o.test_accuracy for o in outcomes]
             bar.write(f"  {job.label}: repeats {', '.join(str(r + 1) for r in job.repeats)} -> "
                       + ", ".join(f"{100 * s:.2f}%" for s in scores)

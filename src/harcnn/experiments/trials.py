@@ -6,7 +6,7 @@ batched computation) and returns one ``TrialOutcome`` per repeat.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,13 +70,13 @@ def prepare_data(dataset: UCIHAR, config: ExperimentConfig) -> PreparedData:
 
 def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int], seeds: Sequence[int],
                *, data: PreparedData | None = None, device: str = "cpu", progress: bool = False,
-               description: str = "training") -> list[TrialOutcome]:
+               description: str = "training", on_step: Callable[[float], None] | None = None) -> list[TrialOutcome]:
     """Train ``len(seeds)`` repeats of ``config`` as one ensemble and score each on the test set."""
     data = data or prepare_data(dataset, config)
     n_classes = len(dataset.class_names)
     model = create_model(config.model, n_models=len(seeds), n_channels=data.X_train.shape[2],
                          n_classes=n_classes, window=data.X_train.shape[1], **config.model_params)
-    trainer = Trainer(config.train, device=device, progress=progress, description=description)
+    trainer = Trainer(config.train, device=device, progress=progress, description=description, on_step=on_step)
     history = trainer.fit(model, data.X_train, data.y_train, seeds, validation=data.validation)
     predictions = predict_logits(model, data.X_test).argmax(dim=2).cpu().numpy()  # [R, n]
     outcomes = []
