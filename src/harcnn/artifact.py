@@ -1,0 +1,426 @@
+"""Saved models: a self-describing folder that ``harcnn.load_model`` restores.
+
+``harcnn train --save DIR`` (or :func:`train_model` + :meth:`TrainedModel.save`) writes::
+
+    DIR/
+      model.safetensors   the weights of all R members (leading member axis), no pickle
+      config.json         everything needed to use them (below)
+
+``config.json`` holds: the format name and version; the model (registry name, ``n_models``,
+constructor options); the exact experiment configuration (``ExperimentConfig.to_flat()``) and
+seeds; the fitted preprocessing (standardizer statistics or ``null``); the class names; the
+input (window length, step, channel order, sampling rate 50 Hz, units); the test scores (each
+member's accuracy and the ensemble's, whose probabilities are the members' averaged softmax);
+harcnn/torch/numpy/python versions; the creation time; and the SHA-256 of the weights file.
+
+The folder is written atomically: into a hidden temporary folder beside ``DIR`` that is renamed
+to ``DIR`` when complete, so a crash never leaves a half-written model that loads.
+:func:`load_model` checks everything it reads and raises :class:`~harcnn.errors.HarcnnError`
+with one line naming the problem: missing files, bad JSON, a weights file whose hash does not
+match, tensors of the wrong shape, an unknown model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harcnn.data.transforms import Standardizer, check_windows
+from harcnn.data.uci_har import UCIHAR
+from harcnn.errors import DataError, HarcnnError
+from harcnn.experiments.config import ExperimentConfig
+from harcnn.models import EnsembleModel, create_model
+
+__all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model", "train_model"]
+
+ARTIFACT_FORMAT = "harcnn-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+SAMPLING_RATE = 50.0  # Hz, the UCI HAR rate every harcnn model expects
+STEP = 64  # samples between window starts (50% overlap), as the dataset
+UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}
+
+
+@dataclass
+class TrainedModel:
+    """A trained network (one or an ensemble of R members) with everything needed to use it.
+
+    ``predict_proba(windows)`` takes raw windows ``[n, window, channels]`` (float, the channel
+    order of ``channel_names``, acceleration in g, angular velocity in rad/s, 50 Hz), applies the
+    fitted preprocessing (``standardizer``) and returns the class probabilities ``[n, K]``,
+    averaged over the members.
+    """
+
+    model: EnsembleModel
+    config: ExperimentConfig
+    class_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    standardizer: Standardizer | None = None
+    sampling_rate: float = SAMPLING_RATE
+    step: int = STEP
+    seeds: list[int] = field(default_factory=list)
+    scores: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # config.json as read (or as it will be written)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        self.class_names = tuple(self.class_names)
+        self.channel_names = tuple(self.channel_names)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_models(self) -> int:
+        return self.model.n_models
+
+    @property
+    def window(self) -> int:
+        return self.model.window
+
+    @property
+    def n_channels(self) -> int:
+        return self.model.n_channels
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.n_classes
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def describe(self) -> str:
+        members = f"{self.n_models} members" if self.n_models > 1 else "1 member"
+        return f"{self.name} ({members}, {'standardized' if self.standardizer else 'raw'} input)"
+
+    # ------------------------------------------------------------------ prediction
+    def prepare(self, windows: np.ndarray) -> np.ndarray:
+        """Check raw windows and apply the fitted preprocessing: float32 ``[n, window, channels]``."""
+        X = np.asarray(windows)
+        expected = (self.window, self.n_channels)
+        if X.ndim != 3 or X.shape[1:] != expected:
+            raise DataError(f"windows must have shape [n, {expected[0]}, {expected[1]}] "
+                            f"({', '.join(self.channel_names)}), got {list(X.shape)}")
+        if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
+            raise DataError(f"windows must be numbers, got dtype {X.dtype}")
+        X = X.astype(np.float32, copy=False)
+        check_windows(X, "windows")
+        return self.standardizer.transform(X) if self.standardizer is not None else X
+
+    def predict_proba_members(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Every member's class probabilities: ``[R, n, K]`` (float32)."""
+        from harcnn.training import predict_proba
+
+        return predict_proba(self.model, self.prepare(windows), batch_size=batch_size)
+
+    def predict_proba(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Class probabilities ``[n, K]`` (float32): the members' softmax outputs, averaged."""
+        return self.predict_proba_members(windows, batch_size).mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Predicted class indices ``[n]`` (int64), in ``class_names`` order."""
+        return self.predict_proba(windows).argmax(axis=1).astype(np.int64)
+
+    def predict_activities(self, windows: np.ndarray) -> list[str]:
+        """Predicted class names, one per window."""
+        return [self.class_names[i] for i in self.predict(windows)]
+
+    def score(self, windows: np.ndarray, labels: np.ndarray) -> float:
+        """Accuracy of the (averaged) prediction against class indices ``labels``."""
+        return float((self.predict(windows) == np.asarray(labels)).mean())
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the artifact folder atomically (see the module docstring); returns its path."""
+        return save_model(self, path, overwrite=overwrite)
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def train_model(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 1, seed: int = 0,
+                device: str = "cpu", progress: bool = False) -> TrainedModel:
+    """Train ``config`` on the training split (``repeats`` members, seeded as ``harcnn evaluate``
+    seeds its repeats, so member i equals evaluate's repeat i) and score it on the test split."""
+    from harcnn.experiments.trials import prepare_data
+    from harcnn.seeding import repeat_seeds
+    from harcnn.training import Trainer
+
+    if repeats < 1:
+        raise HarcnnError(f"repeats must be >= 1, got {repeats}")
+    data = prepare_data(dataset, config)
+    seeds = repeat_seeds(seed, repeats)
+    model = create_model(config.model, n_models=repeats, n_channels=data.X_train.shape[2],
+                         n_classes=len(dataset.class_names), window=data.X_train.shape[1], **config.model_params)
+    description = f"training {repeats} members" if repeats > 1 else "training"
+    history = Trainer(config.train, device=device, progress=progress, description=description).fit(
+        model, data.X_train, data.y_train, seeds, validation=data.validation)
+    model.cpu().eval()
+    trained = TrainedModel(model=model, config=config, class_names=tuple(dataset.class_names),
+                           channel_names=tuple(dataset.channel_names), standardizer=data.standardizer,
+                           seeds=list(seeds))
+    trained.scores = scores_on_test(trained, dataset.test.X, dataset.test.y)
+    trained.scores.update(
+        train_windows=int(len(data.X_train)), validation_subjects=data.validation_subject_ids,
+        train_seconds=round(history.seconds, 3), data_source=str(dataset.source),
+        final_train_accuracy=[float(a) for a in history.accuracy[:, -1]],
+        final_train_loss=[float(v) for v in history.loss[:, -1]],
+    )
+    if history.val_accuracy is not None:
+        trained.scores["final_validation_accuracy"] = [float(a) for a in history.val_accuracy[:, -1]]
+    return trained
+
+
+def scores_on_test(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Each member's test accuracy and the ensemble's (averaged probabilities), per-class metrics
+    and the confusion matrix of the ensemble."""
+    from sklearn.metrics import confusion_matrix
+
+    from harcnn.experiments.trials import per_class_metrics
+
+    members = trained.predict_proba_members(X)  # [R, n, K]
+    ensemble = members.mean(axis=0, dtype=np.float64).astype(np.float32).argmax(axis=1)
+    return {
+        "test_windows": int(len(y)),
+        "test_accuracy": float((ensemble == y).mean()),
+        "member_test_accuracy": [float((m.argmax(axis=1) == y).mean()) for m in members],
+        "per_class": per_class_metrics(y, ensemble, trained.class_names),
+        "confusion": confusion_matrix(y, ensemble, labels=range(trained.n_classes)).tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------------- saving
+
+
+def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes: int) -> dict[str, Any]:
+    from harcnn.experiments.store import current_versions
+
+    model_config = trained.model.config()
+    return {
+        "format": ARTIFACT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": model_config["model"], "n_models": trained.n_models,
+                  "params": {k: v for k, v in model_config.items() if k != "model"},
+                  "parameters_per_member": trained.model.num_parameters()},
+        "n_models": trained.n_models,
+        "config": trained.config.to_flat(),
+        "config_id": trained.config.config_id,
+        "seeds": list(trained.seeds),
+        "preprocessing": {"standardizer": trained.standardizer.to_dict() if trained.standardizer else None},
+        "class_names": list(trained.class_names),
+        "input": {"window": trained.window, "step": trained.step, "channels": list(trained.channel_names),
+                  "sampling_rate": trained.sampling_rate, "units": UNITS,
+                  "layout": "[n_windows, window, channels] float32 (channels last)"},
+        "scores": trained.scores,
+        "versions": current_versions(),
+        "weights": {"file": WEIGHTS_FILE, "sha256": weights_sha256, "bytes": weights_bytes},
+    }
+
+
+def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``trained`` as an artifact folder at ``path`` (atomically; see the module docstring)."""
+    from safetensors.torch import save as save_tensors
+
+    target = Path(path)
+    if target.exists():
+        if not target.is_dir():
+            raise HarcnnError(f"{target}: exists and is not a folder")
+        if any(target.iterdir()) and not overwrite:
+            raise HarcnnError(f"{target}: folder exists and is not empty (choose another --save folder, "
+                              "or pass --force to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
+    weights = save_tensors(state, metadata={"format": "pt", "harcnn_model": trained.name,
+                                            "n_models": str(trained.n_models)})
+    digest = hashlib.sha256(weights).hexdigest()
+    description = _describe_artifact(trained, digest, len(weights))
+    text = json.dumps(description, indent=2, default=_json_default) + "\n"
+
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name, data in ((WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))):
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _replace_folder(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    trained.metadata, trained.path = description, target
+    return target
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and deleted after."""
+    old = None
+    if target.exists():
+        if not any(target.iterdir()):
+            target.rmdir()
+        else:
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    try:  # make the rename durable
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+
+def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = True) -> TrainedModel:
+    """Restore a model saved by ``harcnn train --save`` (or :meth:`TrainedModel.save`).
+
+    ``verify`` checks the weights file against the SHA-256 recorded in ``config.json``.
+    Every problem is a HarcnnError whose message names the folder and what is wrong.
+    """
+    folder = Path(path)
+    where = f"{folder}: "
+    if not folder.exists():
+        raise HarcnnError(f"{where}no such model folder")
+    if not folder.is_dir():
+        raise HarcnnError(f"{where}not a model folder (expected the folder written by 'harcnn train --save')")
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise HarcnnError(f"{where}missing {CONFIG_FILE}: not a harcnn model folder, or an incomplete one")
+    try:
+        meta = json.loads(config_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise HarcnnError(f"{config_path}: not a UTF-8 text file (corrupted?)") from None
+    except json.JSONDecodeError as error:
+        raise HarcnnError(f"{config_path}: not valid JSON (line {error.lineno}, column {error.colno}: "
+                          f"{error.msg}); the file is corrupted") from None
+    except OSError as error:
+        raise HarcnnError(f"{config_path}: cannot read ({error.strerror or error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
+        raise HarcnnError(f"{config_path}: not a harcnn model description (no \"format\": \"{ARTIFACT_FORMAT}\")")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise HarcnnError(f"{config_path}: model format version {version!r} is not supported by this harcnn "
+                          f"(it reads version {FORMAT_VERSION}); was it saved by a newer harcnn?")
+    try:
+        model_info, n_models = meta["model"], int(meta["n_models"])
+        name, params = model_info["name"], dict(model_info["params"])
+        flat_config = meta["config"]
+        class_names = [str(c) for c in meta["class_names"]]
+        inputs = meta["input"]
+        channels = [str(c) for c in inputs["channels"]]
+        window, step, rate = int(inputs["window"]), int(inputs["step"]), float(inputs["sampling_rate"])
+        standardizer_state = meta["preprocessing"]["standardizer"]
+        weights_info = meta["weights"]
+        recorded_sha = str(weights_info["sha256"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise HarcnnError(f"{config_path}: incomplete or malformed model description ({type(error).__name__}: "
+                          f"{error})") from None
+
+    weights_path = folder / str(weights_info.get("file", WEIGHTS_FILE))
+    if not weights_path.is_file():
+        raise HarcnnError(f"{where}missing weights file {weights_path.name}")
+    try:
+        data = weights_path.read_bytes()
+    except OSError as error:
+        raise HarcnnError(f"{weights_path}: cannot read ({error.strerror or error})") from None
+    if verify and hashlib.sha256(data).hexdigest() != recorded_sha:
+        raise HarcnnError(f"{weights_path}: SHA-256 does not match the one recorded in {CONFIG_FILE} "
+                          "(the weights file is corrupted or was replaced)")
+
+    try:
+        config = ExperimentConfig.from_flat(dict(flat_config))
+    except HarcnnError as error:
+        raise HarcnnError(f"{config_path}: {error}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise HarcnnError(f"{config_path}: malformed \"config\" ({error})") from None
+    try:
+        model = create_model(name, n_models=n_models, **params)
+    except HarcnnError as error:
+        raise HarcnnError(f"{config_path}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise HarcnnError(f"{config_path}: cannot build model {name!r} from its options ({error})") from None
+
+    try:
+        from safetensors.torch import load as load_tensors
+
+        state = load_tensors(data)
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise HarcnnError(f"{weights_path}: not a readable safetensors file ({error})") from None
+    _check_state(model, state, weights_path)
+    model.load_state_dict(state)
+    model.to(device).eval()
+
+    if len(class_names) != model.n_classes:
+        raise HarcnnError(f"{config_path}: {len(class_names)} class names for a model with {model.n_classes} classes")
+    if len(channels) != model.n_channels or window != model.window:
+        raise HarcnnError(f"{config_path}: input of {window} steps x {len(channels)} channels does not match "
+                          f"the model ({model.window} x {model.n_channels})")
+    standardizer = None
+    if standardizer_state is not None:
+        try:
+            standardizer = Standardizer.from_dict(standardizer_state)
+            ok = standardizer.mean_.shape == standardizer.scale_.shape == (model.n_channels,)
+            ok = ok and bool(np.isfinite(standardizer.mean_).all() and (standardizer.scale_ > 0).all())
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise HarcnnError(f"{config_path}: malformed standardizer statistics (need {model.n_channels} "
+                              "finite means and positive scales)")
+    return TrainedModel(model=model, config=config, class_names=tuple(class_names), channel_names=tuple(channels),
+                        standardizer=standardizer, sampling_rate=rate, step=step, seeds=list(meta.get("seeds", [])),
+                        scores=dict(meta.get("scores") or {}), metadata=meta, path=folder)
+
+
+def _check_state(model: EnsembleModel, state: dict, weights_path: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if extra:
+            parts.append(f"unexpected tensors {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
+        raise HarcnnError(f"{weights_path}: does not fit the model described in {CONFIG_FILE}: {'; '.join(parts)}")
+    wrong = [f"{k} {list(found[k])} (expected {list(expected[k])})" for k in expected if found[k] != expected[k]]
+    if wrong:
+        raise HarcnnError(f"{weights_path}: tensor shapes do not fit the model described in {CONFIG_FILE}: "
+                          f"{', '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}")
+    dtypes = {str(v.dtype) for v in state.values()}
+    if dtypes - {"torch.float32"}:
+        raise HarcnnError(f"{weights_path}: expected float32 tensors, found {', '.join(sorted(dtypes))}")
