@@ -294,19 +294,22 @@ def _add_model_commands(commands) -> None:
                               "segments go beside it as <name>_segments.<ext>")
     predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
     predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
-    predict.add_argument("--acc-units", default="g", choices=["g", "m/s2"], help="recording acceleration unit (default g)")
+    predict.add_argument("--acc-units", default="g", choices=["g", "m/s2"],
+                         help="recording acceleration unit (default g)")
     predict.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
                          help="recording angular velocity unit (default rad/s)")
     predict.add_argument("--time-column", default="time", metavar="NAME",
                          help="recording time column (default 'time' and its aliases); 'none' for none "
                               "(then give --sampling-rate)")
     predict.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"], help="time unit (default s)")
-    predict.add_argument("--sampling-rate", type=float, metavar="HZ", help="sampling rate of a recording without time column")
+    predict.add_argument("--sampling-rate", type=float, metavar="HZ",
+                         help="sampling rate of a recording without a time column")
     predict.add_argument("--split", default="test", choices=["train", "test"],
                          help="which split of a whole UCI HAR dataset to predict (default test)")
     predict.set_defaults(run=_predict)
 
-    export = commands.add_parser("export", help="export a saved model to ONNX (optionally int8), verified with onnxruntime")
+    export = commands.add_parser("export",
+                                 help="export a saved model to ONNX (optionally int8), verified with onnxruntime")
     export.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
     export.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the ONNX file to write")
     export.add_argument("--int8", action="store_true",
