@@ -12,8 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from harcnn.data.uci_har import CHANNEL_NAMES, CLASS_NAMES
+
+# Tiny test models gain nothing from threads, and two busy threads on a shared 2-core machine stall.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_UCI_ZIP = REPO_ROOT.parent / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
