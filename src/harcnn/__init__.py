@@ -1,3 +1,35 @@
-"""harcnn: human activity recognition from inertial signals with 1D convolutional networks."""
+"""harcnn: human activity recognition from inertial signals with 1D convolutional networks.
+
+The main entry points, imported on first use so that ``import harcnn`` stays light:
+
+* ``harcnn.load_uci_har()`` - the UCI HAR dataset (``harcnn.data``)
+* ``harcnn.create_model("cnn", filters=64)`` - networks by name (``harcnn.models``)
+* ``harcnn.HARClassifier`` - a scikit-learn style estimator
+* ``harcnn.evaluate`` / ``harcnn.ExperimentConfig`` - repeated evaluation (``harcnn.experiments``)
+* ``harcnn.load_model(DIR)`` - a model saved by ``harcnn train --save DIR``
+"""
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_uci_har": "harcnn.data",
+    "create_model": "harcnn.models",
+    "list_models": "harcnn.models",
+    "HARClassifier": "harcnn.estimator",
+    "evaluate": "harcnn.experiments",
+    "ExperimentConfig": "harcnn.experiments",
+    "load_model": "harcnn.artifact",
+    "TrainedModel": "harcnn.artifact",
+    "HarcnnError": "harcnn.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'harcnn' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)
