@@ -25,6 +25,9 @@ from harcnn.models.base import EnsembleModel
 from harcnn.seeding import member_streams
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings; the defaults are the reference's."""
@@ -33,10 +36,13 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     adam_epsilon: float = 1e-7  # Keras' default (PyTorch's is 1e-8)
+    precision: str = "fp32"  # "bf16": bfloat16 autocast for the forward pass (weights and Adam stay fp32)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise HarcnnError(f"invalid training settings: {self}")
+        if self.precision not in PRECISIONS:
+            raise HarcnnError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +102,8 @@ class Trainer:
             correct = torch.zeros(R, device=self.device)
             for b in range(n_batches):
                 idx = order[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]  # [R, B]
-                logits = model(X_t[idx])  # [R, B, K]
+                with torch.autocast(X_t.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    logits = model(X_t[idx]).float()  # [R, B, K]
                 targets = y_t[idx]
                 losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(idx.shape)
                 optimizer.zero_grad(set_to_none=True)
