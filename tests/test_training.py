@@ -125,3 +125,51 @@ def test_bad_training_input_is_a_clear_error():
         trainer.fit(net, X, y, [0, 1])
     with pytest.raises(HarcnnError, match="invalid training settings"):
         TrainConfig(epochs=0)
+
+
+def test_early_stopping_restores_each_members_best_epoch():
+    X, y = toy_problem(200)
+    X_val, y_val = toy_problem(60, seed=3)
+    config = TrainConfig(epochs=12, batch_size=16, early_stopping=2, learning_rate=1e-2)
+    net = create_model("cnn", n_models=2, **SMALL)
+    history = Trainer(config).fit(net, X, y, [1, 2], validation=(X_val, y_val))
+    assert history.best_epoch.shape == (2,)
+    epochs_run = history.loss.shape[1]
+    assert epochs_run <= 12 and history.val_loss.shape[1] == epochs_run
+    for r in range(2):
+        best = history.best_epoch[r]
+        assert history.val_loss[r, best] == history.val_loss[r].min()
+        assert epochs_run == 12 or epochs_run - 1 - history.best_epoch.max() >= 2
+    # the restored weights are the best epoch's: their validation loss is the recorded minimum
+    val_loss, _ = evaluate_loss_accuracy(net, X_val, y_val)
+    np.testing.assert_allclose(val_loss, history.val_loss.min(axis=1), rtol=1e-5)
+
+
+def test_early_stopping_needs_validation():
+    X, y = toy_problem()
+    with pytest.raises(HarcnnError, match="needs validation"):
+        Trainer(TrainConfig(early_stopping=2)).fit(create_model("cnn", **SMALL), X, y, [0])
+
+
+@pytest.mark.parametrize("options", [
+    {"weight_decay": 1e-2}, {"label_smoothing": 0.1}, {"lr_schedule": "cosine"}, {"lr_schedule": "onecycle"},
+    {"augment_noise": 0.05, "augment_scale": 0.1, "augment_rotate": 10, "augment_shift": 4},
+    {"precision": "bf16"},
+])
+def test_training_options_learn_and_keep_members_independent(options):
+    X, y = toy_problem(300)
+    config = TrainConfig(epochs=6, batch_size=16, **options)
+    together = create_model("cnn", n_models=2, **SMALL)
+    Trainer(config).fit(together, X, y, [4, 5])
+    alone = create_model("cnn", n_models=1, **SMALL)
+    Trainer(config).fit(alone, X, y, [5])
+    tolerance = 2e-2 if options.get("precision") == "bf16" else 1e-4
+    torch.testing.assert_close(alone.conv1.weight[0], together.conv1.weight[1], rtol=tolerance, atol=tolerance)
+    X_test, y_test = toy_problem(200, seed=1)
+    assert evaluate_loss_accuracy(together, X_test, y_test)[1].min() > 0.85
+
+
+def test_bad_option_values():
+    for bad in ({"lr_schedule": "linear"}, {"precision": "fp8"}, {"label_smoothing": 1.0}, {"weight_decay": -1}):
+        with pytest.raises(HarcnnError):
+            TrainConfig(**bad)

@@ -19,15 +19,21 @@ class MemberStreams:
     init: torch.Generator
     dropout: torch.Generator
     shuffle: np.random.Generator
+    augment: torch.Generator
 
 
 def member_streams(seed: int, device: torch.device | str = "cpu") -> MemberStreams:
-    init_seq, dropout_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(3)
+    init_seq, dropout_seq, shuffle_seq, augment_seq = np.random.SeedSequence(seed).spawn(4)
     return MemberStreams(
-        init=torch.Generator().manual_seed(int(init_seq.generate_state(1, np.uint64)[0] >> 1)),
-        dropout=torch.Generator(device=device).manual_seed(int(dropout_seq.generate_state(1, np.uint64)[0] >> 1)),
+        init=torch.Generator().manual_seed(_torch_seed(init_seq)),
+        dropout=torch.Generator(device=device).manual_seed(_torch_seed(dropout_seq)),
         shuffle=np.random.default_rng(shuffle_seq),
+        augment=torch.Generator().manual_seed(_torch_seed(augment_seq)),
     )
+
+
+def _torch_seed(sequence: np.random.SeedSequence) -> int:
+    return int(sequence.generate_state(1, np.uint64)[0] >> 1)
 
 
 def repeat_seeds(seed: int, repeats: int) -> list[int]:

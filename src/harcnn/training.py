@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from harcnn.data.augment import Augmenter
 from harcnn.data.transforms import check_windows
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
@@ -26,6 +27,7 @@ from harcnn.seeding import member_streams
 
 
 PRECISIONS = ("fp32", "bf16")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,28 @@ class TrainConfig:
     learning_rate: float = 1e-3
     adam_epsilon: float = 1e-7  # Keras' default (PyTorch's is 1e-8)
     precision: str = "fp32"  # "bf16": bfloat16 autocast for the forward pass (weights and Adam stay fp32)
+    # Beyond the reference; all off by default.
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
+    label_smoothing: float = 0.0
+    lr_schedule: str = "constant"  # "cosine": cosine decay to 0; "onecycle": warm-up then cosine decay
+    early_stopping: int = 0  # patience in epochs on validation loss, best weights restored (0: off)
+    augment_noise: float = 0.0  # see harcnn.data.augment
+    augment_scale: float = 0.0
+    augment_rotate: float = 0.0
+    augment_shift: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0 or self.weight_decay < 0 \
+                or not 0 <= self.label_smoothing < 1 or self.early_stopping < 0:
             raise HarcnnError(f"invalid training settings: {self}")
         if self.precision not in PRECISIONS:
             raise HarcnnError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise HarcnnError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+
+    @property
+    def augmenter(self) -> Augmenter:
+        return Augmenter(self.augment_noise, self.augment_scale, self.augment_rotate, self.augment_shift)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,7 +74,14 @@ class History:
     accuracy: np.ndarray
     val_loss: np.ndarray | None = None
     val_accuracy: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None  # [R], with early stopping: the epoch whose weights were kept
     seconds: float = 0.0
+
+    def truncate(self, epochs: int) -> None:
+        """Keep the first ``epochs`` columns (training stopped early)."""
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name)[:, :epochs])
 
     def member(self, r: int) -> dict[str, list[float]]:
         curves = {"loss": self.loss, "accuracy": self.accuracy,
@@ -85,10 +110,16 @@ class Trainer:
         streams = [member_streams(seed) for seed in seeds]
         X_t = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         y_t = torch.as_tensor(y, dtype=torch.int64, device=self.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=cfg.adam_epsilon, fused=True)
-
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, eps=cfg.adam_epsilon,
+                                      weight_decay=cfg.weight_decay, fused=True)
         n = len(X)
         n_batches = -(-n // cfg.batch_size)
+        scheduler = _lr_scheduler(optimizer, cfg, cfg.epochs * n_batches)
+        augmenter = cfg.augmenter
+        if cfg.early_stopping and validation is None:
+            raise HarcnnError("early stopping needs validation data (e.g. validation_subjects)")
+        stopper = _EarlyStopping(model, cfg.early_stopping) if cfg.early_stopping else None
+
         history = History(np.zeros((R, cfg.epochs)), np.zeros((R, cfg.epochs)))
         if validation is not None:
             history.val_loss, history.val_accuracy = np.zeros((R, cfg.epochs)), np.zeros((R, cfg.epochs))
@@ -102,13 +133,19 @@ class Trainer:
             correct = torch.zeros(R, device=self.device)
             for b in range(n_batches):
                 idx = order[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]  # [R, B]
+                inputs = X_t[idx]  # [R, B, T, C]
+                if augmenter.active:
+                    inputs = augmenter(inputs, [s.augment for s in streams])
                 with torch.autocast(X_t.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                    logits = model(X_t[idx]).float()  # [R, B, K]
+                    logits = model(inputs).float()  # [R, B, K]
                 targets = y_t[idx]
-                losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(idx.shape)
+                losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
+                                         label_smoothing=cfg.label_smoothing).view(idx.shape)
                 optimizer.zero_grad(set_to_none=True)
                 losses.mean(dim=1).sum().backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 with torch.no_grad():
                     loss_sum += losses.sum(dim=1)
                     correct += (logits.argmax(dim=2) == targets).sum(dim=1)
@@ -120,8 +157,15 @@ class Trainer:
             if validation is not None:
                 val_loss, val_acc = evaluate_loss_accuracy(model, *validation)
                 history.val_loss[:, epoch], history.val_accuracy[:, epoch] = val_loss, val_acc
+                if stopper is not None and stopper.update(epoch, val_loss):
+                    break
             bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[:, epoch].mean():.3f}",
                             acc=f"{history.accuracy[:, epoch].mean():.3f}")
+        history.truncate(epoch + 1)
+        if stopper is not None:
+            history.best_epoch = stopper.restore()
+            if self.on_step is not None:
+                self.on_step(1.0)
         bar.close()
         model.eval()
         history.seconds = time.perf_counter() - start
@@ -154,6 +198,50 @@ def evaluate_loss_accuracy(model: EnsembleModel, X: np.ndarray, y: np.ndarray) -
     loss = F.cross_entropy(logits.flatten(0, 1), y_t.repeat(R), reduction="none").view(R, -1).mean(1)
     accuracy = (logits.argmax(2) == y_t).float().mean(1)
     return loss.cpu().numpy(), accuracy.cpu().numpy()
+
+
+class _EarlyStopping:
+    """Per-member early stopping on validation loss, keeping each member's best weights.
+
+    Training goes on until every member has run out of patience; a member's result is its
+    best epoch's weights either way, so members stay independent of each other.
+    """
+
+    def __init__(self, model: EnsembleModel, patience: int):
+        self.model, self.patience, R = model, patience, model.n_models
+        self.best_loss = np.full(R, np.inf)
+        self.best_epoch = np.zeros(R, dtype=int)
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, epoch: int, val_loss: np.ndarray) -> bool:
+        """Record epoch results; True when all members have run out of patience."""
+        improved = val_loss < self.best_loss
+        if improved.any():
+            self.best_loss[improved], self.best_epoch[improved] = val_loss[improved], epoch
+            self._copy_members(self.model.state_dict(), self.best_state, improved)
+        return bool(np.all(epoch - self.best_epoch >= self.patience))
+
+    def restore(self) -> np.ndarray:
+        state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self._copy_members(self.best_state, state, np.ones(self.model.n_models, dtype=bool))
+        self.model.load_state_dict(state)
+        return self.best_epoch
+
+    def _copy_members(self, source: dict, target: dict, members: np.ndarray) -> None:
+        R, mask = self.model.n_models, torch.as_tensor(members)
+        with torch.no_grad():
+            for key, value in source.items():
+                if value.dim() == 0:
+                    continue  # shared counters (batch norm's num_batches_tracked)
+                target[key].unflatten(0, (R, -1))[mask.to(value.device)] = value.unflatten(0, (R, -1))[mask.to(value.device)]
+
+
+def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if cfg.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, total_steps=total_steps)
+    return None
 
 
 def _check_labels(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:

@@ -1,0 +1,77 @@
+"""Augmentation of inertial windows during training, independently per member and sample.
+
+All four are off by default (the reference uses none):
+
+* ``noise``: add Gaussian noise with this standard deviation (input units: g, rad/s or z-scores);
+* ``scale``: multiply each sample by a factor drawn from N(1, scale^2);
+* ``rotate``: rotate each sample's 3-axis triplets (x, y, z of every sensor) by one random
+  rotation of up to ``rotate`` degrees (a phone worn slightly differently);
+* ``shift``: roll each sample in time by a random whole number of steps in [-shift, shift].
+
+Labels never change. Random numbers come from the member's own generator, so a member
+augments the same way whether it is trained alone or beside others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from harcnn.errors import HarcnnError
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    noise: float = 0.0
+    scale: float = 0.0
+    rotate: float = 0.0  # degrees
+    shift: int = 0  # time steps
+
+    def __post_init__(self) -> None:
+        if min(self.noise, self.scale, self.rotate, self.shift) < 0:
+            raise HarcnnError(f"augmentation strengths must be >= 0: {self}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.noise or self.scale or self.rotate or self.shift)
+
+    def __call__(self, x: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Augment member batches ``x [R, B, T, C]``; member r draws from ``generators[r]``."""
+        return torch.stack([self.augment(x[r], generators[r]) for r in range(x.shape[0])])
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment one batch of windows ``[B, T, C]``."""
+        B, T, C = x.shape
+        if self.rotate:
+            if C % 3:
+                raise HarcnnError(f"rotation needs 3-axis triplets, but windows have {C} channels")
+            rotation = random_rotations(B, math.radians(self.rotate), generator).to(x)  # [B, 3, 3]
+            x = torch.einsum("btgj,bij->btgi", x.reshape(B, T, C // 3, 3), rotation).reshape(B, T, C)
+        if self.scale:
+            x = x * (1 + self.scale * _randn((B, 1, 1), generator, x))
+        if self.shift:
+            offsets = torch.randint(-self.shift, self.shift + 1, (B, 1), generator=generator).to(x.device)
+            steps = (torch.arange(T, device=x.device) - offsets) % T  # [B, T]
+            x = x.gather(1, steps.unsqueeze(2).expand(B, T, C))
+        if self.noise:
+            x = x + self.noise * _randn(x.shape, generator, x)
+        return x
+
+
+def random_rotations(n: int, max_angle: float, generator: torch.Generator) -> torch.Tensor:
+    """``n`` rotation matrices about uniformly random axes by angles uniform in [0, max_angle]."""
+    axis = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    axis = axis / axis.norm(dim=1, keepdim=True)
+    angle = torch.rand(n, generator=generator, dtype=torch.float64) * max_angle
+    kx, ky, kz = axis.unbind(1)
+    zero = torch.zeros_like(kx)
+    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=1).view(n, 3, 3)
+    s, c = angle.sin().view(n, 1, 1), angle.cos().view(n, 1, 1)
+    return torch.eye(3, dtype=torch.float64) + s * K + (1 - c) * K @ K  # Rodrigues' formula
+
+
+def _randn(shape, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    return torch.randn(shape, generator=generator).to(like)

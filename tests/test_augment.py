@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from harcnn.data.augment import Augmenter, random_rotations
+from harcnn.errors import HarcnnError
+
+
+def windows(n=8):
+    return torch.randn(n, 128, 9, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("augmenter", [Augmenter(noise=0.1), Augmenter(scale=0.2), Augmenter(rotate=15),
+                                       Augmenter(shift=5), Augmenter(0.1, 0.2, 15, 5)])
+def test_shapes_kept_and_seeded(augmenter):
+    x = windows()
+    a = augmenter.augment(x, torch.Generator().manual_seed(1))
+    b = augmenter.augment(x, torch.Generator().manual_seed(1))
+    c = augmenter.augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_rotation_preserves_each_triplets_norm():
+    x = windows()
+    rotated = Augmenter(rotate=30).augment(x, torch.Generator().manual_seed(0))
+    norms = lambda t: t.reshape(8, 128, 3, 3).norm(dim=3)  # noqa: E731
+    torch.testing.assert_close(norms(rotated), norms(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rotations_are_proper_and_bounded():
+    R = random_rotations(100, np.radians(20), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3, dtype=R.dtype).expand(100, 3, 3))
+    assert torch.allclose(torch.linalg.det(R), torch.ones(100, dtype=R.dtype))
+    angles = torch.arccos(((R.diagonal(dim1=1, dim2=2).sum(1) - 1) / 2).clamp(-1, 1))
+    assert angles.max() <= np.radians(20) + 1e-6
+
+
+def test_shift_is_a_roll():
+    x = windows(2)
+    shifted = Augmenter(shift=3).augment(x, torch.Generator().manual_seed(0))
+    assert any(torch.equal(shifted[0], torch.roll(x[0], k, dims=0)) for k in range(-3, 4))
+
+
+def test_members_use_their_own_generators():
+    x = windows(4).expand(2, 4, 128, 9)
+    out = Augmenter(noise=0.1)(x, [torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)])
+    assert torch.equal(out[0], out[1])
+
+
+def test_errors():
+    with pytest.raises(HarcnnError, match=">= 0"):
+        Augmenter(noise=-1)
+    with pytest.raises(HarcnnError, match="triplets"):
+        Augmenter(rotate=5).augment(torch.zeros(2, 16, 4), torch.Generator())
