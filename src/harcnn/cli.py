@@ -208,6 +208,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                           models_per_batch=args.models_per_batch, executor=make_executor(args.device, args.workers),
                           on_trial=report_to_bar, on_progress=show)
     result.save(out)
+    wall = result.wall_seconds
+    print(f"Trained and tested {args.repeats} models in {wall:.1f} s ({wall / args.repeats:.1f} s per model, wall clock)")
     print(result.summary_line())
     print(f"Results saved to {out}")
     return 0
@@ -246,7 +248,7 @@ def _study(args: argparse.Namespace) -> int:
 
 def _repeat_line(outcome, repeats: int) -> str:
     return (f"Repeat {outcome.repeat + 1:>2}/{repeats}: {100 * outcome.test_accuracy:.3f}%  "
-            f"(seed {outcome.seed}, {outcome.train_seconds:.1f} s per model)")
+            f"(seed {outcome.seed}, trained in {outcome.train_seconds:.1f} s of its worker's time)")
 
 
 def parse_validation(text: str) -> int:

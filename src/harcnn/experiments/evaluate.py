@@ -6,6 +6,8 @@ standard deviation of 10 repeats and every individual score.
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ class EvaluationResult:
     seed: int
     outcomes: list[TrialOutcome] = field(default_factory=list)
     data_source: str = ""
+    wall_seconds: float = 0.0  # all repeats, wall clock (workers train in parallel)
 
     @property
     def scores(self) -> np.ndarray:
@@ -51,6 +54,7 @@ class EvaluationResult:
             "repeats": len(self.outcomes), "mean_accuracy": self.mean, "std_accuracy": self.std,
             "scores": self.scores.tolist(),
             "mean_train_seconds": float(np.mean([o.train_seconds for o in self.outcomes])),
+            "wall_seconds": self.wall_seconds,
             "data_source": self.data_source, "versions": current_versions(),
             "trials": [o.to_dict() for o in self.outcomes],
         }
@@ -77,10 +81,12 @@ def evaluate(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 10, se
     executor = executor or InProcessExecutor()
     jobs = plan_jobs([(config.model, config, list(range(repeats)))], seeds, models_per_batch, executor.workers)
     result = EvaluationResult(config=config, seed=seed, data_source=dataset.source)
+    start = time.perf_counter()
     for _, outcomes in executor.run(dataset, jobs, on_progress):
         for outcome in outcomes:
             result.outcomes.append(outcome)
             if on_trial is not None:
                 on_trial(outcome)
     result.outcomes.sort(key=lambda o: o.repeat)
+    result.wall_seconds = time.perf_counter() - start
     return result

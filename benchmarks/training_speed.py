@@ -1,0 +1,152 @@
+"""Training speed of the baseline CNN, side by side in one run on one machine.
+
+Times one full training (10 epochs, batch 32, 7352 windows) of the reference baseline with:
+
+1. a plain PyTorch loop (nn.Conv1d/nn.Linear, DataLoader, torch.optim.Adam, nn.Dropout);
+2. harcnn's engine, one model;
+3. harcnn's engine, 10 repeats at once in one process;
+4. harcnn's engine, 10 repeats in 2 worker processes (the default on a multi-core CPU);
+5. the same in bfloat16 (``--precision bf16``);
+6. the Keras reference, when TensorFlow is installed (optional; never in CI);
+
+then test-set inference throughput. Prints per-model training times and ratios.
+
+    python benchmarks/training_speed.py [--epochs 10] [--data ZIP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harcnn.data import load_uci_har
+from harcnn.experiments import ExperimentConfig, evaluate
+from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
+from harcnn.models import create_model
+from harcnn.training import predict_logits
+
+SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
+
+
+class PlainCNN(nn.Module):
+    """The baseline as a straightforward PyTorch port."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv1d(9, 64, 3), nn.Conv1d(64, 64, 3)
+        self.dropout = nn.Dropout(0.5)
+        self.dense, self.head = nn.Linear(64 * 62, 100), nn.Linear(100, 6)
+
+    def forward(self, x):
+        h = F.relu(self.conv2(F.relu(self.conv1(x.transpose(1, 2)))))
+        h = F.max_pool1d(self.dropout(h), 2).flatten(1)
+        return self.head(F.relu(self.dense(h)))
+
+
+def plain_pytorch(X, y, epochs):
+    torch.manual_seed(0)
+    model = PlainCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y)),
+                                         batch_size=32, shuffle=True)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def keras_reference(X, y, epochs):
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        tf.keras.Input((128, 9)),
+        tf.keras.layers.Conv1D(64, 3, activation="relu"),
+        tf.keras.layers.Conv1D(64, 3, activation="relu"),
+        tf.keras.layers.Dropout(0.5),
+        tf.keras.layers.MaxPooling1D(2),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(100, activation="relu"),
+        tf.keras.layers.Dense(6, activation="softmax"),
+    ])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    onehot = np.eye(6, dtype=np.float32)[y]
+    start = time.perf_counter()
+    model.fit(X, onehot, epochs=epochs, batch_size=32, verbose=0)
+    return time.perf_counter() - start
+
+
+def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
+    config = ExperimentConfig.from_flat({"epochs": epochs, "precision": precision})
+    start = time.perf_counter()
+    result = evaluate(dataset, config, repeats=repeats, executor=executor)
+    return (time.perf_counter() - start) / repeats, result.mean
+
+
+def inference_rate(dataset, seconds=3.0):
+    model = create_model("cnn").eval()
+    X = np.concatenate([dataset.test.X] * 4)
+    predict_logits(model, X[:4096])
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        predict_logits(model, X)
+        count += len(X)
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--data", type=Path, default=SHARED_ZIP)
+    args = parser.parse_args()
+    dataset = load_uci_har(args.data, progress=False)
+    X, y = dataset.train.X, dataset.train.y
+    cores = os.cpu_count()
+    print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; {args.epochs} epochs on {len(X)} windows\n")
+
+    rows = []
+
+    def record(name, seconds, accuracy=None):
+        rows.append((name, seconds, accuracy))
+        extra = f", mean test accuracy {100 * accuracy:.2f}%" if accuracy is not None else ""
+        print(f"{name:<52} {seconds:7.2f} s per model{extra}", flush=True)
+
+    keras = keras_reference(X, y, args.epochs)
+    if keras is not None:
+        record("Keras reference (TensorFlow, 1 model)", keras)
+    record("plain PyTorch loop (1 model)", plain_pytorch(X, y, args.epochs))
+    record("harcnn engine, 1 model", *harcnn_engine(dataset, args.epochs, 1, InProcessExecutor()))
+    record(f"harcnn engine, {args.repeats} models at once, 1 process",
+           *harcnn_engine(dataset, args.epochs, args.repeats, InProcessExecutor()))
+    workers = ProcessExecutor(workers=2, threads=max(1, cores // 2))
+    record(f"harcnn engine, {args.repeats} models, 2 worker processes",
+           *harcnn_engine(dataset, args.epochs, args.repeats, workers))
+    record(f"harcnn engine, {args.repeats} models, 2 workers, bf16",
+           *harcnn_engine(dataset, args.epochs, args.repeats, workers, precision="bf16"))
+
+    reference = keras if keras is not None else rows[0][1]
+    reference_name = "Keras" if keras is not None else "the plain PyTorch loop"
+    print(f"\n| engine | s per model | speed-up vs {reference_name} |\n|---|---:|---:|")
+    for name, seconds, _ in rows:
+        print(f"| {name} | {seconds:.2f} | {reference / seconds:.2f}x |")
+    print(f"\nInference (baseline CNN, batched, fp32): {inference_rate(dataset):,.0f} windows/s")
+
+
+if __name__ == "__main__":
+    main()
