@@ -19,6 +19,7 @@ its own seed, not on how many members are trained beside it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -170,3 +171,213 @@ def conv_to_dense(h: torch.Tensor, n_models: int) -> torch.Tensor:
     """Conv layout ``[B, R*C, L]`` -> flattened dense layout ``[R, B, C*L]``."""
     B = h.shape[0]
     return h.reshape(B, n_models, -1).transpose(0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Added for the model zoo (deeper CNNs, ResNet, InceptionTime, LSTMs)
+# --------------------------------------------------------------------------------------------
+
+BN_EPSILON = 1e-3  # Keras' BatchNormalization default (PyTorch's is 1e-5)
+BN_MOMENTUM = 0.1  # PyTorch's default running-average rate (Keras: 0.01); converges within a short run
+
+
+def ensemble_batch_norm(n_models: int, channels: int) -> nn.BatchNorm1d:
+    """Batch norm for conv layout ``[B, R*C, L]``: each member's channels keep their own statistics.
+
+    Its parameters and buffers are ``[R*C]``, member-major, so ``member``/``from_members`` slice them.
+    """
+    return nn.BatchNorm1d(n_models * channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
+
+
+def global_average_pool(h: torch.Tensor, n_models: int) -> torch.Tensor:
+    """Conv layout ``[B, R*C, L]`` -> dense layout ``[R, B, C]`` (mean over time)."""
+    return conv_to_dense(h.mean(dim=2), n_models)
+
+
+def to_sequence_layout(x: torch.Tensor, n_models: int) -> torch.Tensor:
+    """``[B, T, C]`` (one input for all members) or ``[R, B, T, C]`` -> sequence layout ``[R, T, B, C]``."""
+    if x.dim() == 3:
+        return x.transpose(0, 1).unsqueeze(0).expand(n_models, -1, -1, -1)
+    return x.transpose(1, 2)
+
+
+def conv_to_sequence(h: torch.Tensor, n_models: int) -> torch.Tensor:
+    """Conv layout ``[B, R*C, L]`` -> sequence layout ``[R, L, B, C]``."""
+    B, RC, L = h.shape
+    return h.reshape(B, n_models, RC // n_models, L).permute(1, 3, 0, 2)
+
+
+class EnsembleLSTM(nn.Module):
+    """R independent one-layer LSTMs on sequence layout ``[R, T, B, D]`` (time-major per member).
+
+    The maths is ``torch.nn.LSTM``'s (gate order i, f, g, o, zero initial state) with
+    ``weight_ih[r] = lstm.weight_ih_l0.T``, ``weight_hh[r] = lstm.weight_hh_l0.T`` and one bias
+    ``bias[r] = b_ih + b_hh``. Every parameter is member-major, so ``member``/``from_members`` work.
+
+    Two implementations of the recurrence, equal up to float rounding:
+
+    * ``"fused"`` (default): PyTorch's fused LSTM kernel (oneDNN on CPU, cuDNN on GPU) once per
+      member. Measured on a 2-core CPU it is 3-4x faster than the batched form, even for 10 members.
+    * ``"batched"``: all members at once; the input projection of every step is one ``baddbmm``,
+      each step one ``baddbmm`` of all members' recurrent weights and a few element-wise kernels,
+      with a hand-written backward (:class:`_LSTMRecurrence`).
+
+    Keras initialisation: Glorot-uniform input kernel, orthogonal recurrent kernel, zero bias
+    except 1 for the forget gate (``unit_forget_bias``).
+    """
+
+    IMPLEMENTATIONS = ("fused", "batched")
+
+    def __init__(self, n_models: int, input_size: int, hidden_size: int, implementation: str = "fused"):
+        super().__init__()
+        if implementation not in self.IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {self.IMPLEMENTATIONS}, got {implementation!r}")
+        self.n_models, self.input_size, self.hidden_size = n_models, input_size, hidden_size
+        self.implementation = implementation
+        self.weight_ih = nn.Parameter(torch.empty(n_models, input_size, 4 * hidden_size))
+        self.weight_hh = nn.Parameter(torch.empty(n_models, hidden_size, 4 * hidden_size))
+        self.bias = nn.Parameter(torch.empty(n_models, 1, 4 * hidden_size))
+        self.reset_parameters()
+
+    def reset_parameters(self, generators: Generators | None = None) -> None:
+        H = self.hidden_size
+        for r, generator in enumerate(_member_generators(generators, self.n_models)):
+            glorot_uniform_(self.weight_ih[r], self.input_size, 4 * H, generator)
+            with torch.no_grad():
+                nn.init.orthogonal_(self.weight_hh[r], generator=generator)
+        with torch.no_grad():
+            self.bias.zero_()
+            self.bias[:, :, H:2 * H] = 1.0
+
+    def forward(self, x: torch.Tensor, return_sequences: bool = True) -> torch.Tensor:
+        """``x [R, T, B, D]`` -> hidden states ``[R, T, B, H]``, or the last one ``[R, B, H]``."""
+        if self.implementation == "fused":
+            return self._forward_fused(x, return_sequences)
+        R, T, B, D = x.shape
+        H = self.hidden_size
+        projected = torch.baddbmm(self.bias, x.reshape(R, T * B, D), self.weight_ih).view(R, T, B, 4 * H)
+        projected = projected.transpose(0, 1)  # time-major [T, R, B, 4H]: each step is one contiguous block
+        hidden = _LSTMRecurrence.apply(projected, self.weight_hh)  # [T, R, B, H]
+        return hidden.transpose(0, 1) if return_sequences else hidden[-1]
+
+    def _forward_fused(self, x: torch.Tensor, return_sequences: bool) -> torch.Tensor:
+        R, T, B, D = x.shape
+        H = self.hidden_size
+        h0 = x.new_zeros(1, B, H)
+        zero_bias = x.new_zeros(4 * H)  # the kernel wants two biases; ours is folded into b_ih
+        outputs = []
+        with warnings.catch_warnings():
+            # cuDNN notes that per-member weights are not one flat buffer (it packs them per call)
+            warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk of memory.*")
+            for r in range(R):
+                weights = [self.weight_ih[r].t().contiguous(), self.weight_hh[r].t().contiguous(),
+                           self.bias[r, 0], zero_bias]
+                out, _, _ = torch.lstm(x[r], (h0, h0), weights, True, 1, 0.0, self.training, False, False)
+                outputs.append(out if return_sequences else out[-1])
+        return torch.stack(outputs)
+
+    def extra_repr(self) -> str:
+        return (f"n_models={self.n_models}, {self.input_size}, {self.hidden_size}, "
+                f"implementation={self.implementation!r}")
+
+
+class _LSTMRecurrence(torch.autograd.Function):
+    """The LSTM recurrence of R members with a hand-written backward (BPTT).
+
+    ``projected [T, R, B, 4H]`` holds ``x_t W_ih + b`` for every step; returns ``h [T, R, B, H]``.
+    Autograd would record ~10 tiny nodes per time step; here each step is a handful of fused
+    batched kernels forward and backward, which is several times faster on a CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, projected: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+        T, R, B, H4 = projected.shape
+        H = H4 // 4
+        projected = projected.contiguous()
+        act = torch.empty_like(projected)  # gate activations i, f, g, o
+        cell = projected.new_empty(T, R, B, H)
+        tanh_cell = torch.empty_like(cell)
+        hidden = torch.empty_like(cell)
+        gates = torch.empty_like(projected[0])
+        for t in range(T):
+            if t == 0:
+                pre = projected[0]  # zero initial state
+            else:
+                pre = torch.baddbmm(projected[t], hidden[t - 1], weight_hh, out=gates)
+            a = act[t]
+            torch.sigmoid(pre, out=a)
+            torch.tanh(pre[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])
+            torch.mul(a[..., :H], a[..., 2 * H:3 * H], out=cell[t])
+            if t > 0:
+                cell[t].addcmul_(a[..., H:2 * H], cell[t - 1])
+            torch.tanh(cell[t], out=tanh_cell[t])
+            torch.mul(a[..., 3 * H:], tanh_cell[t], out=hidden[t])
+        ctx.save_for_backward(weight_hh, act, cell, tanh_cell, hidden)
+        return hidden
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_hidden: torch.Tensor):
+        weight_hh, act, cell, tanh_cell, hidden = ctx.saved_tensors
+        T, R, B, H4 = act.shape
+        H = H4 // 4
+        i, f, g, o = act[..., :H], act[..., H:2 * H], act[..., 2 * H:3 * H], act[..., 3 * H:]
+        # everything that does not depend on the backward recursion, for all steps at once
+        derivative = act * (1 - act)  # sigmoid' for i, f, o
+        derivative[..., 2 * H:3 * H] = 1 - g * g  # tanh' for g
+        through_cell = o * (1 - tanh_cell * tanh_cell)  # dh -> dc
+        cell_prev = torch.cat([torch.zeros_like(cell[:1]), cell[:-1]])
+        factors = torch.stack([g, cell_prev, i], dim=3)  # dc -> d(i, f, g) before the activations
+        weight_t = weight_hh.transpose(1, 2)
+        grad_pre = torch.empty_like(act)  # [T, R, B, 4H]
+        grad_h = grad_hidden[T - 1].clone()
+        grad_c = torch.zeros_like(grad_h)
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                grad_h += grad_hidden[t]
+            grad_c.addcmul_(grad_h, through_cell[t])
+            gp = grad_pre[t]
+            torch.mul(grad_c.unsqueeze(2), factors[t], out=gp[..., :3 * H].unflatten(-1, (3, H)))
+            torch.mul(grad_h, tanh_cell[t], out=gp[..., 3 * H:])
+            gp.mul_(derivative[t])
+            if t > 0:
+                grad_c.mul_(f[t])
+                grad_h = torch.bmm(gp, weight_t)
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            h_prev = hidden[:-1].transpose(0, 1).reshape(R, (T - 1) * B, H)
+            grad_weight = torch.bmm(h_prev.transpose(1, 2), grad_pre[1:].transpose(0, 1).reshape(R, (T - 1) * B, H4))
+        return grad_pre, grad_weight
+
+
+def concat_members(tensors: Sequence[torch.Tensor], n_models: int) -> torch.Tensor:
+    """Concatenate conv-layout tensors ``[B, R*C_i, L]`` along each member's channels -> ``[B, R*sum(C_i), L]``.
+
+    (A plain ``torch.cat(dim=1)`` would put all of member 0's first tensor before member 1's.)
+    """
+    B, _, L = tensors[0].shape
+    return torch.cat([t.view(B, n_models, -1, L) for t in tensors], dim=2).view(B, -1, L)
+
+
+class EnsembleConv1dNoBias(EnsembleConv1d):
+    """``EnsembleConv1d`` without a bias, for a convolution followed by batch norm.
+
+    Batch norm subtracts the batch mean, so a bias before it gets a gradient that is zero up to
+    rounding; Adam would normalise that rounding noise into full-size steps (Keras' InceptionTime
+    uses ``use_bias=False`` there for the same reason).
+    """
+
+    def __init__(self, n_models: int, in_channels: int, out_channels: int, kernel_size: int, padding: str = "valid"):
+        super().__init__(n_models, in_channels, out_channels, kernel_size, padding)
+        del self.bias
+        self.register_parameter("bias", None)
+
+    def reset_parameters(self, generators: Generators | None = None) -> None:
+        fan_in, fan_out = self.in_channels * self.kernel_size, self.out_channels * self.kernel_size
+        for r, generator in enumerate(_member_generators(generators, self.n_models)):
+            glorot_uniform_(self.weight[r], fan_in, fan_out, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        R = self.n_models
+        weight = self.weight.reshape(R * self.out_channels, self.in_channels, self.kernel_size)
+        return F.conv1d(x, weight, None, padding=self.padding, groups=R)

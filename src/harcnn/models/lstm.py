@@ -1,0 +1,53 @@
+"""A stacked LSTM on the raw 9-channel sequence; the last hidden state feeds a dense head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harcnn.errors import HarcnnError
+from harcnn.models.base import EnsembleModel
+from harcnn.models.layers import EnsembleDropout, EnsembleLinear, EnsembleLSTM, to_sequence_layout
+from harcnn.models.registry import register_model
+
+
+@register_model("lstm")
+class LSTMNet(EnsembleModel):
+    """``layers`` x LSTM(``hidden``) (Dropout between layers) -> last hidden state -> Dropout
+    -> [Dense(``dense_units``, ReLU) if > 0] -> Dense(K).
+
+    Keras-style initialisation (Glorot input kernels, orthogonal recurrent kernels, forget-gate
+    bias 1). At the defaults (2 x 64 units): 53,766 parameters.
+    """
+
+    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+                 hidden: int = 64, layers: int = 2, dropout: float = 0.2, dense_units: int = 0):
+        super().__init__(n_models, n_channels, n_classes, window)
+        if hidden < 1 or layers < 1 or dense_units < 0:
+            raise HarcnnError("lstm: need hidden >= 1, layers >= 1 and dense_units >= 0")
+        self.lstms = nn.ModuleList(EnsembleLSTM(n_models, n_channels if i == 0 else hidden, hidden)
+                                   for i in range(layers))
+        self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=0) for _ in range(layers))
+        self.dense = EnsembleLinear(n_models, hidden, dense_units) if dense_units else None
+        self.head = EnsembleLinear(n_models, dense_units or hidden, n_classes)
+
+    def architecture(self) -> dict:
+        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        H, T, boxes = self.lstms[0].hidden_size, self.window, []
+        for i in range(len(self.lstms)):
+            last = i == len(self.lstms) - 1
+            boxes.append((f"LSTM {H}" + (", last state" if last else ""), f"{H}" if last else f"{T} x {H}"))
+            if self.dropouts[i].p:
+                boxes.append((f"Dropout {self.dropouts[i].p}", f"{H}" if last else f"{T} x {H}"))
+        head = [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}")] if self.dense else []
+        return {"input": ("Input", f"{T} x {self.n_channels}"), "branches": [boxes],
+                "head": head + [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        h = to_sequence_layout(x, self.n_models)
+        for i, (lstm, dropout) in enumerate(zip(self.lstms, self.dropouts)):
+            h = dropout(lstm(h, return_sequences=i < len(self.lstms) - 1))
+        if self.dense is not None:
+            h = F.relu(self.dense(h))
+        return self.head(h)
