@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -127,6 +129,14 @@ _worker: dict = {}
 def _init_worker(dataset: UCIHAR, threads: int, trials_done) -> None:
     torch.set_num_threads(threads)
     _worker.update(cache=_PreparedCache(dataset), trials_done=trials_done)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (killed run) stops at once instead of training on for nobody."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _run_job(job: TrialJob) -> list[TrialOutcome]:
