@@ -40,3 +40,15 @@ def test_config_id_is_stable_and_complete():
     assert a.config_id == b.config_id
     assert ExperimentConfig.from_flat({"filters": 32}).config_id != b.config_id
     assert a.to_flat()["filters"] == 64
+
+
+def test_job_plan_balances_workers_and_starts_with_the_biggest():
+    from harcnn.experiments.executors import plan_jobs
+
+    small, big = ExperimentConfig.from_flat({"filters": 8}), ExperimentConfig.from_flat({"filters": 256})
+    jobs = plan_jobs([("small", small, list(range(10))), ("big", big, list(range(10)))], list(range(10)), None, 2)
+    assert [j.label for j in jobs] == ["big", "big", "small"]  # big alone is more than a worker's share
+    assert sorted(r for j in jobs if j.label == "big" for r in j.repeats) == list(range(10))
+    one = plan_jobs([("small", small, [3, 4])], [0, 1, 2, 3, 4], None, 1)
+    assert [(j.repeats, j.seeds) for j in one] == [((3, 4), (3, 4))]
+    assert [len(j.repeats) for j in plan_jobs([("s", small, list(range(5)))], list(range(5)), 2, 2)] == [2, 2, 1]

@@ -13,6 +13,7 @@ progress as the number of trials done so far, fractions of running trials includ
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import threading
@@ -22,9 +23,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from harcnn.data.uci_har import UCIHAR
 from harcnn.experiments.config import ExperimentConfig
+from harcnn.models import create_model
 from harcnn.experiments.trials import PreparedData, TrialOutcome, prepare_data, run_trials
 
 Progress = Callable[[float], None]
@@ -87,17 +90,29 @@ def plan_jobs(todo: list[tuple[str, ExperimentConfig, list[int]]], seeds: list[i
               models_per_batch: int | None, workers: int) -> list[TrialJob]:
     """Group each configuration's missing repeats into jobs (ensembles trained as one computation).
 
-    Without ``models_per_batch``, a configuration is split only as far as needed to keep all
-    workers busy: fewer configurations than workers -> each is split into parts.
+    Without ``models_per_batch``, a configuration stays one job unless it alone is more than a
+    worker's share of the work (cost: floating-point operations per window x repeats); then it
+    is split so that every worker can take a part. The most expensive jobs come first, so no
+    worker sits idle at the end while another trains a big model.
     """
-    parts = -(-workers // max(1, sum(1 for *_, repeats in todo if repeats)))
+    costs = {label: forward_flops(config) for label, config, _ in todo}
+    share = sum(costs[label] * len(repeats) for label, _, repeats in todo) / max(1, workers)
     jobs = []
     for label, config, repeats in todo:
-        per_batch = models_per_batch or max(1, -(-len(repeats) // parts))
+        parts = 1 if workers == 1 or share == 0 else max(1, math.ceil(costs[label] * len(repeats) / share - 1e-9))
+        per_batch = models_per_batch or max(1, math.ceil(len(repeats) / parts))
         for start in range(0, len(repeats), per_batch):
             batch = tuple(repeats[start:start + per_batch])
             jobs.append(TrialJob(config, label, batch, tuple(seeds[r] for r in batch)))
-    return jobs
+    return sorted(jobs, key=lambda job: -costs[job.label] * len(job.repeats))
+
+
+def forward_flops(config: ExperimentConfig, window: int = 128, channels: int = 9, classes: int = 6) -> float:
+    """Floating-point operations of one member's forward pass over one window (parameters if uncountable)."""
+    model = create_model(config.model, window=window, n_channels=channels, n_classes=classes, **config.model_params)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(1, window, channels))
+    return float(counter.get_total_flops() or model.num_parameters())
 
 
 def make_executor(device: str = "cpu", workers: int | None = None) -> Executor:
