@@ -141,3 +141,19 @@ def test_worker_processes_give_the_same_trials(uci_folder, tmp_path):
                   executor=ProcessExecutor(workers=2))
     scores = lambda result: sorted((r.label, r.repeat, r.test_accuracy) for r in result.records)  # noqa: E731
     assert scores(a) == scores(b)
+
+
+def test_identical_trials_are_reused_from_other_studies(uci_folder, tmp_path, monkeypatch):
+    dataset = load_uci_har(uci_folder)
+    quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
+    first = run_study(dataset, grid_study({"kernel_size": [3, 5]}, name="a", settings=FAST), tmp_path / "a",
+                      repeats=2, **quiet)
+    calls = []
+    original = executors.run_trials
+    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[1].model_params) or original(*a, **k))
+    second = run_study(dataset, grid_study({"kernel_size": [7, 3]}, name="b", settings=FAST), tmp_path / "b",
+                       repeats=2, reuse=[tmp_path / "a", tmp_path / "missing"], **quiet)
+    assert [params["kernel_size"] for params in calls] == [7]  # kernel 3 was copied, not trained
+    copied = sorted((r.repeat, r.test_accuracy) for r in second.records if r.label == "kernel_size=3")
+    assert copied == sorted((r.repeat, r.test_accuracy) for r in first.records if r.label == "kernel_size=3")
+    assert all(r.study == "b" for r in second.records)

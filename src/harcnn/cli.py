@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--out", type=Path, default=Path("runs/studies"), help="parent folder of study folders "
                        "(default runs/studies); running again resumes")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
+    study.add_argument("--select", choices=["val"], default=None,
+                       help="val: after the study, choose the configuration with the best mean validation "
+                            "accuracy (needs --validation) and report its test accuracy")
     _add_data_option(study)
     study.set_defaults(run=_study)
 
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
 
     _add_model_commands(commands)  # train, predict, export: see the block at the end
+    _add_leaderboard_commands(commands)  # leaderboard, features: see their block at the end
     return parser
 
 
@@ -211,6 +215,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     wall = result.wall_seconds
     print(f"Trained and tested {args.repeats} models in {wall:.1f} s ({wall / args.repeats:.1f} s per model, wall clock)")
     print(result.summary_line())
+    print(result.ensemble_line())
     print(f"Results saved to {out}")
     return 0
 
@@ -231,6 +236,8 @@ def _study(args: argparse.Namespace) -> int:
     settings = parse_assignments(args.set)
     if args.validation:
         settings["validation_subjects"] = parse_validation(args.validation)
+    if args.select == "val" and not settings.get("validation_subjects"):
+        raise HarcnnError("--select val chooses on validation subjects: add --validation subjects:N")
     for spec in specs:  # check every configuration before training anything
         spec.experiment_configs(settings)
     dataset = _load_data(args, progress=not args.quiet)
@@ -238,8 +245,10 @@ def _study(args: argparse.Namespace) -> int:
     for spec in specs:
         folder = args.out / spec.name
         print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats -> {folder}")
+        siblings = [args.out / other.name for other in specs if other is not spec]
         result = run_study(dataset, spec, folder, repeats=args.repeats, seed=args.seed, settings=settings,
-                           models_per_batch=args.models_per_batch, executor=executor, progress=not args.quiet)
+                           models_per_batch=args.models_per_batch, executor=executor, progress=not args.quiet,
+                           reuse=siblings)
         for line in result.summary_lines():
             print(line)
         print(f"Report: {folder / 'report.html'}")
@@ -415,6 +424,167 @@ def _export_dataset(args: argparse.Namespace):
 
     source = args.data if args.data is not None else find_uci_har()
     return None if source is None else load_uci_har(source, download=False, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparing models: leaderboard, features (harcnn.experiments.leaderboard, harcnn.features),
+# and the honest-selection printout of 'harcnn study --select val'
+# ------------------------------------------------------------------------------------------------
+
+
+def _add_leaderboard_commands(commands) -> None:
+    board = commands.add_parser(
+        "leaderboard", help="several models x R repeats (resumable): accuracy, F1, ensembles, parameters, "
+                            "training time and latency as one table (CSV, Markdown, HTML report)")
+    board.add_argument("--models", default=None, metavar="M1,M2",
+                       help="comma-separated registered models (default: all registered)")
+    board.add_argument("--repeats", type=_positive_int, default=10, help="repeats per model (default 10)")
+    board.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    board.add_argument("--standardize", action="store_true", help="standardize each channel (fitted on training data)")
+    board.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 10)")
+    board.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="training precision (default fp32)")
+    board.add_argument("--validation", default=None, metavar="subjects:N",
+                       help="hold out N whole training subjects for validation (curves, early stopping, "
+                            "the validation column), e.g. subjects:5")
+    board.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                       help="a setting for every model that has it, e.g. --set filters=32 --set epochs=20 "
+                            "(repeatable)")
+    board.add_argument("--model-set", metavar="MODEL:KEY=VALUE", action="append", default=[],
+                       help="a setting for one model, e.g. --model-set resnet1d:width=1.0 (repeatable)")
+    board.add_argument("--ensemble-of", metavar="M1,M2", action="append", default=None,
+                       help="an extra row: the repeats of these models averaged together ('all' for every "
+                            "model; default: all, when there are several models; 'none' for no such row)")
+    board.add_argument("--features", nargs="*", default=None, metavar="CLASSIFIER",
+                       help="add feature-baseline rows: linear_svm and/or logreg (default both when given "
+                            "without names)")
+    board.add_argument("--feature-set", choices=["raw", "engineered"], default="raw",
+                       help="the feature baselines' features (default raw: computed from the windows)")
+    board.add_argument("--tuning-note", default="", metavar="TEXT",
+                       help="how the settings were chosen, stated in the protocol, e.g. 'width chosen on "
+                            "validation subjects in runs/studies/width'")
+    board.add_argument("--no-latency", action="store_true", help="skip the latency measurements")
+    board.add_argument("--models-per-batch", type=_positive_int, default=None,
+                       help="repeats trained together as one batched computation (default: all of a model)")
+    _add_execution_options(board)
+    board.add_argument("--out", type=Path, default=Path("runs/leaderboard"),
+                       help="the leaderboard's folder (default runs/leaderboard); running again resumes")
+    board.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_option(board)
+    board.set_defaults(run=_leaderboard)
+
+    features = commands.add_parser("features", help="feature baselines: a linear classifier on hand-made features")
+    features.add_argument("--classifier", choices=["linear_svm", "logreg", "all"], default="linear_svm",
+                          help="linear SVM, logistic regression, or both (default linear_svm)")
+    features.add_argument("--features", choices=["raw", "engineered"], default="raw",
+                          help="raw: 324 features computed from the windows; engineered: the dataset's 561 "
+                               "(needs X_test.txt) (default raw)")
+    features.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="also write the results as JSON")
+    _add_data_option(features)
+    features.set_defaults(run=_features)
+
+
+def _split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _parse_model_settings(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["resnet1d:width=1.0", "lstm:hidden=128"]`` -> ``{"resnet1d": {"width": 1.0}, "lstm": {"hidden": 128}}``."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        model, sep, assignment = item.partition(":")
+        if not sep or not model.strip() or "=" not in assignment:
+            raise HarcnnError(f"--model-set expects MODEL:KEY=VALUE, got {item!r}")
+        out.setdefault(model.strip(), {}).update(parse_assignments([assignment]))
+    return out
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    import shlex
+
+    from harcnn.experiments.executors import make_executor
+    from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
+    from harcnn.features import CLASSIFIERS
+    from harcnn.models import list_models
+
+    models = _split_names(args.models) if args.models is not None else list_models()
+    if args.models is not None and not models:
+        raise HarcnnError("--models needs at least one model name")
+    settings = parse_assignments(args.set)
+    for key, value in (("epochs", args.epochs), ("precision", args.precision)):
+        if value is not None:
+            settings[key] = value
+    if args.standardize:
+        settings["standardize"] = True
+    if args.validation:
+        settings["validation_subjects"] = parse_validation(args.validation)
+    model_settings = _parse_model_settings(args.model_set)
+    ensembles = None
+    if args.ensemble_of is not None:
+        ensembles = []
+        for text in args.ensemble_of:
+            names = _split_names(text)
+            if names == ["none"]:
+                continue
+            ensembles.append(models if names == ["all"] else names)
+    features = [] if args.features is None else (list(args.features) or list(CLASSIFIERS))
+    for name in features:
+        if name not in CLASSIFIERS:
+            raise HarcnnError(f"unknown classifier {name!r} in --features; choose from {', '.join(CLASSIFIERS)}")
+    leaderboard_spec(models, settings, model_settings)  # every model and setting checked before any work
+    dataset = _load_data(args, progress=not args.quiet)
+    print(f"Leaderboard: {len(models)} models ({', '.join(models)}) x {args.repeats} repeats -> {args.out}")
+    board = run_leaderboard(
+        dataset, args.out, models=models, repeats=args.repeats, seed=args.seed, settings=settings,
+        model_settings=model_settings, ensembles=ensembles, features=features, feature_set=args.feature_set,
+        latency=not args.no_latency, tuning_note=args.tuning_note,
+        command="harcnn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["leaderboard"] else "",
+        models_per_batch=args.models_per_batch, executor=make_executor(args.device, args.workers),
+        progress=not args.quiet)
+    print()
+    print(board.markdown_table())
+    if board.selection is not None:
+        print()
+        print(board.selection.describe().replace("**", ""))
+    print(f"\nSaved {args.out / 'leaderboard.csv'}, {args.out / 'leaderboard.md'} (with the protocol) and "
+          f"{args.out / 'report.html'}")
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from harcnn.features import CLASSIFIERS, feature_baseline
+    from harcnn.io import write_json
+
+    dataset = _load_data(args)
+    classifiers = list(CLASSIFIERS) if args.classifier == "all" else [args.classifier]
+    names = list(dataset.class_names)
+    results = []
+    for classifier in classifiers:
+        result = feature_baseline(dataset, classifier=classifier, features=args.features)
+        results.append(result)
+        print(f"{classifier} on {result['n_features']} {args.features} features ({result['n_train']} training / "
+              f"{result['n_test']} test windows, {result['seconds']:.1f} s)")
+        print(f"  accuracy {100 * result['accuracy']:.2f}%   macro-F1 {100 * result['macro_f1']:.2f}%")
+        if "SITTING" in names and "STANDING" in names:
+            sit, stand = names.index("SITTING"), names.index("STANDING")
+            confusion = result["confusion"]
+            for true, wrong in ((sit, stand), (stand, sit)):
+                total = sum(confusion[true])
+                share = 100 * confusion[true][wrong] / total if total else 0.0
+                print(f"  {names[true]} taken for {names[wrong]}: {confusion[true][wrong]} of {total} windows "
+                      f"({share:.1f}%)")
+    if args.out is not None:
+        write_json(args.out, results if len(results) > 1 else results[0])
+        print(f"Results saved to {args.out}")
+    return 0
+
+
+def _print_selection(records) -> None:
+    from harcnn.experiments.selection import select_by_validation
+
+    selection = select_by_validation(records)
+    print(selection.describe().replace("**", ""))
+    for label, val, n in selection.ranking:
+        print(f"  validation {100 * val:6.2f}%  ({n} repeats)  {label}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ tuning experiments; ``grid_study`` builds any other grid.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import tomllib
@@ -24,6 +25,7 @@ from harcnn.data.transforms import Standardizer
 from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import HarcnnError
 from harcnn.experiments.config import ALIASES, ExperimentConfig
+from harcnn.experiments.ensembles import ensemble_accuracy, ensemble_macro_f1, load_probabilities, save_probabilities
 from harcnn.experiments.executors import Executor, make_executor, plan_jobs
 from harcnn.experiments.report import render_report
 from harcnn.experiments.stats import (
@@ -35,7 +37,7 @@ from harcnn.experiments.stats import (
     summary_table,
     write_rows_csv,
 )
-from harcnn.experiments.store import ResultStore, TrialRecord
+from harcnn.experiments.store import DB_NAME, ResultStore, TrialRecord
 from harcnn.io import write_json
 from harcnn.models import create_model
 from harcnn.seeding import repeat_seeds
@@ -152,11 +154,13 @@ class StudyResult:
 
 def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: int = 10, seed: int = 0,
               settings: Mapping[str, Any] | None = None, models_per_batch: int | None = None,
-              executor: Executor | None = None, progress: bool = True,
+              executor: Executor | None = None, progress: bool = True, reuse: Iterable[str | Path] = (),
               log: Callable[[str], None] = print) -> StudyResult:
     """Run the trials of ``spec`` not yet in ``folder``'s store, then write its tables, figures and report.
 
     ``settings`` apply to every configuration (e.g. ``{"validation_subjects": 5, "epochs": 10}``).
+    ``reuse``: other study folders whose finished trials of the same configuration and seed are
+    copied instead of trained again (a trial is fully determined by its configuration and seed).
     """
     folder = Path(folder)
     store = ResultStore(folder)
@@ -166,6 +170,10 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
         store.set_meta("study", {"name": spec.name, "repeats": repeats, "seed": seed,
                                  "configs": {label: c.to_flat() for label, c in configs}})
         done = store.completed()
+        copied = _copy_trials(store, spec.name, configs, seeds, done, reuse)
+        if copied:
+            log(f"{spec.name}: reused {copied} finished trials of identical configurations from other studies")
+            done = store.completed()
         executor = executor or make_executor()
         todo = [(label, config, [r for r in range(repeats) if (config.config_id, r) not in done])
                 for label, config in configs]
@@ -182,6 +190,8 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
 
         for job, outcomes in executor.run(dataset, jobs, on_progress=show if progress else None):
             for outcome in outcomes:
+                if outcome.test_proba is not None:  # the file first: a committed trial always has one
+                    save_probabilities(folder, job.config.config_id, outcome.repeat, outcome.test_proba)
                 store.add(TrialRecord(
                     study=spec.name, config=job.config.to_flat(), config_id=job.config.config_id, label=job.label,
                     repeat=outcome.repeat, seed=outcome.seed, test_accuracy=outcome.test_accuracy,
@@ -199,6 +209,23 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
     return result
 
 
+def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, ExperimentConfig]], seeds: list[int],
+                 done: set[tuple[str, int]], folders: Iterable[str | Path]) -> int:
+    labels = {config.config_id: label for label, config in configs}
+    copied = 0
+    for folder in folders:
+        if Path(folder).resolve() == store.folder.resolve() or not (Path(folder) / DB_NAME).is_file():
+            continue
+        for record in ResultStore(folder).records():
+            key = (record.config_id, record.repeat)
+            if record.config_id in labels and record.repeat < len(seeds) and key not in done \
+                    and record.seed == seeds[record.repeat]:
+                store.add(dataclasses.replace(record, study=study, label=labels[record.config_id]))
+                done.add(key)
+                copied += 1
+    return copied
+
+
 def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tuple[str, ExperimentConfig]],
                         store: ResultStore) -> None:
     """Tables, figures and the HTML report of a finished study."""
@@ -206,7 +233,11 @@ def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tupl
     labels = [label for label, _ in configs]
     by_label = {label: [r for r in records if r.label == label] for label in labels}
     by_label = {k: sorted(v, key=lambda r: r.repeat) for k, v in by_label.items() if v}
-    write_rows_csv(folder / "summary.csv", summary_table(records, spec.baseline), SUMMARY_COLUMNS)
+    summary = summary_table(records, spec.baseline)
+    ensembles = ensemble_scores(folder, records, dataset.test.y)
+    for row in summary:
+        row.update(ensembles.get(row["label"], {}))
+    write_rows_csv(folder / "summary.csv", summary, (*SUMMARY_COLUMNS, *ENSEMBLE_COLUMNS))
     write_rows_csv(folder / "comparison.csv", comparison_table(records, spec.baseline), COMPARISON_COLUMNS)
     store.export_csv(folder / "results.csv")
     write_json(folder / "per_class.json", {label: _mean_per_class(rs) for label, rs in by_label.items()})
@@ -248,6 +279,28 @@ def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tupl
         "summary": result.summary_lines(),
     })
     render_report(folder)
+
+
+ENSEMBLE_COLUMNS = ("ensemble_n", "ensemble_accuracy", "ensemble_macro_f1")
+
+
+def ensemble_scores(folder: Path, records: list[TrialRecord], y_test: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per label: the accuracy and macro-F1 of its repeats' averaged test probabilities.
+
+    ``ensemble_n`` counts the repeats whose probabilities were saved (trials stored by an older
+    harcnn have none); labels without any saved probabilities are left out.
+    """
+    by_config: dict[tuple[str, str], list[int]] = {}
+    for record in records:
+        by_config.setdefault((record.label, record.config_id), []).append(record.repeat)
+    out: dict[str, dict[str, Any]] = {}
+    for (label, config_id), repeats in by_config.items():
+        found, probas = load_probabilities(folder, config_id, sorted(repeats))
+        if probas is None or probas.shape[1] != len(y_test):
+            continue
+        out[label] = {"ensemble_n": len(found), "ensemble_accuracy": ensemble_accuracy(probas, y_test),
+                      "ensemble_macro_f1": ensemble_macro_f1(probas, y_test)}
+    return out
 
 
 def _mean_per_class(records: list[TrialRecord]) -> dict[str, dict[str, float]]:
