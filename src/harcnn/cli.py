@@ -251,6 +251,8 @@ def _study(args: argparse.Namespace) -> int:
                            reuse=siblings)
         for line in result.summary_lines():
             print(line)
+        if args.select == "val":
+            _print_selection(result.records)
         print(f"Report: {folder / 'report.html'}")
     return 0
 

@@ -7,10 +7,11 @@ batched computation) and returns one ``TrialOutcome`` per repeat.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from harcnn.data.splits import subject_holdout
@@ -33,9 +34,14 @@ class TrialOutcome:
     confusion: list[list[int]]
     history: dict[str, list[float]]
     train_seconds: float
+    # Test-set class probabilities, float32 [n_test, K], for ensembles (averaging the repeats'
+    # probabilities). Kept out of ``to_dict`` (results.json, the store's JSON); studies save them
+    # as .npy files beside their store (harcnn.experiments.ensembles).
+    test_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The plain-data fields (JSON-able); ``test_proba`` is left out."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "test_proba"}
 
 
 @dataclass
@@ -78,7 +84,9 @@ def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int]
                          n_classes=n_classes, window=data.X_train.shape[1], **config.model_params)
     trainer = Trainer(config.train, device=device, progress=progress, description=description, on_step=on_step)
     history = trainer.fit(model, data.X_train, data.y_train, seeds, validation=data.validation)
-    predictions = predict_logits(model, data.X_test).argmax(dim=2).cpu().numpy()  # [R, n]
+    logits = predict_logits(model, data.X_test).float()  # [R, n, K]
+    predictions = logits.argmax(dim=2).cpu().numpy()  # [R, n]
+    probabilities = torch.softmax(logits, dim=2).cpu().numpy().astype(np.float32, copy=False)
     outcomes = []
     for r, (repeat, seed) in enumerate(zip(repeats, seeds)):
         curves = history.member(r)
@@ -90,6 +98,7 @@ def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int]
             confusion=confusion_matrix(data.y_test, predictions[r], labels=range(n_classes)).tolist(),
             history=curves,
             train_seconds=history.seconds / len(seeds),
+            test_proba=np.ascontiguousarray(probabilities[r]),
         ))
     return outcomes
 
