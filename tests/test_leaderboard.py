@@ -252,3 +252,16 @@ def test_features_cli_engineered_missing_is_one_line(capsys, uci_folder):
     (uci_folder / "test" / "X_test.txt").unlink()
     code, out, err = run(capsys, "features", "--features", "engineered", "--data", uci_folder)
     assert code == 2 and "engineered features are unavailable" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reused_trials_bring_their_probabilities(uci_folder, tmp_path):
+    dataset = load_uci_har(uci_folder)
+    quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
+    settings = {**TINY, "dense_units": 8}
+    run_study(dataset, grid_study({"kernel_size": [3]}, name="a", settings=settings), tmp_path / "a", repeats=2, **quiet)
+    result = run_study(dataset, grid_study({"kernel_size": [3]}, name="b", settings=settings), tmp_path / "b",
+                       repeats=2, reuse=[tmp_path / "a"], **quiet)
+    config_id = result.records[0].config_id
+    assert load_probabilities(tmp_path / "b", config_id, [0, 1])[0] == [0, 1]
+    with open(tmp_path / "b" / "summary.csv") as handle:
+        assert next(csv.DictReader(handle))["ensemble_n"] == "2"

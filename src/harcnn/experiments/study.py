@@ -25,7 +25,13 @@ from harcnn.data.transforms import Standardizer
 from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import HarcnnError
 from harcnn.experiments.config import ALIASES, ExperimentConfig
-from harcnn.experiments.ensembles import ensemble_accuracy, ensemble_macro_f1, load_probabilities, save_probabilities
+from harcnn.experiments.ensembles import (
+    ensemble_accuracy,
+    ensemble_macro_f1,
+    load_probabilities,
+    probability_path,
+    save_probabilities,
+)
 from harcnn.experiments.executors import Executor, make_executor, plan_jobs
 from harcnn.experiments.report import render_report
 from harcnn.experiments.stats import (
@@ -38,7 +44,7 @@ from harcnn.experiments.stats import (
     write_rows_csv,
 )
 from harcnn.experiments.store import DB_NAME, ResultStore, TrialRecord
-from harcnn.io import write_json
+from harcnn.io import atomic_write_bytes, write_json
 from harcnn.models import create_model
 from harcnn.seeding import repeat_seeds
 
@@ -220,6 +226,10 @@ def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, Experi
             key = (record.config_id, record.repeat)
             if record.config_id in labels and record.repeat < len(seeds) and key not in done \
                     and record.seed == seeds[record.repeat]:
+                source = probability_path(folder, record.config_id, record.repeat)
+                if source.is_file():  # its test probabilities first, as for a trained trial
+                    atomic_write_bytes(probability_path(store.folder, record.config_id, record.repeat),
+                                       source.read_bytes())
                 store.add(dataclasses.replace(record, study=study, label=labels[record.config_id]))
                 done.add(key)
                 copied += 1
