@@ -271,7 +271,7 @@ def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tupl
                               title=f"Learning curves, one run ({spec.baseline}, repeat 1)")
     for i, (label, rs) in enumerate(by_label.items()):
         plots.learning_curves([r.history for r in rs], folder / f"learning_curves_{i + 1:02d}.png",
-                              title=f"Learning curves, all {len(rs)} repeats: {label}")
+                              title=f"Learning curves: {label}")
     best = max(by_label, key=lambda label: np.mean([r.test_accuracy for r in by_label[label]]))
     for kind, label in dict.fromkeys([("baseline", spec.baseline), ("best", best)]):
         if label not in by_label:
