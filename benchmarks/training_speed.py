@@ -97,29 +97,22 @@ def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
     return (time.perf_counter() - start) / repeats, result.mean
 
 
-def inference_rate(dataset, seconds=3.0):
+def inference_rate(dataset, precision, seconds=3.0):
+    """Windows per second over the test set (repeated), and agreement with fp32 predictions."""
     model = create_model("cnn").eval()
     X = np.concatenate([dataset.test.X] * 4)
-    predict_logits(model, X[:4096])
+    reference = predict_logits(model, X[:2947]).argmax(2)
+    agreement = (predict_logits(model, X[:2947], precision=precision).argmax(2) == reference).float().mean().item()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        predict_logits(model, X)
+        predict_logits(model, X, precision=precision)
         count += len(X)
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), agreement
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--data", type=Path, default=SHARED_ZIP)
-    args = parser.parse_args()
-    dataset = load_uci_har(args.data, progress=False)
+def training_table(dataset, epochs: int, repeats: int) -> None:
     X, y = dataset.train.X, dataset.train.y
-    cores = os.cpu_count()
-    print(f"Machine: {platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.epochs} epochs on {len(X)} windows\n")
-
+    cores = os.cpu_count() or 1
     rows = []
 
     def record(name, seconds, accuracy=None):
@@ -127,25 +120,44 @@ def main() -> None:
         extra = f", mean test accuracy {100 * accuracy:.2f}%" if accuracy is not None else ""
         print(f"{name:<52} {seconds:7.2f} s per model{extra}", flush=True)
 
-    keras = keras_reference(X, y, args.epochs)
+    keras = keras_reference(X, y, epochs)
     if keras is not None:
         record("Keras reference (TensorFlow, 1 model)", keras)
-    record("plain PyTorch loop (1 model)", plain_pytorch(X, y, args.epochs))
-    record("harcnn engine, 1 model", *harcnn_engine(dataset, args.epochs, 1, InProcessExecutor()))
-    record(f"harcnn engine, {args.repeats} models at once, 1 process",
-           *harcnn_engine(dataset, args.epochs, args.repeats, InProcessExecutor()))
+    record("plain PyTorch loop (1 model)", plain_pytorch(X, y, epochs))
+    record("harcnn engine, 1 model", *harcnn_engine(dataset, epochs, 1, InProcessExecutor()))
+    record(f"harcnn engine, {repeats} models at once, 1 process",
+           *harcnn_engine(dataset, epochs, repeats, InProcessExecutor()))
     workers = ProcessExecutor(workers=2, threads=max(1, cores // 2))
-    record(f"harcnn engine, {args.repeats} models, 2 worker processes",
-           *harcnn_engine(dataset, args.epochs, args.repeats, workers))
-    record(f"harcnn engine, {args.repeats} models, 2 workers, bf16",
-           *harcnn_engine(dataset, args.epochs, args.repeats, workers, precision="bf16"))
+    record(f"harcnn engine, {repeats} models, 2 worker processes",
+           *harcnn_engine(dataset, epochs, repeats, workers))
+    record(f"harcnn engine, {repeats} models, 2 workers, bf16",
+           *harcnn_engine(dataset, epochs, repeats, workers, precision="bf16"))
 
     reference = keras if keras is not None else rows[0][1]
     reference_name = "Keras" if keras is not None else "the plain PyTorch loop"
     print(f"\n| engine | s per model | speed-up vs {reference_name} |\n|---|---:|---:|")
     for name, seconds, _ in rows:
         print(f"| {name} | {seconds:.2f} | {reference / seconds:.2f}x |")
-    print(f"\nInference (baseline CNN, batched, fp32): {inference_rate(dataset):,.0f} windows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--data", type=Path, default=SHARED_ZIP)
+    parser.add_argument("--inference-only", action="store_true", help="skip the training timings")
+    args = parser.parse_args()
+    dataset = load_uci_har(args.data, progress=False)
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; {args.epochs} epochs on {len(dataset.train)} windows\n")
+
+    if not args.inference_only:
+        training_table(dataset, args.epochs, args.repeats)
+    print()
+    for precision in ("fp32", "bf16"):
+        rate, agreement = inference_rate(dataset, precision)
+        print(f"Inference (baseline CNN, batches of 512, {precision}): {rate:,.0f} windows/s "
+              f"({100 * agreement:.2f}% of predictions equal to fp32)")
 
 
 if __name__ == "__main__":

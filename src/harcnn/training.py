@@ -172,22 +172,31 @@ class Trainer:
         return history
 
 
-@torch.no_grad()
-def predict_logits(model: EnsembleModel, X: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
-    """Logits of every member for windows ``X`` [n, T, C]: ``[R, n, K]`` (eval mode, no dropout)."""
+@torch.inference_mode()
+def predict_logits(model: EnsembleModel, X: np.ndarray, batch_size: int = 512,
+                   precision: str = "fp32") -> torch.Tensor:
+    """Logits of every member for windows ``X`` [n, T, C]: ``[R, n, K]`` (eval mode, no dropout).
+
+    Batches of 512 keep activations in cache (faster than larger ones on a CPU); ``precision="bf16"``
+    computes in bfloat16, about 3x faster again on CPUs with native bf16.
+    """
     check_windows(X)
+    if precision not in PRECISIONS:
+        raise HarcnnError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     X_t = torch.as_tensor(X, dtype=torch.float32)
-    out = [model.forward_members(X_t[i:i + batch_size].to(device)) for i in range(0, len(X_t), batch_size)]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = [model.forward_members(X_t[i:i + batch_size].to(device)).float()
+               for i in range(0, len(X_t), batch_size)]
     model.train(was_training)
     return torch.cat(out, dim=1)
 
 
-def predict_proba(model: EnsembleModel, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+def predict_proba(model: EnsembleModel, X: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> np.ndarray:
     """Class probabilities of every member: ``[R, n, K]``."""
-    return torch.softmax(predict_logits(model, X, batch_size), dim=2).cpu().numpy()
+    return torch.softmax(predict_logits(model, X, batch_size, precision), dim=2).cpu().numpy()
 
 
 def evaluate_loss_accuracy(model: EnsembleModel, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
