@@ -208,8 +208,9 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
                       + ", ".join(f"{100 * s:.2f}%" for s in scores)
                       + f"  ({outcomes[0].train_seconds:.1f} s per model)")
         bar.close()
-        ids = {c.config_id for _, c in configs}
-        records = [r for r in store.records() if r.config_id in ids and r.repeat < repeats]
+        order = {c.config_id: i for i, (_, c) in enumerate(configs)}  # tables follow the grid's order
+        records = sorted((r for r in store.records() if r.config_id in order and r.repeat < repeats),
+                         key=lambda r: (order[r.config_id], r.repeat))
         result = StudyResult(spec, folder, records)
         write_study_outputs(result, dataset, configs, store)
     return result
