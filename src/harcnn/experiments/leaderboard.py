@@ -30,10 +30,11 @@ from harcnn.experiments.ensembles import ensemble_accuracy, ensemble_macro_f1, l
 from harcnn.experiments.executors import Executor
 from harcnn.experiments.report import render_report
 from harcnn.experiments.selection import Selection, select_by_validation
+from harcnn.experiments.stats import write_rows_csv
 from harcnn.experiments.store import TrialRecord
 from harcnn.experiments.study import StudySpec, run_study
 from harcnn.experiments.trials import VALIDATION_SEED
-from harcnn.io import atomic_write_text, write_csv
+from harcnn.io import atomic_write_text
 from harcnn.models import create_model, list_models, model_options
 
 __all__ = [
@@ -175,19 +176,10 @@ class Leaderboard:
 
     def save(self) -> tuple[Path, Path]:
         """``leaderboard.csv`` and ``leaderboard.md`` (each atomically), then the HTML report again."""
-        csv_path = write_csv(self.folder / "leaderboard.csv", LEADERBOARD_COLUMNS,
-                             ([_csv_cell(row.get(c)) for c in LEADERBOARD_COLUMNS] for row in self.rows))
+        csv_path = write_rows_csv(self.folder / "leaderboard.csv", self.rows, LEADERBOARD_COLUMNS)
         md_path = atomic_write_text(self.folder / "leaderboard.md", self.markdown())
         render_report(self.folder)
         return csv_path, md_path
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else repr(value)
-    return value
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
