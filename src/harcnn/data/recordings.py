@@ -108,16 +108,15 @@ class Recording:
                 row, col = np.argwhere(bad)[0]
                 what = name if name == "timestamps" else f"{name}[:, {col}]"
                 raise DataError(f"{where}{what} has a non-finite value ({arr[row, col]}) at sample {row}")
-        dt = np.diff(t)
-        if np.any(dt < 0):
-            i = int(np.argmax(dt < 0))
+        problem, i = _time_order_problem(t)
+        if problem == "unsorted":
             raise DataError(
                 f"{where}timestamps are not sorted: sample {i + 1} ({t[i + 1]!r}) "
                 f"is earlier than sample {i} ({t[i]!r})"
             )
-        if np.any(dt == 0):
-            i = int(np.argmax(dt == 0))
+        if problem == "duplicate":
             raise DataError(f"{where}duplicate timestamp {t[i]!r} at samples {i} and {i + 1}")
+        dt = np.diff(t)
         for name, arr in (("timestamps", t), ("acc", acc), ("gyro", gyro)):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -439,15 +438,13 @@ def load_recording(
     else:
         t_raw = data[:, 0]
         sensors = data[:, 1:]
-        dt = np.diff(t_raw)
-        if np.any(dt < 0):
-            i = int(np.argmax(dt < 0))
+        problem, i = _time_order_problem(t_raw)
+        if problem == "unsorted":
             raise DataError(
                 f"{where}timestamps in column {names[0]!r} are not sorted: {rows[i + 1]} ({t_raw[i + 1]:.10g}) "
                 f"is earlier than {rows[i]} ({t_raw[i]:.10g}) before it; sort the file by time"
             )
-        if np.any(dt == 0):
-            i = int(np.argmax(dt == 0))
+        if problem == "duplicate":
             raise DataError(
                 f"{where}duplicate timestamp {t_raw[i]:.10g} in column {names[0]!r} at {rows[i]} and {rows[i + 1]}"
             )
@@ -526,3 +523,13 @@ def recording_to_windows(
     windows = np.concatenate(parts)
     start_times = np.concatenate(starts)
     return RecordingWindows(windows, start_times, start_times + WINDOW / SAMPLING_RATE)
+
+
+def _time_order_problem(t: np.ndarray) -> tuple[str | None, int]:
+    """("unsorted", i) if t[i + 1] < t[i] first, ("duplicate", i) if t[i + 1] == t[i], else (None, -1)."""
+    dt = np.diff(t)
+    if np.any(dt < 0):
+        return "unsorted", int(np.argmax(dt < 0))
+    if np.any(dt == 0):
+        return "duplicate", int(np.argmax(dt == 0))
+    return None, -1
