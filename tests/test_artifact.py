@@ -145,6 +145,7 @@ def _edit_config(path, change):
     (lambda p: (p / CONFIG_FILE).write_text('{"format": "harcnn-model", '), "not valid JSON"),
     (lambda p: (p / CONFIG_FILE).write_text('{"hello": 1}'), "not a harcnn model description"),
     (lambda p: _edit_config(p, lambda m: m.update(format_version=99)), "newer harcnn"),
+    (lambda p: _edit_config(p, lambda m: m.update(format_version=1)), "saved by an older harcnn"),
     (lambda p: _edit_config(p, lambda m: m.pop("class_names")), "incomplete or malformed"),
     (lambda p: _edit_config(p, lambda m: m["model"].update(name="lstm9")), "unknown model 'lstm9'"),
     (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)), "tensor shapes do not fit"),

@@ -1,4 +1,4 @@
-"""The model zoo: deepcnn, resnet1d, inception, lstm, cnnlstm (tiny sizes; each test runs in seconds)."""
+"""The model zoo: deepcnn, hybrid, resnet1d, inception, lstm, cnnlstm (tiny sizes; each test runs in seconds)."""
 
 import numpy as np
 import pytest
@@ -6,22 +6,23 @@ import torch
 
 from harcnn.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model, list_models
-from harcnn.models.layers import (EnsembleLSTM, _LSTMRecurrence, concat_members, conv_to_sequence,
+from harcnn.models.layers import (EnsembleLSTM, _LSTMRecurrence, concat_members, conv_to_dense, conv_to_sequence,
                                   to_conv_layout, to_sequence_layout)
 from harcnn.plots import ArchitectureSpec
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy
 
-ZOO = ["deepcnn", "resnet1d", "inception", "lstm", "cnnlstm"]
+ZOO = ["deepcnn", "hybrid", "resnet1d", "inception", "lstm", "cnnlstm"]
 SHAPE = dict(n_channels=3, n_classes=3, window=32)
 TINY = {
     "deepcnn": dict(blocks=2, filters=4, kernel_size=3),
+    "hybrid": dict(blocks=2, filters=4, kernel_size=3),
     "resnet1d": dict(width=1 / 16),  # 4/8/8 filters
     "inception": dict(depth=3, filters=4, bottleneck=4, kernel_sizes=(3, 5, 9)),
     "lstm": dict(hidden=8, layers=2),
     "cnnlstm": dict(conv_layers=2, filters=8, kernel_size=3, hidden=8, lstm_layers=2),
 }
 # parameters of one member at the defaults (9 channels, 6 classes, 128 steps)
-DEFAULT_PARAMETERS = {"deepcnn": 161_830, "resnet1d": 129_190, "inception": 119_526, "lstm": 52_358,
+DEFAULT_PARAMETERS = {"deepcnn": 161_830, "hybrid": 164_422, "resnet1d": 129_190, "inception": 119_526, "lstm": 52_358,
                       "cnnlstm": 295_750}
 
 
@@ -213,6 +214,10 @@ def test_layout_helpers():
     assert torch.equal(seq[1, :, 2], x[1, 2])  # member 1, sample 2: [T, C]
     assert torch.equal(conv_to_sequence(to_conv_layout(x, 3), 3), seq)
     assert torch.equal(to_sequence_layout(x[0], 3)[2], x[0].transpose(0, 1))
-    a, b = torch.randn(2, 3 * 4, 6), torch.randn(2, 3 * 5, 6)
-    cat = concat_members([a, b], 3).view(2, 3, 9, 6)
-    assert torch.equal(cat[:, 1, :4], a.view(2, 3, 4, 6)[:, 1]) and torch.equal(cat[:, 1, 4:], b.view(2, 3, 5, 6)[:, 1])
+    a, b = torch.randn(2, 6, 3 * 4), torch.randn(2, 6, 3 * 5)  # conv layout [B, L, R*C]
+    cat = concat_members([a, b], 3).view(2, 6, 3, 9)
+    assert torch.equal(cat[:, :, 1, :4], a.view(2, 6, 3, 4)[:, :, 1])
+    assert torch.equal(cat[:, :, 1, 4:], b.view(2, 6, 3, 5)[:, :, 1])
+    conv = to_conv_layout(x, 3)  # member 2, sample 1, time 4: its channels
+    assert conv.shape == (4, 10, 15) and torch.equal(conv[1, 4, 10:], x[2, 1, 4])
+    assert torch.equal(conv_to_dense(conv, 3)[2, 1], x[2, 1].flatten())  # Keras' Flatten order: [T, C]

@@ -43,7 +43,7 @@ from harcnn.models import EnsembleModel, create_model
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model", "train_model"]
 
 ARTIFACT_FORMAT = "harcnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: time-major conv layout (Dense weights after Flatten in Keras order)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 SAMPLING_RATE = 50.0  # Hz, the UCI HAR rate every harcnn model expects
@@ -332,7 +332,11 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
     if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
         raise HarcnnError(f"{config_path}: not a harcnn model description (no \"format\": \"{ARTIFACT_FORMAT}\")")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if isinstance(version, int) and 1 <= version < FORMAT_VERSION:
+        raise HarcnnError(f"{config_path}: model format version {version} was saved by an older harcnn, whose "
+                          f"networks flattened features in another order; retrain it with this version "
+                          f"(it reads version {FORMAT_VERSION})")
+    if version != FORMAT_VERSION:
         raise HarcnnError(f"{config_path}: model format version {version!r} is not supported by this harcnn "
                           f"(it reads version {FORMAT_VERSION}); was it saved by a newer harcnn?")
     try:

@@ -7,7 +7,8 @@ from torch.nn import functional as F
 
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, to_conv_layout
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
+                                  to_conv_layout)
 from harcnn.models.registry import register_model
 
 
@@ -28,7 +29,7 @@ class CNN(EnsembleModel):
         self.pool_size = pool_size
         self.conv1 = EnsembleConv1d(n_models, n_channels, filters, kernel_size)
         self.conv2 = EnsembleConv1d(n_models, filters, filters, kernel_size)
-        self.dropout = EnsembleDropout(n_models, dropout, member_dim=1)
+        self.dropout = EnsembleDropout(n_models, dropout, member_dim=2)
         self.dense = EnsembleLinear(n_models, filters * (conv_length // pool_size), dense_units)
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
@@ -53,6 +54,6 @@ class CNN(EnsembleModel):
         h = to_conv_layout(x, self.n_models)
         h = F.relu(self.conv1(h))
         h = F.relu(self.conv2(h))
-        h = F.max_pool1d(self.dropout(h), self.pool_size)
+        h = max_pool(self.dropout(h), self.pool_size)
         h = F.relu(self.dense(conv_to_dense(h, self.n_models)))
         return self.head(h)

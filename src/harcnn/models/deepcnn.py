@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  global_average_pool, to_conv_layout)
+                                  global_average_pool, max_pool, to_conv_layout)
 from harcnn.models.registry import register_model
 
 
@@ -55,10 +55,14 @@ class DeepCNN(EnsembleModel):
         return {"input": ("Input", f"{self.window} x {self.n_channels}"), "branches": [boxes],
                 "head": [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
 
-    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional trunk, globally average-pooled: dense layout ``[R, B, widths[-1]]``."""
         h = to_conv_layout(x, self.n_models)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if i > 0 and i % self.convs_per_block == 0:
-                h = F.max_pool1d(h, self.pool_size)
+                h = max_pool(h, self.pool_size)
             h = F.relu(norm(conv(h)))
-        return self.head(self.dropout(global_average_pool(h, self.n_models)))
+        return global_average_pool(h, self.n_models)
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.pooled_features(x)))

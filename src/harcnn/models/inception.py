@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, concat_members,
-                                  ensemble_batch_norm, global_average_pool, to_conv_layout)
+                                  ensemble_batch_norm, global_average_pool, sliding_max3, to_conv_layout)
 from harcnn.models.registry import register_model
 
 
@@ -38,7 +38,7 @@ class _InceptionModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.bottleneck(x) if self.bottleneck is not None else x
         branches = [conv(b) for conv in self.convs]
-        branches.append(self.pool_conv(F.max_pool1d(x, 3, stride=1, padding=1)))
+        branches.append(self.pool_conv(sliding_max3(x)))
         return F.relu(self.norm(concat_members(branches, self.n_models)))
 
 

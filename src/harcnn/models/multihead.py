@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, to_conv_layout
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
+                                  to_conv_layout)
 from harcnn.models.registry import register_model
 
 
@@ -27,7 +28,7 @@ class MultiHeadCNN(EnsembleModel):
             raise HarcnnError(f"multihead: kernel sizes {kernel_sizes} do not fit windows of {window} steps")
         self.pool_size = pool_size
         self.convs = nn.ModuleList(EnsembleConv1d(n_models, n_channels, filters, k) for k in kernel_sizes)
-        self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=1) for _ in kernel_sizes)
+        self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=2) for _ in kernel_sizes)
         flat = sum(filters * ((window - k + 1) // pool_size) for k in kernel_sizes)
         self.dense = EnsembleLinear(n_models, flat, dense_units)
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
@@ -52,6 +53,6 @@ class MultiHeadCNN(EnsembleModel):
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
-        heads = [conv_to_dense(F.max_pool1d(drop(F.relu(conv(h))), self.pool_size), self.n_models)
+        heads = [conv_to_dense(max_pool(drop(F.relu(conv(h))), self.pool_size), self.n_models)
                  for conv, drop in zip(self.convs, self.dropouts)]
         return self.head(F.relu(self.dense(torch.cat(heads, dim=2))))

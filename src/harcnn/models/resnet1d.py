@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  global_average_pool, to_conv_layout)
+                                  global_average_pool, pad_time, to_conv_layout)
 from harcnn.models.registry import register_model
 
 BASE_FILTERS = (64, 128, 128)
@@ -40,7 +40,7 @@ class _ResidualBlock(nn.Module):
         h = x
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             k = conv.kernel_size
-            h = norm(conv(F.pad(h, ((k - 1) // 2, k // 2))))
+            h = norm(conv(pad_time(h, (k - 1) // 2, k // 2)))
             if i < len(self.convs) - 1:
                 h = F.relu(h)
         shortcut = self.shortcut(x) if self.shortcut is not None else x

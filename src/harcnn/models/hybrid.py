@@ -1,0 +1,53 @@
+"""A hybrid network: the deep CNN's learned features beside the windows' statistical features.
+
+The 324 statistics of :mod:`harcnn.models.statistics` (means and percentiles that carry the
+gravity direction, spectra, axis correlations, ...) are computed from the input window inside
+the forward pass, normalised by batch norm, and concatenated with the CNN's globally pooled
+features before the classifier (as in Ignatov, 2018). Input and output are those of every other
+harcnn network: raw windows in, logits out.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harcnn.models.deepcnn import DeepCNN
+from harcnn.models.layers import EnsembleLinear, ensemble_batch_norm
+from harcnn.models.registry import register_model
+from harcnn.models.statistics import WindowStatistics
+
+
+@register_model("hybrid")
+class Hybrid(DeepCNN):
+    """:class:`DeepCNN` trunk -> GlobalAveragePooling1D, concatenated with BatchNorm(window statistics)
+    -> Dropout -> Dense(K). At the defaults: 164,422 parameters."""
+
+    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+                 blocks: int = 3, filters: int = 32, kernel_size: int = 5, convs_per_block: int = 2,
+                 dropout: float = 0.5, pool_size: int = 2):
+        super().__init__(n_models, n_channels, n_classes, window, blocks, filters, kernel_size, convs_per_block,
+                         dropout, pool_size)
+        self.statistics = WindowStatistics(n_channels)
+        self.statistics_norm = ensemble_batch_norm(n_models, self.statistics.n_features)
+        self.head = EnsembleLinear(n_models, self.widths[-1] + self.statistics.n_features, n_classes)
+
+    def architecture(self) -> dict:
+        diagram = super().architecture()
+        cnn = diagram["branches"][0][:-1]  # without the dropout, which follows the concatenation
+        statistics = [(f"{self.statistics.n_features} window statistics", f"{self.statistics.n_features}"),
+                      ("BatchNorm", f"{self.statistics.n_features}")]
+        joined = self.widths[-1] + self.statistics.n_features
+        diagram["branches"] = [cnn, statistics]
+        diagram["merge"] = ("Concatenate", f"{joined}")
+        diagram["head"] = [(f"Dropout {self.dropout.p}", f"{joined}")] + diagram["head"]
+        return diagram
+
+    def forward_members(self, x: torch.Tensor) -> torch.Tensor:
+        R, T, C = self.n_models, self.window, self.n_channels
+        learned = self.pooled_features(x)  # [R, B, D]
+        stats = self.statistics(x.reshape(-1, T, C))  # [R*B or B, F], member-major
+        stats = stats.unflatten(0, (-1, x.shape[-3])).expand(R, -1, -1)  # [R, B, F]
+        B, n_stats = stats.shape[1], stats.shape[2]
+        stats = self.statistics_norm(stats.transpose(0, 1).reshape(B, R * n_stats)).reshape(B, R, n_stats).transpose(0, 1)
+        joined = torch.cat([learned, stats.to(learned.dtype)], dim=2)
+        return self.head(self.dropout(joined))

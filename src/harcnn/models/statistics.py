@@ -1,0 +1,153 @@
+"""Statistical features of inertial windows, in PyTorch: one implementation for models and baselines.
+
+Per signal (the channels and, with 9 UCI HAR channels, the magnitudes of the 3 sensors'
+triplets): mean, standard deviation, min, max, percentiles, energy, mean absolute deviation,
+skewness, kurtosis, mean-crossing rate, jerk (first difference) statistics, and from the power
+spectrum of the mean-removed window: dominant frequency, spectral centroid, spectral entropy
+and log band powers; per sensor: the correlations between its axes and the signal magnitude
+area. 324 features for UCI HAR windows.
+
+Everything is plain tensor algebra (the spectrum is a matmul with a DFT basis, percentiles come
+from a sort), so it runs batched inside a network, under autocast, and exports to ONNX.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+SAMPLING_RATE = 50.0  # Hz, UCI HAR
+PERCENTILES = (10, 25, 50, 75, 90)
+BANDS_HZ = ((0.0, 0.5), (0.5, 1.5), (1.5, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 12.0), (12.0, 25.0))
+SENSORS = ("total_acc", "body_acc", "body_gyro")  # channel triplets x, y, z in UCI HAR channel order
+TINY = 1e-12
+
+SIGNAL_STATS = (
+    ["mean", "std", "min", "max"] + [f"p{q}" for q in PERCENTILES]
+    + ["energy", "mad", "skewness", "kurtosis", "mean_crossing_rate", "jerk_std", "jerk_mean_abs",
+       "dominant_freq", "spectral_centroid", "spectral_entropy"]
+    + [f"log_power_{lo:g}-{hi:g}Hz" for lo, hi in BANDS_HZ]
+)
+
+
+def sensor_names(n_channels: int) -> tuple[str, ...]:
+    """The sensors whose x, y, z triplets get magnitudes and correlations (UCI HAR's 9 channels only)."""
+    return SENSORS if n_channels == 9 else ()
+
+
+def statistic_names(channel_names: Sequence[str]) -> list[str]:
+    """The names of :func:`window_statistics`' columns, in order."""
+    sensors = sensor_names(len(channel_names))
+    signals = list(channel_names) + [f"{sensor}_magnitude" for sensor in sensors]
+    names = [f"{signal}:{stat}" for signal in signals for stat in SIGNAL_STATS]
+    for sensor in sensors:
+        names += [f"{sensor}:corr_xy", f"{sensor}:corr_xz", f"{sensor}:corr_yz", f"{sensor}:sma"]
+    return names
+
+
+def num_statistics(n_channels: int) -> int:
+    n_signals = n_channels + len(sensor_names(n_channels))
+    return n_signals * len(SIGNAL_STATS) + 4 * len(sensor_names(n_channels))
+
+
+def window_statistics(x: torch.Tensor, sampling_rate: float = SAMPLING_RATE) -> torch.Tensor:
+    """Windows ``[N, T, C]`` -> features ``[N, F]`` in ``x``'s dtype (see :func:`statistic_names`).
+
+    Scale-free statistics of constant signals are 0, not NaN.
+    """
+    N, T, C = x.shape
+    triplets = [x[:, :, 3 * s:3 * s + 3] for s in range(len(sensor_names(C)))]
+    signals = x
+    if triplets:
+        magnitudes = torch.stack([t.square().sum(dim=2).sqrt() for t in triplets], dim=2)
+        signals = torch.cat([x, magnitudes], dim=2)
+    columns = [_signal_statistics(signals, sampling_rate).flatten(1)]
+    for t in triplets:
+        centred = t - t.mean(dim=1, keepdim=True)
+        cov = torch.einsum("ntc,ntd->ncd", centred, centred) / T
+        sd = cov.diagonal(dim1=1, dim2=2).sqrt()
+        corr = [_safe_divide(cov[:, a, b], sd[:, a] * sd[:, b]) for a, b in ((0, 1), (0, 2), (1, 2))]
+        sma = t.abs().sum(dim=2).mean(dim=1)
+        columns.append(torch.stack(corr + [sma], dim=1))
+    return torch.cat(columns, dim=1)
+
+
+class WindowStatistics(nn.Module):
+    """:func:`window_statistics` as a layer: always computed in float32 (also under autocast)."""
+
+    def __init__(self, n_channels: int, sampling_rate: float = SAMPLING_RATE):
+        super().__init__()
+        self.n_channels, self.sampling_rate = n_channels, sampling_rate
+        self.n_features = num_statistics(n_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return window_statistics(x.float(), self.sampling_rate)
+
+    def extra_repr(self) -> str:
+        return f"n_channels={self.n_channels}, n_features={self.n_features}"
+
+
+def _safe_divide(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b > TINY, a / torch.where(b > TINY, b, torch.ones_like(b)), torch.zeros_like(a))
+
+
+def _percentiles(S: torch.Tensor) -> list[torch.Tensor]:
+    """Linear-interpolation percentiles over axis 1 (numpy's default method)."""
+    ordered = S.sort(dim=1).values
+    T, out = S.shape[1], []
+    for q in PERCENTILES:
+        position = q / 100 * (T - 1)
+        lo = math.floor(position)
+        hi, frac = min(lo + 1, T - 1), position - lo
+        out.append(ordered[:, lo] * (1 - frac) + ordered[:, hi] * frac)
+    return out
+
+
+def _dft_basis(T: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine and sine bases ``[F, T]`` of the real DFT (F = T // 2 + 1)."""
+    t = torch.arange(T, dtype=torch.float64, device=device)
+    k = torch.arange(T // 2 + 1, dtype=torch.float64, device=device)
+    angle = 2 * math.pi * torch.outer(k, t) / T
+    return angle.cos().to(dtype), angle.sin().to(dtype)
+
+
+def _signal_statistics(S: torch.Tensor, sampling_rate: float) -> torch.Tensor:
+    """``S [N, T, K]`` -> ``[N, K, len(SIGNAL_STATS)]``."""
+    N, T, K = S.shape
+    mean = S.mean(dim=1)
+    centred = S - mean[:, None, :]
+    var = centred.square().mean(dim=1)
+    std = var.sqrt()
+    energy = S.square().mean(dim=1)
+    mad = centred.abs().mean(dim=1)
+    skewness = _safe_divide(centred.pow(3).mean(dim=1), std.pow(3))
+    kurtosis = torch.where(std > TINY, _safe_divide(centred.pow(4).mean(dim=1), var.square()) - 3.0,
+                           torch.zeros_like(var))
+    signs = torch.signbit(centred)
+    crossing_rate = (signs[:, 1:] != signs[:, :-1]).to(S.dtype).mean(dim=1)
+    jerk = (S[:, 1:] - S[:, :-1]) * sampling_rate
+    jerk_std = jerk.std(dim=1, unbiased=False)
+    jerk_mean_abs = jerk.abs().mean(dim=1)
+
+    cos, sin = _dft_basis(T, S.dtype, S.device)
+    power = (torch.einsum("ft,ntk->nfk", cos, centred).square()
+             + torch.einsum("ft,ntk->nfk", sin, centred).square()) / T  # [N, F, K]
+    freqs = torch.arange(T // 2 + 1, dtype=S.dtype, device=S.device) * (sampling_rate / T)
+    ac = power[:, 1:]  # without the DC bin (zero after removing the mean)
+    total = ac.sum(dim=1)
+    dominant = torch.where(total > TINY, freqs[1:][ac.argmax(dim=1)], torch.zeros_like(total))
+    centroid = _safe_divide((ac * freqs[1:, None]).sum(dim=1), total)
+    p = ac / torch.where(total > TINY, total, torch.ones_like(total))[:, None, :]
+    entropy = -(p * torch.where(p > 0, p, torch.ones_like(p)).log()).sum(dim=1) / math.log(ac.shape[1])
+    bands = []
+    for lo, hi in BANDS_HZ:
+        in_band = (freqs >= lo) & ((freqs < hi) | ((hi >= freqs[-1]) & (freqs <= hi)))
+        bands.append((power[:, in_band].sum(dim=1) + 1e-10).log())
+
+    stats = [mean, std, S.amin(dim=1), S.amax(dim=1), *_percentiles(S), energy, mad, skewness, kurtosis,
+             crossing_rate, jerk_std, jerk_mean_abs, dominant, centroid, entropy, *bands]
+    return torch.stack(stats, dim=2)
