@@ -78,6 +78,8 @@ def test_keep_mask_rate():
     assert abs(mask.float().mean().item() - 0.5) < 0.005
     mask = random_keep_mask(torch.Size([200_000]), 0.2, torch.Generator().manual_seed(0))
     assert abs(mask.float().mean().item() - 0.8) < 0.005
+    bits = random_keep_mask(torch.Size([56 * 4000]), 0.5, torch.Generator().manual_seed(1)).view(-1, 56).float()
+    assert bits.mean(0).sub(0.5).abs().max() < 0.04  # every bit position of a 64-bit draw is fair
 
 
 def test_batch_orders_differ_between_members():

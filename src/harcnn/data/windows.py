@@ -72,8 +72,6 @@ from fractions import Fraction
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal as _signal
-from scipy.interpolate import CubicSpline
 
 from harcnn.errors import DataError
 
@@ -95,6 +93,13 @@ __all__ = [
     "stitch_windows",
     "window_starts",
 ]
+
+
+def _signal():
+    """scipy.signal, imported on first use (importing it takes about a second)."""
+    from scipy import signal
+
+    return signal
 
 SAMPLING_RATE = 50.0
 WINDOW = 128
@@ -201,7 +206,7 @@ def _polyphase_filter(up: int, down: int) -> np.ndarray:
     """resample_poly's default Kaiser FIR with every polyphase branch at unit DC gain."""
     max_rate = max(up, down)
     half_len = 10 * max_rate
-    h = _signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    h = _signal().firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))
     for r in range(up):  # scipy multiplies h by `up`; each branch then sums to exactly 1
         h[r::up] *= (1.0 / up) / h[r::up].sum()
     return h
@@ -216,7 +221,7 @@ def _resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
         return x.copy()
     if n == 1:
         return x[:1].copy()
-    y = _signal.resample_poly(x, up, down, axis=0, window=_polyphase_filter(up, down), padtype="antireflect")
+    y = _signal().resample_poly(x, up, down, axis=0, window=_polyphase_filter(up, down), padtype="antireflect")
     return y[:n_keep]
 
 
@@ -280,6 +285,8 @@ def resample_series(
         grid_rate = k * to_hz
         n_grid = int(math.floor(span * grid_rate + 1e-9)) + 1
         grid = np.arange(n_grid) / grid_rate  # relative to t[0]: keeps precision for epoch times
+        from scipy.interpolate import CubicSpline
+
         fine = CubicSpline(t - t[0], x, axis=0)(grid)
         y = _resample_poly(fine, 1, k)
         times = t[0] + np.arange(y.shape[0]) / to_hz
@@ -295,7 +302,7 @@ def _design(cutoff_hz: float, order: int, fs: float, name: str) -> np.ndarray:
         raise DataError(
             f"{name}={cutoff_hz:g} Hz must be below the Nyquist frequency ({nyquist:g} Hz) of {fs:g} Hz data"
         )
-    return _signal.butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
+    return _signal().butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
 
 
 def _median_rows(padded: np.ndarray, kernel: int) -> np.ndarray:
@@ -316,7 +323,7 @@ def _median_filter(x: np.ndarray, kernel: int, causal: bool) -> np.ndarray:
 
 def _steady_zi(sos: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Initial state ``[sections, 2, channels]``: the filter has seen ``first`` forever."""
-    return _signal.sosfilt_zi(sos)[:, :, None] * first[None, None, :]
+    return _signal().sosfilt_zi(sos)[:, :, None] * first[None, None, :]
 
 
 def _lowpass(x: np.ndarray, sos: np.ndarray, fs: float, cutoff_hz: float, zero_phase: bool) -> np.ndarray:
@@ -326,8 +333,8 @@ def _lowpass(x: np.ndarray, sos: np.ndarray, fs: float, cutoff_hz: float, zero_p
     if zero_phase:
         default_pad = 3 * (2 * sos.shape[0] + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
         padlen = min(n - 1, max(default_pad, math.ceil(fs / cutoff_hz)))
-        return _signal.sosfiltfilt(sos, x, axis=0, padtype="even", padlen=padlen)
-    y, _ = _signal.sosfilt(sos, x, axis=0, zi=_steady_zi(sos, x[0]))
+        return _signal().sosfiltfilt(sos, x, axis=0, padtype="even", padlen=padlen)
+    y, _ = _signal().sosfilt(sos, x, axis=0, zi=_steady_zi(sos, x[0]))
     return y
 
 
@@ -532,11 +539,11 @@ class StreamingWindower:
             x = _median_rows(padded, kernel)
             self._median_tail = padded[-(kernel - 1):]
         if self._sos_noise is not None:
-            x, self._zi_noise = _signal.sosfilt(self._sos_noise, x, axis=0, zi=self._zi_noise)
+            x, self._zi_noise = _signal().sosfilt(self._sos_noise, x, axis=0, zi=self._zi_noise)
         total = x[:, :3]
         if self._zi_gravity is None:
             self._zi_gravity = _steady_zi(self._sos_gravity, total[0])
-        gravity, self._zi_gravity = _signal.sosfilt(self._sos_gravity, total, axis=0, zi=self._zi_gravity)
+        gravity, self._zi_gravity = _signal().sosfilt(self._sos_gravity, total, axis=0, zi=self._zi_gravity)
         out = np.concatenate([total, total - gravity, x[:, 3:]], axis=1)
         self._buffer = np.concatenate([self._buffer, out])
         self._n_samples += out.shape[0]

@@ -95,7 +95,8 @@ def plan_jobs(todo: list[tuple[str, ExperimentConfig, list[int]]], seeds: list[i
     is split so that every worker can take a part. The most expensive jobs come first, so no
     worker sits idle at the end while another trains a big model.
     """
-    costs = {label: forward_flops(config) for label, config, _ in todo}
+    # one configuration needs no costs (it is split evenly); counting FLOPs takes most of a second
+    costs = {label: forward_flops(config) if len(todo) > 1 else 1.0 for label, config, _ in todo}
     share = sum(costs[label] * len(repeats) for label, _, repeats in todo) / max(1, workers)
     jobs = []
     for label, config, repeats in todo:

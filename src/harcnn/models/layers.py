@@ -136,7 +136,8 @@ class EnsembleDropout(nn.Module):
         mask = torch.empty(x.unflatten(self.member_dim, (R, -1)).shape, dtype=x.dtype, device=x.device)
         for r in range(R):
             member_mask = mask.select(self.member_dim, r)
-            torch.mul(random_keep_mask(member_mask.shape, self.p, self.generators[r], x.device), scale, out=member_mask)
+            keep = random_keep_mask(member_mask.shape, self.p, self.generators[r], x.device)
+            torch.mul(keep.to(x.dtype), scale, out=member_mask)
         return _Mask.apply(x, mask.view(x.shape))
 
     def extra_repr(self) -> str:
@@ -145,15 +146,24 @@ class EnsembleDropout(nn.Module):
 
 def random_keep_mask(shape: torch.Size, p: float, generator: torch.Generator | None,
                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """A boolean mask of ``shape`` whose entries are True with probability ``1 - p``.
+    """A 0/1 mask (uint8) of ``shape`` whose entries are 1 with probability ``1 - p``.
 
-    One 64-bit draw makes four 15-bit uniform numbers (``random_`` fills ``[0, 2**63)``, so
-    the top bit of each 16-bit lane is dropped): about 8x cheaper than ``bernoulli_``.
+    Cheap random bits instead of ``bernoulli_`` (8-50x slower): ``random_`` fills 64-bit words
+    with 63 random bits (``[0, 2**63)``). For p = 0.5 each entry is one bit (the 7 low bits of
+    each byte are used, 56 entries per draw); otherwise each entry compares 15 bits with
+    ``round((1 - p) * 32768)`` (4 entries per draw), so the keep probability is ``1 - p`` rounded
+    to a multiple of 1/32768.
     """
     n = math.prod(shape)
+    if p == 0.5:
+        n_bytes = -(-n // 7)
+        words = torch.empty(-(-n_bytes // 8), dtype=torch.int64, device=device).random_(generator=generator)
+        shifts = torch.arange(7, dtype=torch.uint8, device=device)
+        bits = (words.view(torch.uint8)[:n_bytes, None] >> shifts).bitwise_and_(1)
+        return bits.view(-1)[:n].view(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(generator=generator)
     u15 = words.view(torch.int16).bitwise_and(0x7FFF)[:n]
-    return (u15 < round((1.0 - p) * 32768)).view(shape)
+    return (u15 < round((1.0 - p) * 32768)).view(torch.uint8).view(shape)
 
 
 class _Mask(torch.autograd.Function):
