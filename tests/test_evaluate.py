@@ -24,6 +24,29 @@ def test_outcome_holds_metrics(uci_folder):
     assert result.summary_line().startswith("Accuracy: ")
 
 
+def test_per_class_metrics_match_scikit_learn():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from harcnn.experiments.trials import per_class_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    predicted = np.where(rng.random(300) < 0.6, y, rng.integers(0, 3, 300))  # class 3 is never predicted
+    ours = per_class_metrics(y, predicted, ["a", "b", "c", "d"])
+    expected = precision_recall_fscore_support(y, predicted, labels=range(4), zero_division=0)
+    for key, values in zip(("precision", "recall", "f1", "support"), expected):
+        np.testing.assert_allclose([ours[c][key] for c in "abcd"], values)
+
+
+def test_validation_accuracy_is_the_kept_epochs(uci_folder):
+    dataset = load_uci_har(uci_folder)
+    config = ExperimentConfig.from_flat({"filters": 4, "epochs": 6, "validation_subjects": 1, "early_stopping": 1,
+                                         "learning_rate": 0.05})
+    for outcome in evaluate(dataset, config, repeats=2).outcomes:
+        best = int(np.argmin(outcome.history["val_loss"]))  # the restored epoch: the first lowest loss
+        assert outcome.val_accuracy == outcome.history["val_accuracy"][best]
+
+
 def test_validation_subjects_are_held_out_whole(uci_folder):
     dataset = load_uci_har(uci_folder)
     config = ExperimentConfig.from_flat({"validation_subjects": 1, "standardize": True})

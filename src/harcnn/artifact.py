@@ -184,9 +184,7 @@ def train_model(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 1, 
 def scores_on_test(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Each member's test accuracy and the ensemble's (averaged probabilities), per-class metrics
     and the confusion matrix of the ensemble."""
-    from sklearn.metrics import confusion_matrix
-
-    from harcnn.experiments.trials import per_class_metrics
+    from harcnn.experiments.trials import confusion_counts, per_class_metrics
 
     members = trained.predict_proba_members(X)  # [R, n, K]
     ensemble = members.mean(axis=0, dtype=np.float64).astype(np.float32).argmax(axis=1)
@@ -195,7 +193,7 @@ def scores_on_test(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[
         "test_accuracy": float((ensemble == y).mean()),
         "member_test_accuracy": [float((m.argmax(axis=1) == y).mean()) for m in members],
         "per_class": per_class_metrics(y, ensemble, trained.class_names),
-        "confusion": confusion_matrix(y, ensemble, labels=range(trained.n_classes)).tolist(),
+        "confusion": confusion_counts(y, ensemble, trained.n_classes).tolist(),
     }
 
 

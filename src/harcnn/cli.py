@@ -198,7 +198,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     flat = config.to_flat()
     print(f"Evaluating {config.model} ({', '.join(f'{k}={v}' for k, v in flat.items() if k != 'model')})")
-    print(f"{args.repeats} repeats on {len(dataset.train)} training / {len(dataset.test)} test windows")
+    split = f"{len(dataset.train)} training"
+    if config.validation_subjects:
+        from harcnn.data.splits import subject_holdout
+        from harcnn.experiments.trials import VALIDATION_SEED
+
+        keep, held = subject_holdout(dataset.train.subject, config.validation_subjects, VALIDATION_SEED)
+        subjects = ", ".join(str(s) for s in sorted(set(dataset.train.subject[held].tolist())))
+        split = f"{int(keep.sum())} training ({int(held.sum())} more from subjects {subjects} for validation)"
+    print(f"{args.repeats} repeats on {split} / {len(dataset.test)} test windows")
 
     with tqdm(total=args.repeats, desc="repeats", unit="model", disable=args.quiet, dynamic_ncols=True) as bar:
         def show(trials: float) -> None:

@@ -76,12 +76,13 @@ def ensemble_accuracy(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) 
 
 def ensemble_macro_f1(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) -> float:
     """Macro-averaged F1 of the averaged probabilities (over all K classes)."""
-    from sklearn.metrics import f1_score
+    from harcnn.experiments.trials import per_class_metrics
 
     stacked = _stack(probas)
     predicted = stacked.mean(axis=0).argmax(axis=1)
     y = _check_labels(y, len(predicted))
-    return float(f1_score(y, predicted, labels=range(stacked.shape[2]), average="macro", zero_division=0))
+    per_class = per_class_metrics(y, predicted, [str(k) for k in range(stacked.shape[2])])
+    return float(np.mean([m["f1"] for m in per_class.values()]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from harcnn.data.transforms import Standardizer
 from harcnn.data.uci_har import UCIHAR
 from harcnn.experiments.config import ExperimentConfig
 from harcnn.models import create_model
-from harcnn.training import Trainer, predict_logits
+from harcnn.training import History, Trainer, predict_logits
 
 VALIDATION_SEED = 0  # which training subjects are held out for validation: fixed, so configs compare
 
@@ -92,7 +92,7 @@ def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int]
         outcomes.append(TrialOutcome(
             repeat=repeat, seed=seed,
             test_accuracy=float((predictions[r] == data.y_test).mean()),
-            val_accuracy=curves["val_accuracy"][-1] if "val_accuracy" in curves else None,
+            val_accuracy=_final_validation_accuracy(history, r),
             per_class=per_class_metrics(data.y_test, predictions[r], dataset.class_names),
             confusion=confusion_counts(data.y_test, predictions[r], n_classes).tolist(),
             history=curves,
@@ -102,16 +102,26 @@ def run_trials(dataset: UCIHAR, config: ExperimentConfig, repeats: Sequence[int]
     return outcomes
 
 
+def _final_validation_accuracy(history: History, r: int) -> float | None:
+    """Member r's validation accuracy with the weights it keeps (the best epoch's, with early stopping)."""
+    if history.val_accuracy is None:
+        return None
+    epoch = int(history.best_epoch[r]) if history.best_epoch is not None else -1
+    return float(history.val_accuracy[r, epoch])
+
+
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """``[K, K]`` counts, rows: true class, columns: predicted class."""
     return np.bincount(n_classes * np.asarray(y_true) + np.asarray(y_pred), minlength=n_classes ** 2).reshape(n_classes, n_classes)
 
 
 def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
-    from sklearn.metrics import precision_recall_fscore_support  # imported on use: sklearn takes 0.5 s to import
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=range(len(class_names)), zero_division=0)
+    """Precision, recall, F1 and support of each class (0 where undefined, as scikit-learn's zero_division=0)."""
+    counts = confusion_counts(y_true, y_pred, len(class_names)).astype(np.float64)
+    hits, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
     return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(class_names, precision, recall, f1, support)}
-
