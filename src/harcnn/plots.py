@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,11 @@ CHANNEL_NAMES = (
 
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#d62728"
+
+
+def _wrap(title: str, width: int = 90) -> str:
+    """Long titles on several lines, so they fit the figure."""
+    return "\n".join(textwrap.wrap(title, width)) or title
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -143,7 +149,7 @@ def boxplot_scores(
     ax.set_xticklabels(labels, rotation=35 if rotate else 0, ha="right" if rotate else "center")
     ax.set_xlim(0.4, n + 0.6)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_wrap(title))
     ax.grid(axis="y", alpha=0.3)
     if nonempty:
         ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.85)
@@ -203,7 +209,7 @@ def histograms(
         ax.yaxis.get_offset_text().set_fontsize(7)
         if i % cols == 0:
             ax.set_ylabel("count", fontsize=9)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(_wrap(title), fontsize=12)
     return _save(fig, path)
 
 
@@ -272,7 +278,7 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, f"no {metric} recorded", transform=ax.transAxes, ha="center", color="#888888")
-    fig.suptitle(title + ("" if single else f"  ({len(histories)} repeats)"), fontsize=12)
+    fig.suptitle(_wrap(title + ("" if single else f"  ({len(histories)} repeats)")), fontsize=12)
     return _save(fig, path)
 
 
@@ -341,7 +347,7 @@ def confusion_matrix(
     ax.set_yticklabels(names, fontsize=9)
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
-    ax.set_title(title + (" (row-normalised: recall)" if normalize else ""), fontsize=11)
+    ax.set_title(_wrap(title + (" (row-normalised: recall)" if normalize else "")), fontsize=11)
     ax.set_xticks(np.arange(-0.5, k, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.0)
