@@ -27,10 +27,13 @@ def tiny(tmp_path_factory):
     return folder, load_uci_har(folder, cache_dir=root / "cache", progress=False)
 
 
-@pytest.mark.parametrize("model,repeats,standardize", [("cnn", 1, True), ("cnn", 3, False), ("multihead", 2, True)])
+@pytest.mark.parametrize("model,repeats,standardize",
+                         [("cnn", 1, True), ("cnn", 3, False), ("multihead", 2, True), ("hybrid", 2, True)])
 def test_onnx_matches_pytorch(tiny, tmp_path, model, repeats, standardize):
     _, dataset = tiny
-    settings = {"model": model, "filters": 4, "dense_units": 8, "epochs": 1, "standardize": standardize}
+    settings = {"model": model, "filters": 4, "epochs": 1, "standardize": standardize}
+    if model != "hybrid":
+        settings["dense_units"] = 8
     trained = train_model(dataset, ExperimentConfig.from_flat(settings), repeats=repeats)
     result = export_onnx(trained, tmp_path / "m.onnx", check_windows=dataset.test.X)
     assert result.max_abs_diff <= 1e-4 and result.n_checked == 64 + len(dataset.test)

@@ -115,6 +115,16 @@ def _dft_basis(T: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.
     return angle.cos().to(dtype), angle.sin().to(dtype)
 
 
+def _band_bins(T: int, sampling_rate: float) -> list[tuple[int, int]]:
+    """The rFFT bins ``first:stop`` of each band in :data:`BANDS_HZ` (lo <= f < hi; the top band keeps Nyquist)."""
+    freqs = [k * sampling_rate / T for k in range(T // 2 + 1)]
+    bins = []
+    for lo, hi in BANDS_HZ:
+        inside = [k for k, f in enumerate(freqs) if f >= lo and (f < hi or (hi >= freqs[-1] and f <= hi))]
+        bins.append((inside[0], inside[-1] + 1) if inside else (0, 0))
+    return bins
+
+
 def _signal_statistics(S: torch.Tensor, sampling_rate: float) -> torch.Tensor:
     """``S [N, T, K]`` -> ``[N, K, len(SIGNAL_STATS)]``."""
     N, T, K = S.shape
@@ -127,8 +137,8 @@ def _signal_statistics(S: torch.Tensor, sampling_rate: float) -> torch.Tensor:
     skewness = _safe_divide(centred.pow(3).mean(dim=1), std.pow(3))
     kurtosis = torch.where(std > TINY, _safe_divide(centred.pow(4).mean(dim=1), var.square()) - 3.0,
                            torch.zeros_like(var))
-    signs = torch.signbit(centred)
-    crossing_rate = (signs[:, 1:] != signs[:, :-1]).to(S.dtype).mean(dim=1)
+    below = centred < 0
+    crossing_rate = (below[:, 1:] != below[:, :-1]).to(S.dtype).mean(dim=1)
     jerk = (S[:, 1:] - S[:, :-1]) * sampling_rate
     jerk_std = jerk.std(dim=1, unbiased=False)
     jerk_mean_abs = jerk.abs().mean(dim=1)
@@ -143,10 +153,7 @@ def _signal_statistics(S: torch.Tensor, sampling_rate: float) -> torch.Tensor:
     centroid = _safe_divide((ac * freqs[1:, None]).sum(dim=1), total)
     p = ac / torch.where(total > TINY, total, torch.ones_like(total))[:, None, :]
     entropy = -(p * torch.where(p > 0, p, torch.ones_like(p)).log()).sum(dim=1) / math.log(ac.shape[1])
-    bands = []
-    for lo, hi in BANDS_HZ:
-        in_band = (freqs >= lo) & ((freqs < hi) | ((hi >= freqs[-1]) & (freqs <= hi)))
-        bands.append((power[:, in_band].sum(dim=1) + 1e-10).log())
+    bands = [(power[:, first:stop].sum(dim=1) + 1e-10).log() for first, stop in _band_bins(T, sampling_rate)]
 
     stats = [mean, std, S.amin(dim=1), S.amax(dim=1), *_percentiles(S), energy, mad, skewness, kurtosis,
              crossing_rate, jerk_std, jerk_mean_abs, dominant, centroid, entropy, *bands]
