@@ -200,10 +200,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"Evaluating {config.model} ({', '.join(f'{k}={v}' for k, v in flat.items() if k != 'model')})")
     split = f"{len(dataset.train)} training"
     if config.validation_subjects:
-        from harcnn.data.splits import subject_holdout
-        from harcnn.experiments.trials import VALIDATION_SEED
+        from harcnn.experiments.trials import validation_holdout
 
-        keep, held = subject_holdout(dataset.train.subject, config.validation_subjects, VALIDATION_SEED)
+        keep, held = validation_holdout(dataset, config.validation_subjects)
         subjects = ", ".join(str(s) for s in sorted(set(dataset.train.subject[held].tolist())))
         split = f"{int(keep.sum())} training ({int(held.sum())} more from subjects {subjects} for validation)"
     print(f"{args.repeats} repeats on {split} / {len(dataset.test)} test windows")

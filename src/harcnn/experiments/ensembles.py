@@ -76,13 +76,12 @@ def ensemble_accuracy(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) 
 
 def ensemble_macro_f1(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) -> float:
     """Macro-averaged F1 of the averaged probabilities (over all K classes)."""
-    from harcnn.experiments.trials import per_class_metrics
+    from harcnn.experiments.trials import per_class_scores
 
     stacked = _stack(probas)
     predicted = stacked.mean(axis=0).argmax(axis=1)
-    y = _check_labels(y, len(predicted))
-    per_class = per_class_metrics(y, predicted, [str(k) for k in range(stacked.shape[2])])
-    return float(np.mean([m["f1"] for m in per_class.values()]))
+    _, _, f1, _ = per_class_scores(_check_labels(y, len(predicted)), predicted, stacked.shape[2])
+    return float(f1.mean())
 
 
 # --------------------------------------------------------------------------------------------

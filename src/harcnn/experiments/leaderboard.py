@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from harcnn.data.splits import subject_holdout
 from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import HarcnnError
 from harcnn.experiments.config import ALIASES, DATA_KEYS, TRAIN_KEYS, ExperimentConfig
@@ -33,7 +32,7 @@ from harcnn.experiments.selection import Selection, select_by_validation
 from harcnn.experiments.stats import write_rows_csv
 from harcnn.experiments.store import TrialRecord
 from harcnn.experiments.study import StudySpec, run_study
-from harcnn.experiments.trials import VALIDATION_SEED
+from harcnn.experiments.trials import validation_holdout
 from harcnn.io import atomic_write_text
 from harcnn.models import create_model, list_models, model_options
 
@@ -337,7 +336,7 @@ def protocol_lines(dataset: UCIHAR, configs: Sequence[tuple[str, ExperimentConfi
     test_subjects = ", ".join(map(str, np.unique(dataset.test.subject)))
     lines = []
     if n_val:
-        keep, holdout = subject_holdout(dataset.train.subject, n_val, VALIDATION_SEED)
+        keep, holdout = validation_holdout(dataset, n_val)
         held = ", ".join(map(str, np.unique(dataset.train.subject[holdout])))
         lines.append(f"Training: {int(keep.sum())} windows of the training subjects other than the {n_val} "
                      f"held-out validation subjects ({held}; {int(holdout.sum())} windows, the same for every "

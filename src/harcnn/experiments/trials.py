@@ -56,11 +56,17 @@ class PreparedData:
     validation_subject_ids: list[int]
 
 
+def validation_holdout(dataset: UCIHAR, n_subjects: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (keep, holdout) over the training windows: the ``n_subjects`` validation subjects
+    every configuration holds out (fixed by :data:`VALIDATION_SEED`, so configurations compare)."""
+    return subject_holdout(dataset.train.subject, n_subjects, VALIDATION_SEED)
+
+
 def prepare_data(dataset: UCIHAR, config: ExperimentConfig) -> PreparedData:
     """Hold out validation subjects, then fit the standardizer on the remaining training windows."""
     X_train, y_train, validation, held = dataset.train.X, dataset.train.y, None, []
     if config.validation_subjects:
-        keep, holdout = subject_holdout(dataset.train.subject, config.validation_subjects, VALIDATION_SEED)
+        keep, holdout = validation_holdout(dataset, config.validation_subjects)
         validation = (X_train[holdout], y_train[holdout])
         held = sorted(int(s) for s in np.unique(dataset.train.subject[holdout]))
         X_train, y_train = X_train[keep], y_train[keep]
@@ -115,13 +121,19 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return np.bincount(n_classes * np.asarray(y_true) + np.asarray(y_pred), minlength=n_classes ** 2).reshape(n_classes, n_classes)
 
 
-def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of each class (0 where undefined, as scikit-learn's zero_division=0)."""
-    counts = confusion_counts(y_true, y_pred, len(class_names)).astype(np.float64)
+def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, ...]:
+    """Arrays ``[K]`` of precision, recall, F1 and support (0 where undefined, as scikit-learn's zero_division=0)."""
+    counts = confusion_counts(y_true, y_pred, n_classes).astype(np.float64)
     hits, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
     precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
     recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
+    return precision, recall, f1, support
+
+
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """:func:`per_class_scores` by class name."""
+    precision, recall, f1, support = per_class_scores(y_true, y_pred, len(class_names))
     return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(class_names, precision, recall, f1, support)}

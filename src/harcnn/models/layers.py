@@ -78,7 +78,8 @@ class EnsembleConv1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         R = self.n_models
         weight = self.weight.reshape(R * self.out_channels, self.in_channels, self.kernel_size)
-        return grouped_conv(x, weight, self.bias.reshape(-1), self.padding, R)
+        bias = self.bias.reshape(-1) if self.bias is not None else None
+        return grouped_conv(x, weight, bias, self.padding, R)
 
     def extra_repr(self) -> str:
         return (f"n_models={self.n_models}, {self.in_channels}, {self.out_channels}, "
@@ -461,8 +462,3 @@ class EnsembleConv1dNoBias(EnsembleConv1d):
         fan_in, fan_out = self.in_channels * self.kernel_size, self.out_channels * self.kernel_size
         for r, generator in enumerate(_member_generators(generators, self.n_models)):
             glorot_uniform_(self.weight[r], fan_in, fan_out, generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        R = self.n_models
-        weight = self.weight.reshape(R * self.out_channels, self.in_channels, self.kernel_size)
-        return grouped_conv(x, weight, None, self.padding, R)

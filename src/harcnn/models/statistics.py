@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 from torch import nn
@@ -107,14 +108,18 @@ def _percentiles(S: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
+@lru_cache(maxsize=8)
 def _dft_basis(T: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine and sine bases ``[F, T]`` of the real DFT (F = T // 2 + 1)."""
-    t = torch.arange(T, dtype=torch.float64, device=device)
-    k = torch.arange(T // 2 + 1, dtype=torch.float64, device=device)
-    angle = 2 * math.pi * torch.outer(k, t) / T
-    return angle.cos().to(dtype), angle.sin().to(dtype)
+    """Cosine and sine bases ``[F, T]`` of the real DFT (F = T // 2 + 1), cached: they are built once,
+    as ordinary tensors even when first asked for under inference mode, so autograd can use them later."""
+    with torch.inference_mode(False), torch.no_grad():
+        t = torch.arange(T, dtype=torch.float64, device=device)
+        k = torch.arange(T // 2 + 1, dtype=torch.float64, device=device)
+        angle = 2 * math.pi * torch.outer(k, t) / T
+        return angle.cos().to(dtype), angle.sin().to(dtype)
 
 
+@lru_cache(maxsize=8)
 def _band_bins(T: int, sampling_rate: float) -> list[tuple[int, int]]:
     """The rFFT bins ``first:stop`` of each band in :data:`BANDS_HZ` (lo <= f < hi; the top band keeps Nyquist)."""
     freqs = [k * sampling_rate / T for k in range(T // 2 + 1)]
