@@ -148,8 +148,8 @@ def _edit_config(path, change):
     (lambda p: _edit_config(p, lambda m: m.update(format_version=1)), "saved by an older harcnn"),
     (lambda p: _edit_config(p, lambda m: m.pop("class_names")), "incomplete or malformed"),
     (lambda p: _edit_config(p, lambda m: m["model"].update(name="lstm9")), "unknown model 'lstm9'"),
-    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)), "tensor shapes do not fit"),
-    (lambda p: _edit_config(p, lambda m: m.update(n_models=3)), "tensor shapes do not fit"),
+    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)), r"conv1.bias has shape \[2, 4\], expected \[2, 8\]"),
+    (lambda p: _edit_config(p, lambda m: m.update(n_models=3)), "does not fit the model described in config.json"),
     (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(bogus=1)), "has no option 'bogus'"),
     (lambda p: _edit_config(p, lambda m: m["preprocessing"]["standardizer"].update(scale=[0.0] * 9)),
      "malformed standardizer"),
@@ -160,6 +160,20 @@ def test_broken_artifacts_give_clear_errors(saved, tmp_path, breakage, message):
     path = copy_artifact(saved, tmp_path)
     breakage(path)
     with pytest.raises(HarcnnError, match=message):
+        load_model(path)
+
+
+def test_a_tensor_of_another_dtype_is_named(saved, tmp_path):
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    path = copy_artifact(saved, tmp_path)
+    state = load_file(path / WEIGHTS_FILE)
+    state["conv1.weight"] = state["conv1.weight"].double()
+    save_file(state, path / WEIGHTS_FILE)
+    _edit_config(path, lambda m: m["weights"].update(sha256=hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()))
+    with pytest.raises(HarcnnError, match="conv1.weight is float64, expected float32.*another harcnn version"):
         load_model(path)
 
 

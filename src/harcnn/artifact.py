@@ -408,21 +408,26 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
 
 
 def _check_state(model: EnsembleModel, state: dict, weights_path: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    missing = sorted(set(expected) - set(found))
-    extra = sorted(set(found) - set(expected))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing tensors {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        if extra:
-            parts.append(f"unexpected tensors {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
-        raise HarcnnError(f"{weights_path}: does not fit the model described in {CONFIG_FILE}: {'; '.join(parts)}")
-    wrong = [f"{k} {list(found[k])} (expected {list(expected[k])})" for k in expected if found[k] != expected[k]]
-    if wrong:
-        raise HarcnnError(f"{weights_path}: tensor shapes do not fit the model described in {CONFIG_FILE}: "
-                          f"{', '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}")
-    dtypes = {str(v.dtype) for v in state.values()}
-    if dtypes - {"torch.float32"}:
-        raise HarcnnError(f"{weights_path}: expected float32 tensors, found {', '.join(sorted(dtypes))}")
+    """Every tensor of the rebuilt model's state (parameters and buffers) with its name, shape and dtype."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {_listing(missing)}")
+    if extra:
+        problems.append(f"unexpected tensors {_listing(extra)}")
+    for key in sorted(set(expected) & set(state)):
+        want, got = expected[key], state[key]
+        if tuple(got.shape) != tuple(want.shape):
+            problems.append(f"{key} has shape {list(got.shape)}, expected {list(want.shape)}")
+        elif got.dtype != want.dtype:
+            problems.append(f"{key} is {str(got.dtype).removeprefix('torch.')}, "
+                            f"expected {str(want.dtype).removeprefix('torch.')}")
+    if problems:
+        raise HarcnnError(f"{weights_path}: does not fit the model described in {CONFIG_FILE} "
+                          f"({_listing(problems, 3)}); the file was made by another harcnn version or was changed")
+
+
+def _listing(items: list[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -348,9 +348,10 @@ class EnsembleLSTM(nn.Module):
         return hidden.transpose(0, 1) if return_sequences else hidden[-1]
 
     def _forward_fused(self, x: torch.Tensor, return_sequences: bool) -> torch.Tensor:
-        R, T, B, D = x.shape
-        H = self.hidden_size
-        h0 = x.new_zeros(1, B, H)
+        R, H = x.shape[0], self.hidden_size
+        # zeros [1, B, H] computed from x's values (inputs are finite): the tracer turns a shape-built
+        # zeros tensor into a constant, which would fix the batch size of an exported ONNX graph
+        h0 = (x[0, 0, :, :1].detach() * 0 + x.new_zeros(H)).unsqueeze(0)
         zero_bias = x.new_zeros(4 * H)  # the kernel wants two biases; ours is folded into b_ih
         outputs = []
         with warnings.catch_warnings():
