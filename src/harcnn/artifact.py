@@ -1,23 +1,26 @@
 """Saved models: a self-describing folder that ``harcnn.load_model`` restores.
 
-``harcnn train --save DIR`` (or :func:`train_model` + :meth:`TrainedModel.save`) writes::
+``harcnn train --save DIR`` (or :meth:`TrainedModel.save`) writes::
 
     DIR/
-      model.safetensors   the weights of all R members (leading member axis), no pickle
-      config.json         everything needed to use them (below)
+      model.safetensors   every tensor of the model's state (all R members, each with its own dtype), no pickle
+      config.json         everything needed to use it (below)
 
-``config.json`` holds: the format name and version; the model (registry name, ``n_models``,
-constructor options); the exact experiment configuration (``ExperimentConfig.to_flat()``) and
-seeds; the fitted preprocessing (standardizer statistics or ``null``); the class names; the
-input (window length, step, channel order, sampling rate 50 Hz, units); the test scores (each
-member's accuracy and the ensemble's, whose probabilities are the members' averaged softmax);
-harcnn/torch/numpy/python versions; the creation time; and the SHA-256 of the weights file.
+``config.json`` holds: the format name and version; the model (registry name, ``n_models``, its
+settings and its input description); the input spec (sampling rate, window, step, channel names
+and units, class names, and the preprocessing that turns a recording into windows); the fitted
+standardizer statistics (or ``null``); the training recipe as plain data (the flat configuration,
+its id, the seeds and the identity of the training data), the scores, the versions, the creation
+time and the SHA-256 of the weights file.
 
-The folder is written atomically: into a hidden temporary folder beside ``DIR`` that is renamed
-to ``DIR`` when complete, so a crash never leaves a half-written model that loads.
-:func:`load_model` checks everything it reads and raises :class:`~harcnn.errors.HarcnnError`
-with one line naming the problem: missing files, bad JSON, a weights file whose hash does not
-match, tensors of the wrong shape, an unknown model.
+Loading needs none of the experiment machinery: it rebuilds the network from the model's name,
+settings and input description, and checks every tensor's name, shape and dtype against it. The
+training recipe is kept as it was written (renaming a training setting never breaks a saved model).
+
+The folder is written atomically: into a hidden temporary folder beside ``DIR`` that is renamed to
+``DIR`` when complete, so a crash never leaves a half-written model that loads. :func:`load_model`
+raises :class:`~harcnn.errors.HarcnnError` with one line naming the problem: missing files, bad
+JSON, a weights file whose hash does not match, tensors that do not fit, an unknown model.
 """
 
 from __future__ import annotations
@@ -34,49 +37,46 @@ from typing import Any
 
 import numpy as np
 
+from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
-from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import DataError, HarcnnError
-from harcnn.experiments.config import ExperimentConfig
 from harcnn.models import EnsembleModel, create_model
+from harcnn.provenance import current_versions
 
-__all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model", "train_model"]
+__all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model"]
 
 ARTIFACT_FORMAT = "harcnn-model"
-FORMAT_VERSION = 2  # 2: time-major conv layout (Dense weights after Flatten in Keras order)
+FORMAT_VERSION = 3  # 3: any input spec, the model's input description, the recipe as plain data
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-SAMPLING_RATE = 50.0  # Hz, the UCI HAR rate every harcnn model expects
-STEP = 64  # samples between window starts (50% overlap), as the dataset
-UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}
 
 
 @dataclass
 class TrainedModel:
     """A trained network (one or an ensemble of R members) with everything needed to use it.
 
-    ``predict_proba(windows)`` takes raw windows ``[n, window, channels]`` (float, the channel
-    order of ``channel_names``, acceleration in g, angular velocity in rad/s, 50 Hz), applies the
-    fitted preprocessing (``standardizer``) and returns the class probabilities ``[n, K]``,
-    averaged over the members.
+    ``predict_proba(windows)`` takes raw windows ``[n, window, channels]`` (float, in the channel
+    order and units of ``spec``), applies the fitted preprocessing (``standardizer``) and returns
+    the class probabilities ``[n, K]``, averaged over the members.
     """
 
     model: EnsembleModel
-    config: ExperimentConfig
-    class_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
+    spec: InputSpec
     standardizer: Standardizer | None = None
-    sampling_rate: float = SAMPLING_RATE
-    step: int = STEP
+    recipe: dict[str, Any] = field(default_factory=dict)  # the flat configuration it was trained with
     seeds: list[int] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # the identity of its training data
     scores: dict[str, Any] = field(default_factory=dict)
+    timeline: dict[str, Any] = field(default_factory=dict)  # smoothing and unknown threshold, plain data
     metadata: dict[str, Any] = field(default_factory=dict)  # config.json as read (or as it will be written)
     path: Path | None = None
 
     def __post_init__(self) -> None:
         self.model.eval()
-        self.class_names = tuple(self.class_names)
-        self.channel_names = tuple(self.channel_names)
+        if (self.model.window, self.model.n_channels, self.model.n_classes) != \
+                (self.spec.window, len(self.spec.channels), len(self.spec.classes)):
+            raise HarcnnError(f"the model reads {self.model.window} x {self.model.n_channels} windows into "
+                              f"{self.model.n_classes} classes, but the input spec says {self.spec.describe()}")
 
     # ------------------------------------------------------------------ shape
     @property
@@ -85,15 +85,31 @@ class TrainedModel:
 
     @property
     def window(self) -> int:
-        return self.model.window
+        return self.spec.window
+
+    @property
+    def step(self) -> int:
+        return self.spec.step
+
+    @property
+    def sampling_rate(self) -> float:
+        return self.spec.sampling_rate
 
     @property
     def n_channels(self) -> int:
-        return self.model.n_channels
+        return len(self.spec.channels)
 
     @property
     def n_classes(self) -> int:
-        return self.model.n_classes
+        return len(self.spec.classes)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return self.spec.channels
 
     @property
     def name(self) -> str:
@@ -119,7 +135,7 @@ class TrainedModel:
 
     def predict_proba_members(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Every member's class probabilities: ``[R, n, K]`` (float32)."""
-        from harcnn.training import predict_proba
+        from harcnn.training.inference import predict_proba
 
         return predict_proba(self.model, self.prepare(windows), batch_size=batch_size)
 
@@ -145,53 +161,17 @@ class TrainedModel:
         return save_model(self, path, overwrite=overwrite)
 
 
-# ---------------------------------------------------------------------------------------- training
-
-
-def train_model(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 1, seed: int = 0,
-                device: str = "cpu", progress: bool = False) -> TrainedModel:
-    """Train ``config`` on the training split (``repeats`` members, seeded as ``harcnn evaluate``
-    seeds its repeats, so member i equals evaluate's repeat i) and score it on the test split."""
-    from harcnn.experiments.trials import prepare_data
-    from harcnn.seeding import repeat_seeds
-    from harcnn.training import Trainer
-
-    if repeats < 1:
-        raise HarcnnError(f"repeats must be >= 1, got {repeats}")
-    data = prepare_data(dataset, config)
-    seeds = repeat_seeds(seed, repeats)
-    model = create_model(config.model, n_models=repeats, n_channels=data.X_train.shape[2],
-                         n_classes=len(dataset.class_names), window=data.X_train.shape[1], **config.model_params)
-    description = f"training {repeats} members" if repeats > 1 else "training"
-    history = Trainer(config.train, device=device, progress=progress, description=description).fit(
-        model, data.X_train, data.y_train, seeds, validation=data.validation)
-    model.cpu().eval()
-    trained = TrainedModel(model=model, config=config, class_names=tuple(dataset.class_names),
-                           channel_names=tuple(dataset.channel_names), standardizer=data.standardizer,
-                           seeds=list(seeds))
-    trained.scores = scores_on_test(trained, dataset.test.X, dataset.test.y)
-    trained.scores.update(
-        train_windows=int(len(data.X_train)), validation_subjects=data.validation_subject_ids,
-        train_seconds=round(history.seconds, 3), data_source=str(dataset.source),
-        final_train_accuracy=[float(a) for a in history.accuracy[:, -1]],
-        final_train_loss=[float(v) for v in history.loss[:, -1]],
-    )
-    if history.val_accuracy is not None:
-        trained.scores["final_validation_accuracy"] = [float(a) for a in history.val_accuracy[:, -1]]
-    return trained
-
-
-def scores_on_test(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Each member's test accuracy and the ensemble's (averaged probabilities), per-class metrics
-    and the confusion matrix of the ensemble."""
-    from harcnn.experiments.trials import confusion_counts, per_class_metrics
+def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Each member's accuracy on ``(X, y)`` and the ensemble's (averaged probabilities), per-class
+    metrics and the confusion matrix of the ensemble."""
+    from harcnn.metrics import accuracy, confusion_counts, per_class_metrics
 
     members = trained.predict_proba_members(X)  # [R, n, K]
     ensemble = members.mean(axis=0, dtype=np.float64).astype(np.float32).argmax(axis=1)
     return {
         "test_windows": int(len(y)),
-        "test_accuracy": float((ensemble == y).mean()),
-        "member_test_accuracy": [float((m.argmax(axis=1) == y).mean()) for m in members],
+        "test_accuracy": accuracy(y, ensemble),
+        "member_test_accuracy": [accuracy(y, m.argmax(axis=1)) for m in members],
         "per_class": per_class_metrics(y, ensemble, trained.class_names),
         "confusion": confusion_counts(y, ensemble, trained.n_classes).tolist(),
     }
@@ -201,25 +181,19 @@ def scores_on_test(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[
 
 
 def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes: int) -> dict[str, Any]:
-    from harcnn.experiments.store import current_versions
+    from harcnn.provenance import config_id
 
-    model_config = trained.model.config()
     return {
         "format": ARTIFACT_FORMAT,
         "format_version": FORMAT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": model_config["model"], "n_models": trained.n_models,
-                  "params": {k: v for k, v in model_config.items() if k != "model"},
-                  "parameters_per_member": trained.model.num_parameters()},
-        "n_models": trained.n_models,
-        "config": trained.config.to_flat(),
-        "config_id": trained.config.config_id,
-        "seeds": list(trained.seeds),
+        "model": {"name": trained.name, "n_models": trained.n_models, "params": trained.model.hparams,
+                  "inputs": trained.model.inputs, "parameters_per_member": trained.model.num_parameters()},
+        "input": {**trained.spec.to_dict(), "layout": "[n_windows, window, channels] float32 (channels last)"},
         "preprocessing": {"standardizer": trained.standardizer.to_dict() if trained.standardizer else None},
-        "class_names": list(trained.class_names),
-        "input": {"window": trained.window, "step": trained.step, "channels": list(trained.channel_names),
-                  "sampling_rate": trained.sampling_rate, "units": UNITS,
-                  "layout": "[n_windows, window, channels] float32 (channels last)"},
+        "training": {"config": trained.recipe, "config_id": config_id(trained.recipe) if trained.recipe else None,
+                     "seeds": list(trained.seeds), "data": trained.data},
+        "timeline": trained.timeline,
         "scores": trained.scores,
         "versions": current_versions(),
         "weights": {"file": WEIGHTS_FILE, "sha256": weights_sha256, "bytes": weights_bytes},
@@ -330,25 +304,24 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
     if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
         raise HarcnnError(f"{config_path}: not a harcnn model description (no \"format\": \"{ARTIFACT_FORMAT}\")")
     version = meta.get("format_version")
-    if isinstance(version, int) and 1 <= version < FORMAT_VERSION:
-        raise HarcnnError(f"{config_path}: model format version {version} was saved by an older harcnn, whose "
-                          f"networks flattened features in another order; retrain it with this version "
-                          f"(it reads version {FORMAT_VERSION})")
-    if version != FORMAT_VERSION:
+    if version == 1:
+        raise HarcnnError(f"{config_path}: model format version 1 was saved by an older harcnn, whose networks "
+                          f"flattened features in another order; retrain it with this version")
+    if version not in (2, FORMAT_VERSION):
         raise HarcnnError(f"{config_path}: model format version {version!r} is not supported by this harcnn "
-                          f"(it reads version {FORMAT_VERSION}); was it saved by a newer harcnn?")
+                          f"(it reads versions 2 and {FORMAT_VERSION}); was it saved by a newer harcnn?")
     try:
-        model_info, n_models = meta["model"], int(meta["n_models"])
-        name, params = model_info["name"], dict(model_info["params"])
-        flat_config = meta["config"]
-        class_names = [str(c) for c in meta["class_names"]]
-        inputs = meta["input"]
-        channels = [str(c) for c in inputs["channels"]]
-        window, step, rate = int(inputs["window"]), int(inputs["step"]), float(inputs["sampling_rate"])
+        if version == 2:
+            meta = _from_format_2(meta)
+        model_info = meta["model"]
+        name, n_models = str(model_info["name"]), int(model_info["n_models"])
+        params, inputs = dict(model_info["params"]), dict(model_info["inputs"])
+        spec = InputSpec.from_dict(meta["input"])
         standardizer_state = meta["preprocessing"]["standardizer"]
+        training = dict(meta.get("training") or {})
         weights_info = meta["weights"]
         recorded_sha = str(weights_info["sha256"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, DataError) as error:
         raise HarcnnError(f"{config_path}: incomplete or malformed model description ({type(error).__name__}: "
                           f"{error})") from None
 
@@ -362,20 +335,12 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
     if verify and hashlib.sha256(data).hexdigest() != recorded_sha:
         raise HarcnnError(f"{weights_path}: SHA-256 does not match the one recorded in {CONFIG_FILE} "
                           "(the weights file is corrupted or was replaced)")
-
     try:
-        config = ExperimentConfig.from_flat(dict(flat_config))
-    except HarcnnError as error:
-        raise HarcnnError(f"{config_path}: {error}") from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise HarcnnError(f"{config_path}: malformed \"config\" ({error})") from None
-    try:
-        model = create_model(name, n_models=n_models, **params)
+        model = create_model(name, n_models=n_models, **inputs, **params)
     except HarcnnError as error:
         raise HarcnnError(f"{config_path}: {error}") from None
     except (TypeError, ValueError) as error:
-        raise HarcnnError(f"{config_path}: cannot build model {name!r} from its options ({error})") from None
-
+        raise HarcnnError(f"{config_path}: cannot build model {name!r} from its settings ({error})") from None
     try:
         from safetensors.torch import load as load_tensors
 
@@ -386,11 +351,6 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
     model.load_state_dict(state)
     model.to(device).eval()
 
-    if len(class_names) != model.n_classes:
-        raise HarcnnError(f"{config_path}: {len(class_names)} class names for a model with {model.n_classes} classes")
-    if len(channels) != model.n_channels or window != model.window:
-        raise HarcnnError(f"{config_path}: input of {window} steps x {len(channels)} channels does not match "
-                          f"the model ({model.window} x {model.n_channels})")
     standardizer = None
     if standardizer_state is not None:
         try:
@@ -402,9 +362,30 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
         if not ok:
             raise HarcnnError(f"{config_path}: malformed standardizer statistics (need {model.n_channels} "
                               "finite means and positive scales)")
-    return TrainedModel(model=model, config=config, class_names=tuple(class_names), channel_names=tuple(channels),
-                        standardizer=standardizer, sampling_rate=rate, step=step, seeds=list(meta.get("seeds", [])),
-                        scores=dict(meta.get("scores") or {}), metadata=meta, path=folder)
+    try:
+        return TrainedModel(model=model, spec=spec, standardizer=standardizer, recipe=dict(training.get("config") or {}),
+                            seeds=list(training.get("seeds") or []), data=dict(training.get("data") or {}),
+                            scores=dict(meta.get("scores") or {}), timeline=dict(meta.get("timeline") or {}),
+                            metadata=meta, path=folder)
+    except HarcnnError as error:
+        raise HarcnnError(f"{config_path}: {error}") from None
+
+
+def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
+    """A format-2 description (models trained on UCI HAR before any dataset could be used) as format 3."""
+    from harcnn.data.uci_har import PREPROCESSING, UNITS
+
+    params = dict(meta["model"]["params"])
+    inputs = {k: params.pop(k) for k in ("window", "n_channels", "n_classes") if k in params}
+    old = meta["input"]
+    channels = [str(c) for c in old["channels"]]
+    if meta["model"]["name"] == "hybrid":
+        inputs.update(sampling_rate=float(old["sampling_rate"]), channel_names=channels)
+    spec = {"sampling_rate": old["sampling_rate"], "window": old["window"], "step": old["step"], "channels": channels,
+            "units": [UNITS.get(c.rsplit("_", 1)[0], "") for c in channels], "classes": meta["class_names"],
+            "preprocessing": PREPROCESSING}
+    return {**meta, "model": {**meta["model"], "n_models": meta["n_models"], "params": params, "inputs": inputs},
+            "input": spec, "training": {"config": meta.get("config"), "seeds": meta.get("seeds", [])}}
 
 
 def _check_state(model: EnsembleModel, state: dict, weights_path: Path) -> None:

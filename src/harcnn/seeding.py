@@ -39,3 +39,12 @@ def _torch_seed(sequence: np.random.SeedSequence) -> int:
 def repeat_seeds(seed: int, repeats: int) -> list[int]:
     """Seeds for ``repeats`` repeats: distinct, and the first k are the same for any ``repeats >= k``."""
     return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(repeats)]
+
+
+def fold_seeds(seed: int, repeats: int, fold: int, n_folds: int) -> list[int]:
+    """Seeds of the repeats on fold ``fold`` of ``n_folds``: :func:`repeat_seeds` with one fold (the
+    official split); with several, each repeat's seed mixed with the fold index."""
+    base = repeat_seeds(seed, repeats)
+    if n_folds == 1:
+        return base
+    return [int(np.random.SeedSequence([s, fold]).generate_state(1, np.uint32)[0]) for s in base]

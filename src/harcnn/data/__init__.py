@@ -1,25 +1,16 @@
-"""Data: the UCI HAR dataset, window transforms, subject splits, and continuous recordings."""
+"""Data: datasets of labelled windows (UCI HAR, HAPT, your recordings, window files), subject splits,
+window transforms, and continuous recordings with their preprocessing."""
 
+from harcnn.data.dataset import Dataset, InputSpec, load_dataset, source_kinds
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
-from harcnn.data.splits import subject_holdout
+from harcnn.data.splits import Fold, Protocol, subject_holdout
 from harcnn.data.transforms import Standardizer, remove_overlap
-from harcnn.data.uci_har import (
-    CHANNEL_NAMES,
-    CLASS_NAMES,
-    UCI_HAR_URL,
-    UCIHAR,
-    Split,
-    default_cache_dir,
-    describe,
-    download_uci_har,
-    find_uci_har,
-    load_uci_har,
-)
+from harcnn.data.uci_har import UCI_HAR_URL, default_cache_dir, download_uci_har, find_uci_har, load_uci_har
 from harcnn.data.windows import PreprocessConfig, StreamingWindower, preprocess, sliding_windows, stitch_windows
 
 __all__ = [
-    "CHANNEL_NAMES", "CLASS_NAMES", "PreprocessConfig", "Recording", "Split", "Standardizer", "StreamingWindower",
-    "UCIHAR", "UCI_HAR_URL", "default_cache_dir", "describe", "download_uci_har", "find_uci_har",
-    "load_recording", "load_uci_har", "preprocess", "recording_to_windows", "remove_overlap", "sliding_windows",
+    "Dataset", "Fold", "InputSpec", "PreprocessConfig", "Protocol", "Recording", "Standardizer", "StreamingWindower",
+    "UCI_HAR_URL", "default_cache_dir", "download_uci_har", "find_uci_har", "load_dataset", "load_recording",
+    "load_uci_har", "preprocess", "recording_to_windows", "remove_overlap", "sliding_windows", "source_kinds",
     "stitch_windows", "subject_holdout",
 ]

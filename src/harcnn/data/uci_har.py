@@ -3,6 +3,9 @@
 :func:`load_uci_har` reads the 9 raw inertial signals of both official splits straight from the
 official zip (outer zip with a nested ``UCI HAR Dataset.zip``, or the plain inner zip) or from an
 extracted folder, checks them, and caches the parsed arrays per user so later loads are instant.
+It returns a :class:`~harcnn.data.dataset.Dataset` (``split`` holds the official train/test split;
+``extras["features"]`` the 561 engineered features, NaN for a split whose ``X_<split>.txt`` is absent).
+This module is the one place for UCI HAR's constants: channels, classes, rate, window and step.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
 from harcnn.errors import DataError
@@ -30,14 +34,13 @@ from harcnn.io import atomic_write_bytes
 __all__ = [
     "CHANNEL_NAMES",
     "CLASS_NAMES",
+    "SPEC",
     "UCI_HAR_SHA256",
     "UCI_HAR_URL",
-    "UCIHAR",
-    "Split",
     "default_cache_dir",
-    "describe",
     "download_uci_har",
     "find_uci_har",
+    "is_uci_har",
     "load_uci_har",
 ]
 
@@ -53,7 +56,16 @@ UCI_HAR_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+reco
 # projects recorded for their downloads from this address.
 UCI_HAR_SHA256 = "c00b803081a5c797cd5e4b83700a9810b38d53d9d84e01917e090e1fdbc81031"
 
-WINDOW = 128
+SAMPLING_RATE = 50.0  # Hz
+WINDOW = 128  # samples: 2.56 s
+STEP = 64  # samples: 50% overlap
+UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}
+#: The dataset's preprocessing of the raw phone signals (see harcnn.data.windows), which a model
+#: trained on UCI HAR applies to a new recording.
+PREPROCESSING = {"sensors": ["acc", "gyro"], "median_kernel": 3, "noise_cutoff_hz": 20.0, "gravity_cutoff_hz": 0.3,
+                 "filter_order": 3, "gravity_filter_order": 3, "zero_phase": False}
+SPEC = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNEL_NAMES, tuple(UNITS[c.rsplit("_", 1)[0]] for c in CHANNEL_NAMES),
+                 CLASS_NAMES, PREPROCESSING)
 SPLITS = ("train", "test")
 DOWNLOAD_NAME = "uci_har.zip"  # the downloaded archive, in the cache folder
 CACHE_FORMAT = 1  # bump when the parsed-array cache changes meaning
@@ -62,29 +74,26 @@ _MARKER = "activity_labels.txt"  # the file that marks a dataset root
 
 
 @dataclass(frozen=True)
-class Split:
-    """One official split: windows ``X`` [n, 128, 9] (float32, CHANNEL_NAMES order), classes ``y``
-    0..5 (int64), ``subject`` ids (int64) and the 561 engineered ``features`` (float32) or None."""
+class _Part:
+    """One official split as parsed: windows ``X`` [n, 128, 9] (float32, CHANNEL_NAMES order), classes
+    ``y`` 0..5 (int64), ``subject`` ids (int64) and the 561 engineered ``features`` (float32) or None."""
 
     X: np.ndarray
     y: np.ndarray
     subject: np.ndarray
     features: np.ndarray | None
 
-    def __len__(self) -> int:
-        return len(self.y)
 
-
-@dataclass(frozen=True)
-class UCIHAR:
-    """Both official splits and their metadata; ``source`` is the zip or folder read."""
-
-    train: Split
-    test: Split
-    class_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
-    feature_names: tuple[str, ...] | None
-    source: str
+def _dataset(parts: list[_Part], source: Path) -> Dataset:
+    """Both official splits as one :class:`Dataset` (``split`` says which window is in which)."""
+    n_features = next((p.features.shape[1] for p in parts if p.features is not None), None)
+    extras = {}
+    if n_features is not None:
+        extras["features"] = np.concatenate([p.features if p.features is not None else
+                                             np.full((len(p.y), n_features), np.nan, np.float32) for p in parts])
+    return Dataset(X=np.concatenate([p.X for p in parts]), y=np.concatenate([p.y for p in parts]),
+                   subject=np.concatenate([p.subject for p in parts]), spec=SPEC, name="uci_har", source=str(source),
+                   split=np.concatenate([np.full(len(p.y), name) for name, p in zip(SPLITS, parts)]), extras=extras)
 
 
 def find_uci_har(
@@ -109,7 +118,7 @@ def load_uci_har(
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
     progress: bool = True,
-) -> UCIHAR:
+) -> Dataset:
     """Load UCI HAR from ``path`` (official zip, inner zip or extracted folder) or as
     :func:`find_uci_har` resolves it, downloading it into the cache if allowed and needed.
 
@@ -127,11 +136,11 @@ def load_uci_har(
             )
         source = download_uci_har(cache, progress=progress)
     cache_file = _cache_file(source, cache)
-    dataset = _read_cache(cache_file, source)
-    if dataset is None:
-        dataset = _read_source(source)
-        _write_cache(cache_file, dataset)
-    return dataset
+    parts = _read_cache(cache_file)
+    if parts is None:
+        parts = _read_source(source)
+        _write_cache(cache_file, parts)
+    return _dataset(parts, source)
 
 
 def download_uci_har(
@@ -151,41 +160,6 @@ def download_uci_har(
         return dest
     sha256 = UCI_HAR_SHA256 if url == UCI_HAR_URL else None
     return fetch(url, dest, sha256=sha256, verify=_verify_archive, progress=progress)
-
-
-def describe(dataset: UCIHAR) -> str:
-    """A multi-line human summary: source, shapes, windows per class and per subject, features."""
-    splits = {"train": dataset.train, "test": dataset.test}
-    lines = [f"UCI HAR dataset from {dataset.source}", f"channels: {', '.join(dataset.channel_names)}"]
-    for name, split in splits.items():
-        if split.features is None:
-            features = f"no feature vectors (X_{name}.txt absent)"
-        else:
-            features = f"features {split.features.shape}"
-        lines.append(
-            f"{name}: X {split.X.shape}, {len(np.unique(split.subject))} subjects, {features}"
-        )
-    width = max(len(c) for c in dataset.class_names) + 4
-    lines.append(f"{'class':<{width}}" + "".join(f"{name:>8}" for name in splits))
-    for index, class_name in enumerate(dataset.class_names):
-        counts = "".join(f"{int(np.sum(s.y == index)):>8}" for s in splits.values())
-        lines.append(f"{index} {class_name:<{width - 2}}{counts}")
-    lines.append(f"{'total':<{width}}" + "".join(f"{len(s):>8}" for s in splits.values()))
-    for name, split in splits.items():
-        ids, counts = np.unique(split.subject, return_counts=True)
-        lines.append(f"{name} subjects (windows):")
-        lines.extend(_pack([f"{i} ({c})" for i, c in zip(ids, counts)], indent="    ", width=100))
-    return "\n".join(lines)
-
-
-def _pack(items: list[str], indent: str, width: int) -> list[str]:
-    """Comma-separated ``items`` on lines of at most ``width`` characters, never splitting an item."""
-    lines = [indent]
-    for item in items:
-        if len(lines[-1]) > len(indent) and len(lines[-1]) + len(item) + 2 > width:
-            lines.append(indent)
-        lines[-1] += item if len(lines[-1]) == len(indent) else f", {item}"
-    return lines
 
 
 # --- reading a source -----------------------------------------------------------------------
@@ -293,20 +267,17 @@ def _check_required(files: _Files) -> None:
         raise DataError(f"{files.label}: missing file(s): {', '.join(missing)}")
 
 
-def _read_source(source: Path) -> UCIHAR:
+def _read_source(source: Path) -> list[_Part]:
     """Parse and check a dataset copy."""
     with _open_files(source) as files:
         _check_required(files)
-        class_names = _read_class_names(files)
-        feature_names = _read_feature_names(files) if files.has("features.txt") else None
-        arrays = _parse_members(files, feature_names)
-    splits = [_assemble(split, arrays[split], files.label) for split in SPLITS]
-    if all(split.features is None for split in splits):
-        feature_names = None
-    return UCIHAR(*splits, class_names, CHANNEL_NAMES, feature_names, str(source))
+        _check_class_names(files)
+        n_features = _count_features(files) if files.has("features.txt") else None
+        arrays = _parse_members(files, n_features)
+    return [_assemble(split, arrays[split], files.label) for split in SPLITS]
 
 
-def _parse_members(files: _Files, feature_names: tuple[str, ...] | None) -> dict[str, dict[str, np.ndarray]]:
+def _parse_members(files: _Files, n_features: int | None) -> dict[str, dict[str, np.ndarray]]:
     """Parse every data file present, in parallel (zlib and numpy release the GIL): {split: {role: array}}."""
 
     def parse(job: tuple[str, str, str]) -> np.ndarray:
@@ -314,7 +285,7 @@ def _parse_members(files: _Files, feature_names: tuple[str, ...] | None) -> dict
         data, label = files.read(name), f"{name} in {files.label}"
         if role in ("y", "subject"):
             return parse_int_column(data, label)
-        ncols = WINDOW if role != "X" else (len(feature_names) if feature_names else None)
+        ncols = WINDOW if role != "X" else n_features
         return parse_float_table(data, label, ncols=ncols).astype(np.float32)
 
     jobs = [(split, role, name) for split in SPLITS for role, name in _member_names(split).items()]
@@ -327,7 +298,7 @@ def _parse_members(files: _Files, feature_names: tuple[str, ...] | None) -> dict
     return arrays
 
 
-def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> Split:
+def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> _Part:
     """Check one split's parsed files against each other and stack the channels."""
     names = _member_names(split)
     rows = {names[role].rsplit("/", 1)[-1]: len(a) for role, a in arrays.items()}
@@ -343,11 +314,11 @@ def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> Split:
     if bad.size:
         raise DataError(f"{names['subject']} in {label}, line {bad[0] + 1}: subject id {subject[bad[0]]} is not positive")
     X = np.stack([arrays[channel] for channel in CHANNEL_NAMES], axis=-1)
-    return Split(X=X, y=y - 1, subject=subject, features=arrays.get("X"))
+    return _Part(X=X, y=y - 1, subject=subject, features=arrays.get("X"))
 
 
-def _read_class_names(files: _Files) -> tuple[str, ...]:
-    """The activity names of activity_labels.txt, which must be the six official ones, in order."""
+def _check_class_names(files: _Files) -> None:
+    """The activity names of activity_labels.txt must be the six official ones, in order."""
     label = f"{_MARKER} in {files.label}"
     try:
         rows = [line.split() for line in files.read(_MARKER).decode("utf-8").splitlines() if line.strip()]
@@ -357,11 +328,10 @@ def _read_class_names(files: _Files) -> tuple[str, ...]:
     expected = [(str(i), name) for i, name in enumerate(CLASS_NAMES, start=1)]
     if found != expected:
         raise DataError(f"{label}: expected the six activities '1 WALKING' .. '6 LAYING', found {found}")
-    return CLASS_NAMES
 
 
-def _read_feature_names(files: _Files) -> tuple[str, ...]:
-    """The names of features.txt ('<number> <name>' per line)."""
+def _count_features(files: _Files) -> int:
+    """The number of features named in features.txt ('<number> <name>' per line)."""
     label = f"features.txt in {files.label}"
     try:
         lines = [line for line in files.read("features.txt").decode("utf-8").splitlines() if line.strip()]
@@ -373,7 +343,7 @@ def _read_feature_names(files: _Files) -> tuple[str, ...]:
         if len(parts) != 2:
             raise DataError(f"{label}, line {number}: expected '<number> <name>', found {line!r}")
         names.append(parts[1].strip())
-    return tuple(names)
+    return len(names)
 
 
 def _verify_archive(path: Path) -> None:
@@ -420,15 +390,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _write_cache(cache_file: Path, dataset: UCIHAR) -> None:
+def _write_cache(cache_file: Path, parts: list[_Part]) -> None:
     """Store the parsed arrays (uncompressed npz, atomically); drop older entries of the same source.
 
     A cache that cannot be written only costs speed, so that is a warning, not an error.
     """
-    arrays = {"class_names": np.array(dataset.class_names), "format": np.array(CACHE_FORMAT)}
-    if dataset.feature_names is not None:
-        arrays["feature_names"] = np.array(dataset.feature_names)
-    for name, split in (("train", dataset.train), ("test", dataset.test)):
+    arrays = {"class_names": np.array(CLASS_NAMES), "format": np.array(CACHE_FORMAT)}
+    for name, split in zip(SPLITS, parts):
         arrays.update({f"{name}_X": split.X, f"{name}_y": split.y, f"{name}_subject": split.subject})
         if split.features is not None:
             arrays[f"{name}_features"] = split.features
@@ -444,7 +412,7 @@ def _write_cache(cache_file: Path, dataset: UCIHAR) -> None:
         warnings.warn(f"could not write the UCI HAR cache {cache_file}: {error}", stacklevel=3)
 
 
-def _read_cache(cache_file: Path, source: Path) -> UCIHAR | None:
+def _read_cache(cache_file: Path) -> list[_Part] | None:
     """The cached dataset, or None when absent; a damaged or inconsistent entry is deleted.
 
     Reading every npz member to its end makes zipfile check its CRC-32, so corruption is caught.
@@ -456,15 +424,13 @@ def _read_cache(cache_file: Path, source: Path) -> UCIHAR | None:
             arrays = {name: npz[name] for name in npz.files}
         if int(arrays["format"]) != CACHE_FORMAT or tuple(arrays["class_names"]) != CLASS_NAMES:
             raise ValueError("cache format or classes differ")
-        splits = [_cached_split(arrays, name) for name in SPLITS]
+        return [_cached_split(arrays, name) for name in SPLITS]
     except Exception:  # any damage means: rebuild from the source
         cache_file.unlink(missing_ok=True)
         return None
-    feature_names = tuple(str(n) for n in arrays["feature_names"]) if "feature_names" in arrays else None
-    return UCIHAR(*splits, CLASS_NAMES, CHANNEL_NAMES, feature_names, str(source))
 
 
-def _cached_split(arrays: dict[str, np.ndarray], name: str) -> Split:
+def _cached_split(arrays: dict[str, np.ndarray], name: str) -> _Part:
     X, y, subject = arrays[f"{name}_X"], arrays[f"{name}_y"], arrays[f"{name}_subject"]
     features = arrays.get(f"{name}_features")
     n = len(y)
@@ -476,4 +442,23 @@ def _cached_split(arrays: dict[str, np.ndarray], name: str) -> Split:
         or (features is not None and (features.ndim != 2 or len(features) != n))
     ):
         raise ValueError(f"inconsistent cached arrays for {name}")
-    return Split(X=X, y=y, subject=subject, features=features)
+    return _Part(X=X, y=y, subject=subject, features=features)
+
+
+def is_uci_har(path: Path) -> bool:
+    """Whether ``path`` looks like a UCI HAR copy (a folder with activity_labels.txt and train/, or a zip
+    holding 'UCI HAR Dataset')."""
+    if path.is_dir():
+        return any((root / _MARKER).is_file() and (root / "train").is_dir() for root in (path, path / "UCI HAR Dataset"))
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    return any(n.rsplit("/", 1)[-1] == _NESTED_ZIP for n in names) or \
+        any(n.endswith(f"/{_MARKER}") and n.replace(_MARKER, "train/y_train.txt") in names for n in names)
+
+
+register_source(SourceKind(
+    "uci_har", "UCI HAR (Human Activity Recognition Using Smartphones): the official 2.56 s windows, "
+    "official train/test split", is_uci_har, lambda path, **options: load_uci_har(path, **options),
+    {"download": "download the archive when no path is given and none is cached"}))

@@ -1,7 +1,7 @@
-"""Experiments: repeated evaluation of configurations (and, built on it, studies)."""
+"""Experiments: repeated evaluation of configurations by protocol, and, built on it, studies,
+leaderboards and searches."""
 
-from harcnn.experiments.config import ExperimentConfig
 from harcnn.experiments.evaluate import EvaluationResult, evaluate
-from harcnn.experiments.trials import TrialOutcome, run_trials
+from harcnn.experiments.trials import Trial, TrialJob, run_trials
 
-__all__ = ["EvaluationResult", "ExperimentConfig", "TrialOutcome", "evaluate", "run_trials"]
+__all__ = ["EvaluationResult", "Trial", "TrialJob", "evaluate", "run_trials"]

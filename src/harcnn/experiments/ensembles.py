@@ -1,7 +1,7 @@
 """Ensembles of trained repeats: average their test-set class probabilities, then take the argmax.
 
-Every trial keeps its test-set probabilities (``TrialOutcome.test_proba``, float32 ``[n_test, K]``).
-A study saves them beside its store as ``probabilities/<config_id>-r<repeat>.npy``, each written
+Every trial keeps its test-set probabilities (``Trial.test_proba``, float32 ``[n_test, K]``).
+A study saves them beside its store as ``probabilities/<config_id>-<fold>-r<repeat>.npy``, each written
 atomically *before* the trial's row is committed to the database: a committed trial always has its
 file, and a file without a row (a run killed between the two) is simply overwritten when the trial
 is trained again. So the ensemble of a configuration's repeats, or of several configurations (models)
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from harcnn.errors import HarcnnError
 from harcnn.io import atomic_write_bytes
+from harcnn.metrics import macro_f1
 
 __all__ = [
     "PROBABILITIES_DIR",
@@ -76,12 +78,9 @@ def ensemble_accuracy(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) 
 
 def ensemble_macro_f1(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) -> float:
     """Macro-averaged F1 of the averaged probabilities (over all K classes)."""
-    from harcnn.experiments.trials import per_class_scores
-
     stacked = _stack(probas)
     predicted = stacked.mean(axis=0).argmax(axis=1)
-    _, _, f1, _ = per_class_scores(_check_labels(y, len(predicted)), predicted, stacked.shape[2])
-    return float(f1.mean())
+    return macro_f1(_check_labels(y, len(predicted)), predicted, stacked.shape[2])
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,31 +88,31 @@ def ensemble_macro_f1(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) 
 # --------------------------------------------------------------------------------------------
 
 
-def probability_path(folder: str | os.PathLike, config_id: str, repeat: int) -> Path:
-    """``FOLDER/probabilities/<config_id>-r<repeat>.npy``."""
-    return Path(folder) / PROBABILITIES_DIR / f"{config_id}-r{int(repeat)}.npy"
+def probability_path(folder: str | os.PathLike, config_id: str, fold: str, repeat: int) -> Path:
+    """``FOLDER/probabilities/<config_id>-<fold>-r<repeat>.npy`` (the fold name made file-safe)."""
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", fold).strip("-") or "fold"
+    return Path(folder) / PROBABILITIES_DIR / f"{config_id}-{safe}-r{int(repeat)}.npy"
 
 
-def save_probabilities(folder: str | os.PathLike, config_id: str, repeat: int, proba: np.ndarray) -> Path:
+def save_probabilities(folder: str | os.PathLike, config_id: str, fold: str, repeat: int, proba: np.ndarray) -> Path:
     """Write one trial's test probabilities (float32 ``[n, K]``) atomically; returns the path."""
     proba = np.asarray(proba)
     if proba.ndim != 2:
         raise HarcnnError(f"a trial's probabilities must be [windows, classes], got shape {proba.shape}")
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(proba, dtype=np.float32), allow_pickle=False)
-    return atomic_write_bytes(probability_path(folder, config_id, repeat), buffer.getvalue())
+    return atomic_write_bytes(probability_path(folder, config_id, fold, repeat), buffer.getvalue())
 
 
-def load_probabilities(folder: str | os.PathLike, config_id: str,
+def load_probabilities(folder: str | os.PathLike, config_id: str, fold: str,
                        repeats: Iterable[int]) -> tuple[list[int], np.ndarray | None]:
-    """The saved probabilities of ``repeats`` of one configuration that exist.
+    """The saved probabilities of ``repeats`` of one configuration on one fold that exist.
 
-    Returns ``(found_repeats, array [len(found), n, K] float32)``, or ``([], None)`` when none is
-    saved (trials stored by an older harcnn have no file).
+    Returns ``(found_repeats, array [len(found), n, K] float32)``, or ``([], None)`` when none is saved.
     """
     found, arrays = [], []
     for repeat in repeats:
-        path = probability_path(folder, config_id, repeat)
+        path = probability_path(folder, config_id, fold, repeat)
         try:
             array = np.load(path, allow_pickle=False)
         except FileNotFoundError:

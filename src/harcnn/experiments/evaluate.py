@@ -1,14 +1,16 @@
-"""Repeated evaluation: train and test a configuration R times with distinct seeds.
+"""Repeated evaluation: train and test a configuration R times with distinct seeds, on every fold of a
+protocol (the official split, held-out subjects, or cross-validation by subject).
 
-Networks are stochastic, so one score says little; the reference reports the mean and
-standard deviation of 10 repeats and every individual score.
+Networks are stochastic, so one score says little; the reference reports the mean and standard
+deviation of 10 repeats and every individual score. With several folds, every (fold, repeat) is
+one trial: the mean and std are over all of them, with the per-fold and per-subject accuracies
+beside them.
 """
 
 from __future__ import annotations
 
 import io
 import time
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,30 +18,34 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.data.uci_har import UCIHAR
-from harcnn.experiments.config import ExperimentConfig
-from harcnn.experiments.ensembles import ensemble_accuracy, ensemble_macro_f1
-from harcnn.experiments.store import current_versions
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import Fold, Protocol
+from harcnn.experiments.ensembles import average_probabilities
 from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
-from harcnn.experiments.trials import TrialOutcome
+from harcnn.experiments.trials import Trial
 from harcnn.io import atomic_write_bytes, write_csv, write_json
-from harcnn.seeding import repeat_seeds
+from harcnn.metrics import accuracy, macro_f1
+from harcnn.provenance import current_versions
+from harcnn.seeding import fold_seeds
+from harcnn.settings import Config
 
 
 @dataclass
 class EvaluationResult:
-    config: ExperimentConfig
+    config: Config
     seed: int
-    outcomes: list[TrialOutcome] = field(default_factory=list)
-    data_source: str = ""
-    wall_seconds: float = 0.0  # all repeats, wall clock (workers train in parallel)
-    # The repeats as one ensemble: their test probabilities averaged (None without probabilities).
+    protocol: str
+    folds: list[Fold]
+    trials: list[Trial] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # the dataset's identity
+    wall_seconds: float = 0.0  # all trials, wall clock (workers train in parallel)
+    # The repeats as one ensemble: their test probabilities averaged per fold (None without probabilities).
     ensemble_accuracy: float | None = None
     ensemble_macro_f1: float | None = None
 
     @property
     def scores(self) -> np.ndarray:
-        return np.array([o.test_accuracy for o in self.outcomes])
+        return np.array([t.test_accuracy for t in self.trials])
 
     @property
     def mean(self) -> float:
@@ -50,75 +56,122 @@ class EvaluationResult:
         """Population standard deviation (``np.std``), as the reference reports."""
         return float(self.scores.std())
 
+    @property
+    def repeats(self) -> int:
+        return len({t.repeat for t in self.trials})
+
+    def per_fold(self) -> dict[str, tuple[float, float]]:
+        """Mean and std of the test accuracy per fold, in fold order."""
+        return {f.name: (float(np.mean(s)), float(np.std(s))) for f in self.folds
+                if (s := [t.test_accuracy for t in self.trials if t.fold == f.name])}
+
+    def per_subject(self) -> dict[str, float]:
+        """Each test subject's accuracy, averaged over the repeats."""
+        by_subject: dict[str, list[float]] = {}
+        for trial in self.trials:
+            for subject, value in trial.per_subject.items():
+                by_subject.setdefault(subject, []).append(value)
+        return {s: float(np.mean(v)) for s, v in sorted(by_subject.items(), key=lambda kv: _natural(kv[0]))}
+
     def summary_line(self) -> str:
-        return f"Accuracy: {100 * self.mean:.3f}% (+/-{100 * self.std:.3f})"
+        over = f" over {len(self.folds)} folds x {self.repeats} repeats" if len(self.folds) > 1 else ""
+        return f"Accuracy: {100 * self.mean:.3f}% (+/-{100 * self.std:.3f}){over}"
 
     def ensemble_line(self) -> str:
         if self.ensemble_accuracy is None:
             return "Ensemble accuracy: unavailable (no test probabilities)"
-        return (f"Ensemble of the {len(self.outcomes)} repeats (probabilities averaged): "
+        return (f"Ensemble of the {self.repeats} repeats (probabilities averaged): "
                 f"{100 * self.ensemble_accuracy:.3f}% (macro-F1 {100 * self.ensemble_macro_f1:.2f})")
 
-    def probabilities(self) -> np.ndarray | None:
-        """The repeats' test probabilities ``[R, n, K]`` float32, in repeat order, if every repeat has them."""
-        if not self.outcomes or any(o.test_proba is None for o in self.outcomes):
-            return None
-        return np.stack([o.test_proba for o in self.outcomes]).astype(np.float32, copy=False)
+    def fold_lines(self) -> list[str]:
+        return [f"  {name}: {100 * mean:.2f}% (+/-{100 * std:.2f})  test subjects "
+                f"{', '.join(next(f for f in self.folds if f.name == name).test_subjects)}"
+                for name, (mean, std) in self.per_fold().items()]
 
-    def score_ensemble(self, y_test: np.ndarray) -> None:
-        """Set ``ensemble_accuracy``/``ensemble_macro_f1`` from the repeats' probabilities."""
-        probas = self.probabilities()
-        if probas is not None:
-            self.ensemble_accuracy = ensemble_accuracy(probas, y_test)
-            self.ensemble_macro_f1 = ensemble_macro_f1(probas, y_test)
+    def probabilities(self, fold: str) -> np.ndarray | None:
+        """The repeats' test probabilities on one fold ``[R, n, K]`` float32, in repeat order."""
+        trials = sorted((t for t in self.trials if t.fold == fold), key=lambda t: t.repeat)
+        if not trials or any(t.test_proba is None for t in trials):
+            return None
+        return np.stack([t.test_proba for t in trials]).astype(np.float32, copy=False)
+
+    def score_ensemble(self, dataset: Dataset) -> None:
+        """Set ``ensemble_accuracy``/``ensemble_macro_f1``: per fold the repeats' probabilities averaged,
+        then all folds' test windows pooled."""
+        truth, predicted = [], []
+        for fold in self.folds:
+            probas = self.probabilities(fold.name)
+            if probas is None:
+                return
+            truth.append(dataset.y[fold.test])
+            predicted.append(average_probabilities(probas).argmax(axis=1))
+        y, p = np.concatenate(truth), np.concatenate(predicted)
+        self.ensemble_accuracy = accuracy(y, p)
+        self.ensemble_macro_f1 = macro_f1(y, p, len(dataset.class_names))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.to_flat(), "config_id": self.config.config_id, "seed": self.seed,
-            "repeats": len(self.outcomes), "mean_accuracy": self.mean, "std_accuracy": self.std,
-            "scores": self.scores.tolist(),
+            "protocol": self.protocol, "data": self.data, "repeats": self.repeats,
+            "folds": [{"name": f.name, "test_subjects": list(f.test_subjects), "train_windows": len(f.train),
+                       "test_windows": len(f.test)} for f in self.folds],
+            "mean_accuracy": self.mean, "std_accuracy": self.std, "scores": self.scores.tolist(),
+            "per_fold": {k: {"mean": m, "std": s} for k, (m, s) in self.per_fold().items()},
+            "per_subject": self.per_subject(),
             "ensemble_accuracy": self.ensemble_accuracy, "ensemble_macro_f1": self.ensemble_macro_f1,
-            "mean_train_seconds": float(np.mean([o.train_seconds for o in self.outcomes])),
-            "wall_seconds": self.wall_seconds,
-            "data_source": self.data_source, "versions": current_versions(),
-            "trials": [o.to_dict() for o in self.outcomes],
+            "mean_train_seconds": float(np.mean([t.train_seconds for t in self.trials])),
+            "wall_seconds": self.wall_seconds, "versions": current_versions(),
+            "trials": [t.to_dict() for t in self.trials],
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``config.json``, ``results.json``, ``scores.csv`` and ``test_probabilities.npy``
-        (``[R, n_test, K]`` float32, repeat order; each file atomically) into ``out_dir``."""
+        """Write ``config.json``, ``results.json``, ``scores.csv`` and ``test_probabilities.npz`` (per fold
+        ``[R, n_test, K]`` float32 in repeat order, with the test windows' indices; each file atomically)."""
         out = Path(out_dir)
-        probas = self.probabilities()
-        if probas is not None:
+        arrays = {}
+        for fold in self.folds:
+            probas = self.probabilities(fold.name)
+            if probas is not None:
+                arrays[fold.name], arrays[f"{fold.name}/index"] = probas, fold.test
+        if arrays:
             buffer = io.BytesIO()
-            np.save(buffer, probas, allow_pickle=False)
-            atomic_write_bytes(out / "test_probabilities.npy", buffer.getvalue())
+            np.savez(buffer, **arrays)
+            atomic_write_bytes(out / "test_probabilities.npz", buffer.getvalue())
         write_json(out / "config.json", {"config": self.config.to_flat(), "config_id": self.config.config_id,
-                                         "seed": self.seed, "repeats": len(self.outcomes),
-                                         "data_source": self.data_source})
+                                         "seed": self.seed, "repeats": self.repeats, "protocol": self.protocol,
+                                         "data": self.data})
         write_json(out / "results.json", self.to_dict())
-        write_csv(out / "scores.csv", ["repeat", "seed", "test_accuracy", "train_seconds"],
-                  [[o.repeat, o.seed, o.test_accuracy, o.train_seconds] for o in self.outcomes])
+        write_csv(out / "scores.csv", ["fold", "repeat", "seed", "test_accuracy", "train_seconds"],
+                  [[t.fold, t.repeat, t.seed, t.test_accuracy, t.train_seconds] for t in self.trials])
         return out
 
 
-def evaluate(dataset: UCIHAR, config: ExperimentConfig, *, repeats: int = 10, seed: int = 0,
-             models_per_batch: int | None = None, executor: Executor | None = None,
-             on_trial: Callable[[TrialOutcome], None] | None = None,
+def _natural(text: str) -> tuple:
+    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
+
+
+def evaluate(dataset: Dataset, config: Config, *, protocol: Protocol | str = "official", repeats: int = 10,
+             seed: int = 0, models_per_batch: int | None = None, executor: Executor | None = None,
+             on_trial: Callable[[Trial], None] | None = None,
              on_progress: Callable[[float], None] | None = None) -> EvaluationResult:
-    """Train and test ``config`` ``repeats`` times. Repeat i's seed depends only on ``seed`` and i,
-    so the scores do not depend on how repeats are grouped into batches or spread over workers."""
-    seeds = repeat_seeds(seed, repeats)
+    """Train and test ``config`` ``repeats`` times on every fold of ``protocol``. A trial's seed depends
+    only on ``seed``, its repeat and its fold, so the scores do not depend on how trials are grouped
+    into batches or spread over workers."""
+    protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)
+    folds = protocol.folds(dataset.subject, dataset.split)
     executor = executor or InProcessExecutor()
-    jobs = plan_jobs([(config.model, config, list(range(repeats)))], seeds, models_per_batch, executor.workers)
-    result = EvaluationResult(config=config, seed=seed, data_source=dataset.source)
+    todo = [(config.model, config, fold, list(range(repeats)), fold_seeds(seed, repeats, i, len(folds)))
+            for i, fold in enumerate(folds)]
+    jobs = plan_jobs(todo, dataset.spec, models_per_batch, executor.workers)
+    result = EvaluationResult(config=config, seed=seed, protocol=str(protocol), folds=folds, data=dataset.identity())
     start = time.perf_counter()
-    for _, outcomes in executor.run(dataset, jobs, on_progress):
-        for outcome in outcomes:
-            result.outcomes.append(outcome)
+    for _, trials in executor.run(dataset, jobs, on_progress):
+        for trial in trials:
+            result.trials.append(trial)
             if on_trial is not None:
-                on_trial(outcome)
-    result.outcomes.sort(key=lambda o: o.repeat)
+                on_trial(trial)
+    order = {f.name: i for i, f in enumerate(folds)}
+    result.trials.sort(key=lambda t: (order[t.fold], t.repeat))
     result.wall_seconds = time.perf_counter() - start
-    result.score_ensemble(dataset.test.y)
+    result.score_ensemble(dataset)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harcnn.errors import HarcnnError
-from harcnn.experiments.store import TrialRecord
+from harcnn.experiments.trials import Trial
 
 __all__ = ["Selection", "select_by_validation"]
 
@@ -53,13 +53,13 @@ class Selection:
                 "ranking": [list(r) for r in self.ranking]}
 
 
-def select_by_validation(records: Iterable[TrialRecord]) -> Selection:
+def select_by_validation(records: Iterable[Trial]) -> Selection:
     """The configuration (grouped by ``config_id``) with the highest mean validation accuracy.
 
     Ties go to the configuration seen first. Raises :class:`HarcnnError` when no trial has a
     validation accuracy (the study ran without validation subjects).
     """
-    groups: dict[str, list[TrialRecord]] = {}
+    groups: dict[str, list[Trial]] = {}
     for record in records:
         groups.setdefault(record.config_id, []).append(record)
     candidates = []

@@ -1,9 +1,11 @@
-"""Studies: a grid of configurations times R repeats, resumable, with plots and statistics.
+"""Studies: a grid of configurations times R repeats (on every fold of a protocol), resumable,
+with plots and statistics.
 
-Each (configuration, repeat) is a trial. Finished trials are committed one by one to the
-study folder's SQLite store, so running the same study again skips what is done and a crash
-loses at most the trials being trained. The built-in studies reproduce the reference's
-tuning experiments; ``grid_study`` builds any other grid.
+Each (configuration, fold, repeat) is a trial. Finished trials are committed one by one to the
+study folder's SQLite store, so running the same study again skips what is done and a crash loses
+at most the trials being trained. A study folder belongs to one dataset (its fingerprint) and one
+protocol: running it again on other data, or with another --cv, is refused. The built-in studies
+reproduce the reference's tuning experiments; ``grid_study`` builds any other grid.
 """
 
 from __future__ import annotations
@@ -18,20 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from harcnn import plots
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import Fold, Protocol
 from harcnn.data.transforms import Standardizer
-from harcnn.data.uci_har import UCIHAR
 from harcnn.errors import HarcnnError
-from harcnn.experiments.config import ALIASES, ExperimentConfig
-from harcnn.experiments.ensembles import (
-    ensemble_accuracy,
-    ensemble_macro_f1,
-    load_probabilities,
-    probability_path,
-    save_probabilities,
-)
+from harcnn.experiments.ensembles import load_probabilities, probability_path, save_probabilities
 from harcnn.experiments.executors import Executor, make_executor, plan_jobs
 from harcnn.experiments.report import render_report
 from harcnn.experiments.stats import (
@@ -43,10 +38,14 @@ from harcnn.experiments.stats import (
     summary_table,
     write_rows_csv,
 )
-from harcnn.experiments.store import DB_NAME, ResultStore, TrialRecord
+from harcnn.experiments.store import DB_NAME, ResultStore
+from harcnn.experiments.trials import Trial
 from harcnn.io import atomic_write_bytes, write_json
+from harcnn.metrics import accuracy, macro_f1
 from harcnn.models import create_model
-from harcnn.seeding import repeat_seeds
+from harcnn.progress import ProgressBar
+from harcnn.seeding import fold_seeds
+from harcnn.settings import Config, canonical_name
 
 
 def _show(value: Any) -> str:
@@ -72,8 +71,10 @@ class StudySpec:
         if self.baseline not in labels:
             raise HarcnnError(f"baseline {self.baseline!r} is not one of the study's configurations: {labels}")
 
-    def experiment_configs(self, extra: Mapping[str, Any] | None = None) -> list[tuple[str, ExperimentConfig]]:
-        return [(label, ExperimentConfig.from_flat({**self.settings, **(extra or {}), **values}))
+    def experiment_configs(self, extra: Mapping[str, Any] | None = None) -> list[tuple[str, Config]]:
+        """Every configuration, checked: the study's settings, then ``extra``, then the configuration's own."""
+        return [(label, Config.from_flat({**self.settings, **(extra or {}), **values},
+                                         where=f"study {self.name!r}, {label}: "))
                 for label, values in self.configs]
 
 
@@ -104,8 +105,10 @@ def grid_study(grid: Mapping[str, Iterable[Any]], *, name: str = "custom", setti
     """All combinations of ``grid`` (``{"filters": [32, 128], "kernel_size": [5, 7]}``)."""
     if not grid:
         raise HarcnnError("the grid is empty: give at least one KEY=V1,V2 setting")
-    keys = [ALIASES.get(k, k) for k in grid]
+    keys = [canonical_name(k) for k in grid]
     values = [list(v) if isinstance(v, (list, tuple)) else [v] for v in grid.values()]
+    if any(not v for v in values):
+        raise HarcnnError(f"the grid gives no value for {', '.join(k for k, v in zip(keys, values) if not v)}")
     configs = tuple((" ".join(f"{k}={_show(v)}" for k, v in zip(keys, combo)), dict(zip(keys, combo)))
                     for combo in itertools.product(*values))
     description = description or "Grid: " + ", ".join(f"{k} in {list(map(_show, v))}" for k, v in zip(keys, values))
@@ -148,7 +151,8 @@ def load_study_file(path: str | Path) -> StudySpec:
 class StudyResult:
     spec: StudySpec
     folder: Path
-    records: list[TrialRecord]
+    records: list[Trial]
+    folds: list[Fold] = field(default_factory=list)
 
     def scores(self) -> dict[str, list[float]]:
         return group_scores(self.records)
@@ -158,21 +162,40 @@ class StudyResult:
         return [format_summary(label, groups[label]) for label, _ in self.spec.configs if label in groups]
 
 
-def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: int = 10, seed: int = 0,
-              settings: Mapping[str, Any] | None = None, models_per_batch: int | None = None,
-              executor: Executor | None = None, progress: bool = True, reuse: Iterable[str | Path] = (),
-              log: Callable[[str], None] = print) -> StudyResult:
+def check_folder_identity(store: ResultStore, dataset: Dataset, protocol: Protocol) -> None:
+    """A study folder holds trials of one dataset and one protocol: refuse to mix in others."""
+    previous = store.get_meta("identity")
+    if previous is None:
+        return
+    if previous.get("data", {}).get("fingerprint") != dataset.fingerprint:
+        old = previous.get("data", {})
+        raise HarcnnError(f"{store.folder} holds trials on other data ({old.get('name')} from {old.get('source')}, "
+                          f"fingerprint {old.get('fingerprint')}); this data ({dataset.name} from {dataset.source}) "
+                          f"has fingerprint {dataset.fingerprint}: choose another --out folder")
+    if previous.get("protocol") != str(protocol):
+        raise HarcnnError(f"{store.folder} holds trials of the protocol --cv {previous.get('protocol')}, not "
+                          f"--cv {protocol}: choose another --out folder, or run with --cv {previous.get('protocol')}")
+
+
+def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol: Protocol | str = "official",
+              repeats: int = 10, seed: int = 0, settings: Mapping[str, Any] | None = None,
+              models_per_batch: int | None = None, executor: Executor | None = None, progress: bool = True,
+              reuse: Iterable[str | Path] = (), log: Callable[[str], None] = print) -> StudyResult:
     """Run the trials of ``spec`` not yet in ``folder``'s store, then write its tables, figures and report.
 
     ``settings`` apply to every configuration (e.g. ``{"validation_subjects": 5, "epochs": 10}``).
-    ``reuse``: other study folders whose finished trials of the same configuration and seed are
-    copied instead of trained again (a trial is fully determined by its configuration and seed).
+    ``reuse``: other study folders whose finished trials of the same configuration, fold and seed on
+    the same data and protocol are copied instead of trained again (such a trial is fully determined).
     """
     folder = Path(folder)
-    store = ResultStore(folder)
+    protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)
     configs = spec.experiment_configs(settings)
-    seeds = repeat_seeds(seed, repeats)
+    folds = protocol.folds(dataset.subject, dataset.split)
+    seeds = {fold.name: fold_seeds(seed, repeats, i, len(folds)) for i, fold in enumerate(folds)}
+    store = ResultStore(folder)
     with store.lock():
+        check_folder_identity(store, dataset, protocol)
+        store.set_meta("identity", {"data": dataset.identity(), "protocol": str(protocol)})
         store.set_meta("study", {"name": spec.name, "repeats": repeats, "seed": seed,
                                  "configs": {label: c.to_flat() for label, c in configs}})
         done = store.completed()
@@ -181,55 +204,56 @@ def run_study(dataset: UCIHAR, spec: StudySpec, folder: str | Path, *, repeats: 
             log(f"{spec.name}: reused {copied} finished trials of identical configurations from other studies")
             done = store.completed()
         executor = executor or make_executor()
-        todo = [(label, config, [r for r in range(repeats) if (config.config_id, r) not in done])
-                for label, config in configs]
-        jobs = plan_jobs(todo, seeds, models_per_batch, executor.workers)
-        n_done = len(configs) * repeats - sum(len(j.repeats) for j in jobs)
+        todo = []
+        for label, config in configs:
+            for fold in folds:
+                missing = [r for r in range(repeats) if (config.config_id, fold.name, r) not in done]
+                if missing:
+                    todo.append((label, config, fold, missing, [seeds[fold.name][r] for r in missing]))
+        jobs = plan_jobs(todo, dataset.spec, models_per_batch, executor.workers)
+        total = len(configs) * len(folds) * repeats
+        n_done = total - sum(job.size for job in jobs)
         if n_done:
-            log(f"{spec.name}: resuming, {n_done} of {len(configs) * repeats} trials already done")
-        bar = tqdm(total=len(configs) * repeats, initial=n_done, desc=f"study {spec.name}", unit="trial",
-                   disable=not progress, dynamic_ncols=True)
-
-        def show(trials: float) -> None:
-            bar.n = round(n_done + trials, 2)
-            bar.refresh()
-
-        for job, outcomes in executor.run(dataset, jobs, on_progress=show if progress else None):
-            for outcome in outcomes:
-                if outcome.test_proba is not None:  # the file first: a committed trial always has one
-                    save_probabilities(folder, job.config.config_id, outcome.repeat, outcome.test_proba)
-                store.add(TrialRecord(
-                    study=spec.name, config=job.config.to_flat(), config_id=job.config.config_id, label=job.label,
-                    repeat=outcome.repeat, seed=outcome.seed, test_accuracy=outcome.test_accuracy,
-                    val_accuracy=outcome.val_accuracy, per_class=outcome.per_class, confusion=outcome.confusion,
-                    history=outcome.history, train_seconds=outcome.train_seconds))
-            scores = [o.test_accuracy for o in outcomes]
-            bar.write(f"  {job.label}: repeats {', '.join(str(r + 1) for r in job.repeats)} -> "
-                      + ", ".join(f"{100 * s:.2f}%" for s in scores)
-                      + f"  ({outcomes[0].train_seconds:.1f} s per model)")
-        bar.close()
+            log(f"{spec.name}: resuming, {n_done} of {total} trials already done")
+        with ProgressBar(total, f"study {spec.name}", "trial", initial=n_done, enabled=progress) as bar:
+            for job, trials in executor.run(dataset, jobs, on_progress=lambda t: bar.update_to(n_done + t)):
+                for trial in trials:
+                    if trial.test_proba is not None:  # the file first: a committed trial always has one
+                        save_probabilities(folder, trial.config_id, trial.fold, trial.repeat, trial.test_proba)
+                    store.add(dataclasses.replace(trial, study=spec.name))
+                n_done += job.size
+                fold = f" {job.fold.name}" if len(folds) > 1 else ""
+                bar.write(f"  {job.label}{fold}: repeats {', '.join(str(r + 1) for r in job.repeats)} -> "
+                          + ", ".join(f"{100 * t.test_accuracy:.2f}%" for t in trials)
+                          + f"  ({trials[0].train_seconds:.1f} s per model)  [{n_done}/{total}]")
         order = {c.config_id: i for i, (_, c) in enumerate(configs)}  # tables follow the grid's order
-        records = sorted((r for r in store.records() if r.config_id in order and r.repeat < repeats),
-                         key=lambda r: (order[r.config_id], r.repeat))
-        result = StudyResult(spec, folder, records)
+        fold_order = {f.name: i for i, f in enumerate(folds)}
+        records = sorted((r for r in store.records() if r.config_id in order and r.fold in fold_order
+                          and r.repeat < repeats), key=lambda r: (order[r.config_id], fold_order[r.fold], r.repeat))
+        result = StudyResult(spec, folder, records, folds)
         write_study_outputs(result, dataset, configs, store)
     return result
 
 
-def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, ExperimentConfig]], seeds: list[int],
-                 done: set[tuple[str, int]], folders: Iterable[str | Path]) -> int:
+def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, Config]], seeds: dict[str, list[int]],
+                 done: set[tuple[str, str, int]], folders: Iterable[str | Path]) -> int:
     labels = {config.config_id: label for label, config in configs}
+    identity = store.get_meta("identity")
     copied = 0
     for folder in folders:
         if Path(folder).resolve() == store.folder.resolve() or not (Path(folder) / DB_NAME).is_file():
             continue
-        for record in ResultStore(folder).records():
-            key = (record.config_id, record.repeat)
-            if record.config_id in labels and record.repeat < len(seeds) and key not in done \
-                    and record.seed == seeds[record.repeat]:
-                source = probability_path(folder, record.config_id, record.repeat)
+        other = ResultStore(folder)
+        if other.get_meta("identity") != identity:
+            continue  # other data or another protocol: nothing there is the same trial
+        for record in other.records():
+            key = (record.config_id, record.fold, record.repeat)
+            fold_seeds_ = seeds.get(record.fold, [])
+            if record.config_id in labels and record.repeat < len(fold_seeds_) and key not in done \
+                    and record.seed == fold_seeds_[record.repeat]:
+                source = probability_path(folder, record.config_id, record.fold, record.repeat)
                 if source.is_file():  # its test probabilities first, as for a trained trial
-                    atomic_write_bytes(probability_path(store.folder, record.config_id, record.repeat),
+                    atomic_write_bytes(probability_path(store.folder, record.config_id, record.fold, record.repeat),
                                        source.read_bytes())
                 store.add(dataclasses.replace(record, study=study, label=labels[record.config_id]))
                 done.add(key)
@@ -237,33 +261,38 @@ def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, Experi
     return copied
 
 
-def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tuple[str, ExperimentConfig]],
+def write_study_outputs(result: StudyResult, dataset: Dataset, configs: list[tuple[str, Config]],
                         store: ResultStore) -> None:
     """Tables, figures and the HTML report of a finished study."""
     spec, folder, records = result.spec, result.folder, result.records
     labels = [label for label, _ in configs]
     by_label = {label: [r for r in records if r.label == label] for label in labels}
-    by_label = {k: sorted(v, key=lambda r: r.repeat) for k, v in by_label.items() if v}
+    by_label = {k: v for k, v in by_label.items() if v}
     summary = summary_table(records, spec.baseline)
-    ensembles = ensemble_scores(folder, records, dataset.test.y)
+    ensembles = ensemble_scores(folder, records, dataset, result.folds)
     for row in summary:
         row.update(ensembles.get(row["label"], {}))
     write_rows_csv(folder / "summary.csv", summary, (*SUMMARY_COLUMNS, *ENSEMBLE_COLUMNS))
     write_rows_csv(folder / "comparison.csv", comparison_table(records, spec.baseline), COMPARISON_COLUMNS)
     store.export_csv(folder / "results.csv")
     write_json(folder / "per_class.json", {label: _mean_per_class(rs) for label, rs in by_label.items()})
+    write_json(folder / "per_subject.json", {label: _mean_per_subject(rs) for label, rs in by_label.items()})
 
+    n_folds = len(result.folds)
+    over = f"{n_folds} folds x repeats" if n_folds > 1 else "repeats"
     plots.boxplot_scores({label: [r.test_accuracy for r in rs] for label, rs in by_label.items()},
-                         folder / "boxplot.png", title=f"Study '{spec.name}': test accuracy per configuration")
-    plots.histograms(dataset.train.X, dataset.channel_names, folder / "histograms.png",
+                         folder / "boxplot.png", title=f"Study '{spec.name}': test accuracy per configuration "
+                                                       f"({over}; {dataset.name})")
+    training = dataset.subset(result.folds[0].train) if result.folds else dataset
+    plots.histograms(training.X, dataset.channel_names, folder / "histograms.png",
                      title="Training data, overlap removed: distribution of each variable")
     if any(c.standardize for _, c in configs):
-        plots.histograms(Standardizer().fit_transform(dataset.train.X), dataset.channel_names,
+        plots.histograms(Standardizer().fit_transform(training.X), dataset.channel_names,
                          folder / "histograms_standardized.png",
                          title="Training data, overlap removed, standardized")
     for model_name in dict.fromkeys(c.model for _, c in configs):
         config = next(c for _, c in configs if c.model == model_name)
-        model = create_model(model_name, **config.model_params)
+        model = create_model(model_name, **dataset.spec.model_inputs(), **config.model_params)
         plots.architecture_diagram(model.architecture(), folder / f"architecture_{model_name}.png",
                                    title=f"Architecture: {model_name} ({model.num_parameters():,} parameters)")
     baseline_records = by_label.get(spec.baseline, [])
@@ -281,13 +310,15 @@ def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tupl
         for normalize in (False, True):
             suffix = "normalized" if normalize else "counts"
             plots.confusion_matrix(matrix, dataset.class_names, folder / f"confusion_{kind}_{suffix}.png",
-                                   title=f"Confusion ({suffix}), {label}, summed over {len(by_label[label])} repeats",
+                                   title=f"Confusion ({suffix}), {label}, summed over {len(by_label[label])} trials",
                                    normalize=normalize)
     write_json(folder / "study.json", {
         "name": spec.name, "description": spec.description, "baseline": spec.baseline,
         "grid": {label: c.to_flat() for label, c in configs}, "settings": spec.settings,
-        "repeats": max((len(rs) for rs in by_label.values()), default=0), "data_source": dataset.source,
-        "summary": result.summary_lines(),
+        "repeats": max((len({r.repeat for r in rs}) for rs in by_label.values()), default=0),
+        "protocol": store.get_meta("identity", {}).get("protocol"),
+        "folds": [{"name": f.name, "test_subjects": list(f.test_subjects)} for f in result.folds],
+        "data": dataset.identity(), "summary": result.summary_lines(),
     })
     render_report(folder)
 
@@ -295,26 +326,40 @@ def write_study_outputs(result: StudyResult, dataset: UCIHAR, configs: list[tupl
 ENSEMBLE_COLUMNS = ("ensemble_n", "ensemble_accuracy", "ensemble_macro_f1")
 
 
-def ensemble_scores(folder: Path, records: list[TrialRecord], y_test: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Per label: the accuracy and macro-F1 of its repeats' averaged test probabilities.
-
-    ``ensemble_n`` counts the repeats whose probabilities were saved (trials stored by an older
-    harcnn have none); labels without any saved probabilities are left out.
-    """
-    by_config: dict[tuple[str, str], list[int]] = {}
-    for record in records:
-        by_config.setdefault((record.label, record.config_id), []).append(record.repeat)
+def ensemble_scores(folder: Path, records: list[Trial], dataset: Dataset,
+                    folds: list[Fold]) -> dict[str, dict[str, Any]]:
+    """Per label: the accuracy and macro-F1 of its repeats' averaged test probabilities (per fold, then
+    every fold's test windows pooled). ``ensemble_n`` counts the repeats whose probabilities were saved
+    on every fold; labels without saved probabilities are left out."""
     out: dict[str, dict[str, Any]] = {}
-    for (label, config_id), repeats in by_config.items():
-        found, probas = load_probabilities(folder, config_id, sorted(repeats))
-        if probas is None or probas.shape[1] != len(y_test):
-            continue
-        out[label] = {"ensemble_n": len(found), "ensemble_accuracy": ensemble_accuracy(probas, y_test),
-                      "ensemble_macro_f1": ensemble_macro_f1(probas, y_test)}
+    for label in dict.fromkeys(r.label for r in records):
+        rows = [r for r in records if r.label == label]
+        truth, predicted, counts = [], [], []
+        for fold in folds:
+            repeats = sorted(r.repeat for r in rows if r.fold == fold.name)
+            found, probas = load_probabilities(folder, rows[0].config_id, fold.name, repeats)
+            if probas is None or probas.shape[1] != len(fold.test):
+                break
+            truth.append(dataset.y[fold.test])
+            predicted.append(probas.astype(np.float64).mean(axis=0).argmax(axis=1))
+            counts.append(len(found))
+        else:
+            if truth:
+                y, p = np.concatenate(truth), np.concatenate(predicted)
+                out[label] = {"ensemble_n": min(counts), "ensemble_accuracy": accuracy(y, p),
+                              "ensemble_macro_f1": macro_f1(y, p, len(dataset.class_names))}
     return out
 
 
-def _mean_per_class(records: list[TrialRecord]) -> dict[str, dict[str, float]]:
+def _mean_per_class(records: list[Trial]) -> dict[str, dict[str, float]]:
     classes = records[0].per_class
     return {name: {metric: float(np.mean([r.per_class[name][metric] for r in records]))
                    for metric in ("precision", "recall", "f1")} for name in classes}
+
+
+def _mean_per_subject(records: list[Trial]) -> dict[str, float]:
+    by_subject: dict[str, list[float]] = {}
+    for record in records:
+        for subject, value in record.per_subject.items():
+            by_subject.setdefault(subject, []).append(value)
+    return {s: float(np.mean(v)) for s, v in by_subject.items()}

@@ -1,7 +1,7 @@
-"""Networks for inertial windows, built by name: ``create_model("cnn", filters=64, n_models=10)``."""
+"""Networks for inertial windows, built by name: ``create_model("cnn", window=128, n_channels=9, n_classes=6)``."""
 
 from harcnn.models import cnn, cnnlstm, deepcnn, hybrid, inception, lstm, multihead, resnet1d  # noqa: F401  (registers the models)
-from harcnn.models.base import EnsembleModel
-from harcnn.models.registry import create_model, list_models, model_options, register_model
+from harcnn.models.base import INPUT_ARGS, EnsembleModel
+from harcnn.models.registry import create_model, list_models, model_class, register_model
 
-__all__ = ["EnsembleModel", "create_model", "list_models", "model_options", "register_model"]
+__all__ = ["INPUT_ARGS", "EnsembleModel", "create_model", "list_models", "model_class", "register_model"]

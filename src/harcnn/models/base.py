@@ -1,36 +1,74 @@
 """The base class of every harcnn network: an ensemble of ``n_models`` independent members.
 
 ``n_models=1`` is an ordinary single network. Inputs are windows ``[B, T, C]`` (time steps,
-channels last, as the data loader returns them), shared by all members, or ``[R, B, T, C]``
-with a batch of its own for each member. Outputs are logits ``[R, B, K]``, or ``[B, K]`` for a
-single network given ``[B, T, C]``.
+channels last, as datasets hold them), shared by all members, or ``[R, B, T, C]`` with a batch
+of its own for each member. Outputs are logits ``[R, B, K]``, or ``[B, K]`` for a single
+network given ``[B, T, C]``.
+
+A model captures its arguments when it is constructed (:attr:`EnsembleModel.settings` and
+:attr:`EnsembleModel.inputs`), so a network built directly (``CNN(window=128, n_channels=9,
+n_classes=6, filters=32)``) is described, saved and rebuilt exactly like one from the registry.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from harcnn.errors import HarcnnError
-from harcnn.models.layers import EnsembleDropout
+from harcnn.models.layers import EnsembleDropout, MemberInit
 from harcnn.seeding import member_streams
+from harcnn.settings import Setting
+
+#: What a model is told about its input (from the data, never settings): the window length in
+#: samples, the number of channels, the number of classes, and, for models that use them, the
+#: sampling rate (Hz) and the channel names.
+INPUT_ARGS = ("window", "n_channels", "n_classes", "sampling_rate", "channel_names")
 
 
 class EnsembleModel(nn.Module):
-    """Subclasses implement ``forward_members(x [R or 1, B, T, C]) -> logits [R, B, K]``."""
+    """Subclasses implement ``forward_members(x [R or 1, B, T, C]) -> logits [R, B, K]``.
+
+    Constructors take keyword arguments only: the input description, ``n_models`` and the model's
+    settings (declared with :func:`harcnn.models.register_model`).
+    """
 
     name: str = ""  # the registry name, set by ``register_model``
+    settings: Mapping[str, Setting] = {}  # the declared settings, set by ``register_model``
 
-    def __init__(self, n_models: int, n_channels: int, n_classes: int, window: int):
+    def __new__(cls, *args: Any, **kwargs: Any) -> "EnsembleModel":
+        model = super().__new__(cls)
+        if not args and not kwargs:  # unpickling or copying: the state comes with the object
+            return model
+        bound = inspect.signature(cls.__init__).bind(model, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+        values = {k: setting.convert(arguments[k]) for k, setting in cls.settings.items()}
+        inputs = {k: arguments[k] for k in INPUT_ARGS if k in arguments}
+        object.__setattr__(model, "_captured", (values, inputs, int(arguments.get("n_models", 1))))
+        return model
+
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1):
         super().__init__()
-        if n_models < 1:
-            raise HarcnnError(f"n_models must be >= 1, got {n_models}")
+        for what, value in (("n_models", n_models), ("window", window), ("n_channels", n_channels),
+                            ("n_classes", n_classes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise HarcnnError(f"{self.name or type(self).__name__}: {what} must be a positive integer, got {value!r}")
         self.n_models, self.n_channels, self.n_classes, self.window = n_models, n_channels, n_classes, window
-        self.hparams: dict[str, Any] = {}
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The model's own settings as built (without the input description and ``n_models``)."""
+        return dict(self._captured[0])
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The input description it was built for (``window``, ``n_channels``, ``n_classes``, ...)."""
+        return dict(self._captured[1])
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -52,48 +90,44 @@ class EnsembleModel(nn.Module):
         device = next(self.parameters()).device
         streams = [member_streams(seed, device) for seed in seeds]
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                try:
-                    module.reset_parameters([s.init for s in streams])
-                except TypeError:  # torch layers (batch norm, LSTM) with deterministic or own init
-                    module.reset_parameters()
+            if isinstance(module, MemberInit):
+                module.reset_parameters([s.init for s in streams])
+            elif module is not self and any(True for _ in module.parameters(recurse=False)):
+                raise TypeError(f"{type(module).__name__} has parameters but no per-member initialisation: "
+                                "derive it from harcnn.models.layers.MemberInit")
             if isinstance(module, EnsembleDropout):
                 module.set_generators([s.dropout for s in streams])
 
     def config(self) -> dict[str, Any]:
-        """The registry name and constructor options (without ``n_models``): enough to rebuild it."""
-        return {"model": self.name, **{k: v for k, v in self.hparams.items() if k != "n_models"}}
+        """The registry name and the settings it was built with."""
+        return {"model": self.name, **self.hparams}
+
+    def rebuild(self, n_models: int) -> "EnsembleModel":
+        """A new, freshly initialised model of the same architecture with ``n_models`` members."""
+        from harcnn.models.registry import create_model
+
+        return create_model(self.name, n_models=n_models, **self.inputs, **self.hparams)
 
     def member(self, r: int) -> "EnsembleModel":
         """A single network (``n_models=1``) holding a copy of member ``r``'s weights."""
-        from harcnn.models.registry import create_model
-
-        single = create_model(self.name, n_models=1, **self.config_params())
+        single = self.rebuild(1)
         single.load_state_dict({k: _slice_member(v, r, self.n_models) for k, v in self.state_dict().items()})
         return single.train(self.training).to(next(self.parameters()).device)
 
     @classmethod
     def from_members(cls, members: Sequence["EnsembleModel"]) -> "EnsembleModel":
         """Stack single networks of one architecture into one ensemble (the inverse of ``member``)."""
-        from harcnn.models.registry import create_model
-
         first = members[0]
-        if any(m.config() != first.config() for m in members):
+        if any(m.config() != first.config() or m.inputs != first.inputs for m in members):
             raise HarcnnError("cannot stack networks of different architectures")
-        ensemble = create_model(first.name, n_models=sum(m.n_models for m in members), **first.config_params())
+        ensemble = first.rebuild(sum(m.n_models for m in members))
         states = [m.state_dict() for m in members]
         ensemble.load_state_dict({k: _stack([s[k] for s in states]) for k in states[0]})
         return ensemble.train(first.training)
 
-    def config_params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.config().items() if k != "model"}
-
     def num_parameters(self) -> int:
         """Trainable parameters of one member."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad) // self.n_models
-
-    def copy(self) -> "EnsembleModel":
-        return copy.deepcopy(self)
 
 
 def _slice_member(tensor: torch.Tensor, r: int, n_models: int) -> torch.Tensor:

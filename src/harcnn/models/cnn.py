@@ -10,22 +10,29 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
                                   to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Int
 
 
-@register_model("cnn")
+@register_model("cnn",
+                filters=(Int(1), "filters of both convolutions"),
+                kernel_size=(Int(1), "kernel size of both convolutions"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate after the convolutions"),
+                dense_units=(Int(1), "units of the hidden dense layer"),
+                pool_size=(Int(1), "max-pooling size"))
 class CNN(EnsembleModel):
     """Conv1D(f, k, ReLU) -> Conv1D(f, k, ReLU) -> Dropout -> MaxPool(2) -> Flatten -> Dense(100, ReLU) -> Dense(K).
 
     'valid' padding, Glorot-uniform weights, zero biases: 411,650 parameters at the defaults.
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  filters: int = 64, kernel_size: int = 3, dropout: float = 0.5, dense_units: int = 100,
                  pool_size: int = 2):
-        super().__init__(n_models, n_channels, n_classes, window)
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         conv_length = window - 2 * (kernel_size - 1)
-        if filters < 1 or kernel_size < 1 or conv_length // pool_size < 1:
-            raise HarcnnError(f"cnn: filters={filters}, kernel_size={kernel_size} do not fit windows of {window} steps")
+        if conv_length // pool_size < 1:
+            raise HarcnnError(f"cnn: kernel_size={kernel_size} and pool_size={pool_size} do not fit windows of "
+                              f"{window} steps")
         self.pool_size = pool_size
         self.conv1 = EnsembleConv1d(n_models, n_channels, filters, kernel_size)
         self.conv2 = EnsembleConv1d(n_models, filters, filters, kernel_size)

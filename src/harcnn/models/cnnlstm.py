@@ -11,9 +11,16 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, EnsembleLSTM, conv_to_sequence,
                                   to_conv_layout, to_sequence_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Int
 
 
-@register_model("cnnlstm")
+@register_model("cnnlstm",
+                conv_layers=(Int(0), "convolutions before the LSTMs"),
+                filters=(Int(1), "filters of each convolution"),
+                kernel_size=(Int(1), "kernel size of each convolution"),
+                hidden=(Int(1), "units of each LSTM layer"),
+                lstm_layers=(Int(1), "stacked LSTM layers"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate between and after the LSTM layers"))
 class CNNLSTM(EnsembleModel):
     """``conv_layers`` x Conv1D(``filters``, ``kernel_size``, 'valid', ReLU) -> ``lstm_layers`` x LSTM(``hidden``)
     (Dropout before every LSTM layer after the first) -> last time step -> Dropout -> Dense(K).
@@ -22,12 +29,10 @@ class CNNLSTM(EnsembleModel):
     dropout 0.5; 295,750 parameters on 9 channels (one LSTM bias per gate, as Keras).
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  conv_layers: int = 4, filters: int = 64, kernel_size: int = 5, hidden: int = 128,
                  lstm_layers: int = 2, dropout: float = 0.5):
-        super().__init__(n_models, n_channels, n_classes, window)
-        if conv_layers < 0 or filters < 1 or kernel_size < 1 or hidden < 1 or lstm_layers < 1:
-            raise HarcnnError("cnnlstm: need conv_layers >= 0, lstm_layers >= 1 and filters, kernel_size, hidden >= 1")
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         if window - conv_layers * (kernel_size - 1) < 1:
             raise HarcnnError(f"cnnlstm: {conv_layers} convolutions of kernel {kernel_size} "
                               f"do not fit windows of {window} steps")

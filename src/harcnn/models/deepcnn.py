@@ -11,9 +11,20 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
                                   global_average_pool, max_pool, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Int
+
+#: The settings of the deep CNN trunk (the hybrid network shares them).
+DEEPCNN_SETTINGS = dict(
+    blocks=(Int(1), "blocks of convolutions, max-pooled between blocks"),
+    filters=(Int(1), "filters of the first block (doubled in every next block)"),
+    kernel_size=(Int(1), "kernel size of every convolution"),
+    convs_per_block=(Int(1), "convolutions (each followed by batch norm and ReLU) per block"),
+    dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"),
+    pool_size=(Int(1), "max-pooling size between blocks"),
+)
 
 
-@register_model("deepcnn")
+@register_model("deepcnn", **DEEPCNN_SETTINGS)
 class DeepCNN(EnsembleModel):
     """``blocks`` x [``convs_per_block`` x (Conv1D(f_b, k, 'same') -> BatchNorm -> ReLU)], f_b = filters * 2**b,
     with MaxPool1D(pool_size) between blocks -> GlobalAveragePooling1D -> Dropout -> Dense(K).
@@ -22,12 +33,10 @@ class DeepCNN(EnsembleModel):
     32/64/128 filters, kernel 5): 161,830 parameters.
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  blocks: int = 3, filters: int = 32, kernel_size: int = 5, convs_per_block: int = 2,
                  dropout: float = 0.5, pool_size: int = 2):
-        super().__init__(n_models, n_channels, n_classes, window)
-        if blocks < 1 or filters < 1 or kernel_size < 1 or convs_per_block < 1 or pool_size < 1:
-            raise HarcnnError("deepcnn: blocks, filters, kernel_size, convs_per_block and pool_size must be >= 1")
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         if window // pool_size ** (blocks - 1) < 1:
             raise HarcnnError(f"deepcnn: {blocks} blocks with pooling {pool_size} do not fit windows of {window} steps")
         self.pool_size = pool_size

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, concat_members,
                                   ensemble_batch_norm, global_average_pool, sliding_max3, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Bool, Float, Int, Ints
 
 
 class _InceptionModule(nn.Module):
@@ -42,7 +42,13 @@ class _InceptionModule(nn.Module):
         return F.relu(self.norm(concat_members(branches, self.n_models)))
 
 
-@register_model("inception")
+@register_model("inception",
+                depth=(Int(1), "inception modules"),
+                filters=(Int(1), "filters of each branch"),
+                bottleneck=(Int(0), "channels of the 1x1 bottleneck (0: none)"),
+                kernel_sizes=(Ints(1), "kernel sizes of the parallel convolutions"),
+                residual=(Bool(), "a residual shortcut every third module"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"))
 class InceptionTime(EnsembleModel):
     """``depth`` inception modules (residual shortcut every 3) -> GAP -> Dense(K).
 
@@ -52,13 +58,11 @@ class InceptionTime(EnsembleModel):
     Convolutions have no bias, as published. Parameters: 119,526 at the defaults, 473,542 at 32/32.
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  depth: int = 6, filters: int = 16, bottleneck: int = 16, kernel_sizes: Sequence[int] = (9, 19, 39),
                  residual: bool = True, dropout: float = 0.0):
-        super().__init__(n_models, n_channels, n_classes, window)
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        if depth < 1 or filters < 1 or bottleneck < 0 or not kernel_sizes or min(kernel_sizes) < 1:
-            raise HarcnnError("inception: need depth >= 1, filters >= 1, bottleneck >= 0 and kernel sizes >= 1")
         self.kernel_sizes, self.residual = kernel_sizes, bool(residual)
         out = filters * (len(kernel_sizes) + 1)
         self.out_channels = out

@@ -6,13 +6,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import EnsembleDropout, EnsembleLinear, EnsembleLSTM, to_sequence_layout
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Int
 
 
-@register_model("lstm")
+@register_model("lstm",
+                hidden=(Int(1), "units of each LSTM layer"),
+                layers=(Int(1), "stacked LSTM layers"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate after each LSTM layer"),
+                dense_units=(Int(0), "units of a hidden dense layer before the classifier (0: none)"))
 class LSTMNet(EnsembleModel):
     """``layers`` x LSTM(``hidden``) (Dropout between layers) -> last hidden state -> Dropout
     -> [Dense(``dense_units``, ReLU) if > 0] -> Dense(K).
@@ -21,11 +25,9 @@ class LSTMNet(EnsembleModel):
     bias 1). At the defaults (2 x 64 units): 53,766 parameters.
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  hidden: int = 64, layers: int = 2, dropout: float = 0.2, dense_units: int = 0):
-        super().__init__(n_models, n_channels, n_classes, window)
-        if hidden < 1 or layers < 1 or dense_units < 0:
-            raise HarcnnError("lstm: need hidden >= 1, layers >= 1 and dense_units >= 0")
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         self.lstms = nn.ModuleList(EnsembleLSTM(n_models, n_channels if i == 0 else hidden, hidden)
                                    for i in range(layers))
         self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=0) for _ in range(layers))

@@ -13,18 +13,24 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
                                   to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Int, Ints
 
 
-@register_model("multihead")
+@register_model("multihead",
+                filters=(Int(1), "filters of each head's convolution"),
+                kernel_sizes=(Ints(1), "one head per kernel size"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate after each head's convolution"),
+                dense_units=(Int(1), "units of the hidden dense layer"),
+                pool_size=(Int(1), "max-pooling size"))
 class MultiHeadCNN(EnsembleModel):
     """Per head: Conv1D(f, k, ReLU) -> Dropout -> MaxPool(2) -> Flatten; Concatenate -> Dense(100, ReLU) -> Dense(K)."""
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  filters: int = 64, kernel_sizes: Sequence[int] = (3, 5, 11), dropout: float = 0.5,
                  dense_units: int = 100, pool_size: int = 2):
-        super().__init__(n_models, n_channels, n_classes, window)
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        if not kernel_sizes or any(k < 1 or (window - k + 1) // pool_size < 1 for k in kernel_sizes):
+        if any((window - k + 1) // pool_size < 1 for k in kernel_sizes):
             raise HarcnnError(f"multihead: kernel sizes {kernel_sizes} do not fit windows of {window} steps")
         self.pool_size = pool_size
         self.convs = nn.ModuleList(EnsembleConv1d(n_models, n_channels, filters, k) for k in kernel_sizes)

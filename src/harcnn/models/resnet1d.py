@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
                                   global_average_pool, pad_time, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.settings import Float, Ints
 
 BASE_FILTERS = (64, 128, 128)
 
@@ -47,7 +47,10 @@ class _ResidualBlock(nn.Module):
         return F.relu(h + self.shortcut_norm(shortcut))
 
 
-@register_model("resnet1d")
+@register_model("resnet1d",
+                width=(Float(0, low_open=True), "filters 64/128/128 times this (1.0: the published network)"),
+                kernel_sizes=(Ints(1), "kernel sizes of the three convolutions of each residual block"),
+                dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"))
 class ResNet1D(EnsembleModel):
     """3 residual blocks [Conv(8)-BN-ReLU, Conv(5)-BN-ReLU, Conv(3)-BN, + shortcut, ReLU] -> GAP -> Dense(K).
 
@@ -56,12 +59,10 @@ class ResNet1D(EnsembleModel):
     convolutions have no bias (batch norm follows each one and cancels it).
     """
 
-    def __init__(self, n_models: int = 1, n_channels: int = 9, n_classes: int = 6, window: int = 128,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, n_models: int = 1,
                  width: float = 0.5, kernel_sizes: Sequence[int] = (8, 5, 3), dropout: float = 0.0):
-        super().__init__(n_models, n_channels, n_classes, window)
+        super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        if width <= 0 or not kernel_sizes or min(kernel_sizes) < 1:
-            raise HarcnnError(f"resnet1d: width must be > 0 and kernel sizes >= 1, got {width}, {kernel_sizes}")
         self.filters = [max(1, round(f * width)) for f in BASE_FILTERS]
         self.kernel_sizes = kernel_sizes
         widths = [n_channels] + self.filters

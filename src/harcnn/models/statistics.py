@@ -1,11 +1,11 @@
 """Statistical features of inertial windows, in PyTorch: one implementation for models and baselines.
 
-Per signal (the channels and, with 9 UCI HAR channels, the magnitudes of the 3 sensors'
-triplets): mean, standard deviation, min, max, percentiles, energy, mean absolute deviation,
+Per signal (the channels and the magnitudes of every x, y, z triplet of channels, found by name:
+``<sensor>_x``, ``<sensor>_y``, ``<sensor>_z``): mean, standard deviation, min, max, percentiles, energy, mean absolute deviation,
 skewness, kurtosis, mean-crossing rate, jerk (first difference) statistics, and from the power
 spectrum of the mean-removed window: dominant frequency, spectral centroid, spectral entropy
 and log band powers; per sensor: the correlations between its axes and the signal magnitude
-area. 324 features for UCI HAR windows.
+area. 324 features for UCI HAR's 9 channels (3 triplets).
 
 Everything is plain tensor algebra (the spectrum is a matmul with a DFT basis, percentiles come
 from a sort), so it runs batched inside a network, under autocast, and exports to ONNX.
@@ -20,10 +20,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-SAMPLING_RATE = 50.0  # Hz, UCI HAR
 PERCENTILES = (10, 25, 50, 75, 90)
 BANDS_HZ = ((0.0, 0.5), (0.5, 1.5), (1.5, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 12.0), (12.0, 25.0))
-SENSORS = ("total_acc", "body_acc", "body_gyro")  # channel triplets x, y, z in UCI HAR channel order
 TINY = 1e-12
 
 SIGNAL_STATS = (
@@ -34,14 +32,23 @@ SIGNAL_STATS = (
 )
 
 
-def sensor_names(n_channels: int) -> tuple[str, ...]:
-    """The sensors whose x, y, z triplets get magnitudes and correlations (UCI HAR's 9 channels only)."""
-    return SENSORS if n_channels == 9 else ()
+def triplets(channel_names: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
+    """The sensors whose channels ``<sensor>_x``, ``_y``, ``_z`` all exist: ``[(sensor, (ix, iy, iz)), ...]``,
+    in the order of their x channels. They get magnitudes and axis correlations."""
+    index = {name: i for i, name in enumerate(channel_names)}
+    found = []
+    for name in channel_names:
+        if name.endswith("_x"):
+            sensor = name[:-2]
+            axes = [index.get(f"{sensor}_{a}") for a in "xyz"]
+            if None not in axes:
+                found.append((sensor, tuple(axes)))
+    return found
 
 
 def statistic_names(channel_names: Sequence[str]) -> list[str]:
     """The names of :func:`window_statistics`' columns, in order."""
-    sensors = sensor_names(len(channel_names))
+    sensors = [sensor for sensor, _ in triplets(channel_names)]
     signals = list(channel_names) + [f"{sensor}_magnitude" for sensor in sensors]
     names = [f"{signal}:{stat}" for signal in signals for stat in SIGNAL_STATS]
     for sensor in sensors:
@@ -49,24 +56,19 @@ def statistic_names(channel_names: Sequence[str]) -> list[str]:
     return names
 
 
-def num_statistics(n_channels: int) -> int:
-    n_signals = n_channels + len(sensor_names(n_channels))
-    return n_signals * len(SIGNAL_STATS) + 4 * len(sensor_names(n_channels))
-
-
-def window_statistics(x: torch.Tensor, sampling_rate: float = SAMPLING_RATE) -> torch.Tensor:
+def window_statistics(x: torch.Tensor, sampling_rate: float, channel_names: Sequence[str]) -> torch.Tensor:
     """Windows ``[N, T, C]`` -> features ``[N, F]`` in ``x``'s dtype (see :func:`statistic_names`).
 
     Scale-free statistics of constant signals are 0, not NaN.
     """
     N, T, C = x.shape
-    triplets = [x[:, :, 3 * s:3 * s + 3] for s in range(len(sensor_names(C)))]
+    groups = [x[:, :, list(axes)] for _, axes in triplets(channel_names)]
     signals = x
-    if triplets:
-        magnitudes = torch.stack([t.square().sum(dim=2).sqrt() for t in triplets], dim=2)
+    if groups:
+        magnitudes = torch.stack([t.square().sum(dim=2).sqrt() for t in groups], dim=2)
         signals = torch.cat([x, magnitudes], dim=2)
     columns = [_signal_statistics(signals, sampling_rate).flatten(1)]
-    for t in triplets:
+    for t in groups:
         centred = t - t.mean(dim=1, keepdim=True)
         cov = torch.einsum("ntc,ntd->ncd", centred, centred) / T
         sd = cov.diagonal(dim1=1, dim2=2).sqrt()
@@ -79,17 +81,17 @@ def window_statistics(x: torch.Tensor, sampling_rate: float = SAMPLING_RATE) -> 
 class WindowStatistics(nn.Module):
     """:func:`window_statistics` as a layer: always computed in float32 (also under autocast)."""
 
-    def __init__(self, n_channels: int, sampling_rate: float = SAMPLING_RATE):
+    def __init__(self, channel_names: Sequence[str], sampling_rate: float):
         super().__init__()
-        self.n_channels, self.sampling_rate = n_channels, sampling_rate
-        self.n_features = num_statistics(n_channels)
+        self.channel_names, self.sampling_rate = tuple(channel_names), float(sampling_rate)
+        self.n_features = len(statistic_names(self.channel_names))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            return window_statistics(x.float(), self.sampling_rate)
+            return window_statistics(x.float(), self.sampling_rate, self.channel_names)
 
     def extra_repr(self) -> str:
-        return f"n_channels={self.n_channels}, n_features={self.n_features}"
+        return f"channels={len(self.channel_names)}, sampling_rate={self.sampling_rate:g}, n_features={self.n_features}"
 
 
 def _safe_divide(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

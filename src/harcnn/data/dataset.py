@@ -1,0 +1,279 @@
+"""The dataset concept: labelled windows, who and when they come from, and how they were made.
+
+A :class:`Dataset` holds windows ``X [n, T, C]`` (float32), class indices ``y [n]``, the subject
+(group) of every window, optionally the recording and start time of every window and an official
+split, and its :class:`InputSpec`: sampling rate, window length and step, channel names and
+units, class names, and the preprocessing that turned raw recordings into these windows (which is
+what a saved model applies to a new recording). Its ``fingerprint`` identifies the data (the
+arrays' content and the spec), so results always say which data made them.
+
+Source kinds register themselves (:func:`register_source`), one module each under ``data/``;
+:func:`load_dataset` picks one by what a path holds or by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harcnn.errors import DataError
+from harcnn.provenance import digest
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model's input is: every window is ``window`` samples of ``channels`` at ``sampling_rate``
+    Hz, a new one every ``step`` samples; ``preprocessing`` is how raw sensor signals become these
+    channels (a :class:`harcnn.data.windows.PreprocessConfig` as plain data plus the sensors it reads),
+    or None when the windows came as they are and no recording can be prepared the same way."""
+
+    sampling_rate: float
+    window: int
+    step: int
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    classes: tuple[str, ...]
+    preprocessing: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
+        object.__setattr__(self, "units", tuple(str(u) for u in self.units))
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if not (self.sampling_rate > 0 and self.window >= 1 and self.step >= 1):
+            raise DataError(f"input spec: sampling rate, window and step must be positive, got {self.sampling_rate}, "
+                            f"{self.window}, {self.step}")
+        if len(self.units) != len(self.channels):
+            raise DataError(f"input spec: {len(self.units)} units for {len(self.channels)} channels")
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise DataError(f"input spec: need at least 2 distinct class names, got {list(self.classes)}")
+        if len(set(self.channels)) != len(self.channels):
+            raise DataError(f"input spec: duplicate channel names in {list(self.channels)}")
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window / self.sampling_rate
+
+    @property
+    def step_seconds(self) -> float:
+        return self.step / self.sampling_rate
+
+    def model_inputs(self) -> dict[str, Any]:
+        """The input description a model is built with (see :data:`harcnn.models.INPUT_ARGS`)."""
+        return {"window": self.window, "n_channels": len(self.channels), "n_classes": len(self.classes),
+                "sampling_rate": self.sampling_rate, "channel_names": list(self.channels)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sampling_rate": self.sampling_rate, "window": self.window, "step": self.step,
+                "channels": list(self.channels), "units": list(self.units), "classes": list(self.classes),
+                "preprocessing": None if self.preprocessing is None else dict(self.preprocessing)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
+        try:
+            return cls(float(data["sampling_rate"]), int(data["window"]), int(data["step"]), tuple(data["channels"]),
+                       tuple(data["units"]), tuple(data["classes"]), data.get("preprocessing"))
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
+
+    def describe(self) -> str:
+        return (f"{self.window} samples ({self.window_seconds:g} s) every {self.step} at {self.sampling_rate:g} Hz; "
+                f"{len(self.channels)} channels; {len(self.classes)} classes")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Labelled windows with their subjects and :class:`InputSpec` (see the module docstring).
+
+    ``subject`` may hold integers or strings; ``recording`` (which recording a window was cut from)
+    and ``start`` (its start in seconds on that recording's clock) are None when unknown; ``split``
+    holds the official split ("train"/"test") where the dataset has one. ``extras`` are further
+    per-window arrays (UCI HAR's 561 engineered features: ``extras["features"]``, NaN where absent).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+    spec: InputSpec
+    name: str
+    source: str
+    recording: np.ndarray | None = None
+    start: np.ndarray | None = None
+    split: np.ndarray | None = None
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the loader assumed or did, one line each
+
+    def __post_init__(self) -> None:
+        where = f"{self.source}: " if self.source else ""
+        X = self.X
+        if not isinstance(X, np.ndarray) or X.ndim != 3:
+            raise DataError(f"{where}windows must be an array [n, time steps, channels], got shape "
+                            f"{getattr(X, 'shape', None)}")
+        n = len(X)
+        if X.shape[1:] != (self.spec.window, len(self.spec.channels)):
+            raise DataError(f"{where}windows of shape {list(X.shape[1:])} do not match the input spec "
+                            f"({self.spec.window} samples x {len(self.spec.channels)} channels)")
+        for name in ("y", "subject", "recording", "start", "split", *self.extras):
+            value = self.extras[name] if name in self.extras else getattr(self, name)
+            if value is not None and len(value) != n:
+                raise DataError(f"{where}{name} has {len(value)} entries for {n} windows")
+        y = np.asarray(self.y)
+        if n and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= len(self.spec.classes)):
+            raise DataError(f"{where}labels must be class indices 0..{len(self.spec.classes) - 1}")
+        if X.dtype != np.float32:
+            object.__setattr__(self, "X", X.astype(np.float32))
+        object.__setattr__(self, "y", y.astype(np.int64, copy=False))
+        object.__setattr__(self, "subject", np.asarray(self.subject))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return self.spec.channels
+
+    @property
+    def subjects(self) -> np.ndarray:
+        return np.unique(self.subject)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the windows, labels, subjects and official split, and of the spec."""
+        h = hashlib.sha256()
+        for array in (self.X, self.y, self.subject.astype(str), self.split):
+            if array is not None:
+                h.update(np.ascontiguousarray(array).tobytes())
+        return digest({"arrays": h.hexdigest(), "spec": self.spec.to_dict()})
+
+    def identity(self) -> dict[str, Any]:
+        """How results name their data: kind, source, fingerprint, size and spec."""
+        return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint, "windows": len(self),
+                "subjects": len(self.subjects), "spec": self.spec.to_dict()}
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> "Dataset":
+        """The windows at ``index`` (a boolean mask or indices), everything else kept."""
+        index = np.asarray(index)
+        pick = (lambda a: None if a is None else a[index])
+        return replace(self, X=self.X[index], y=self.y[index], subject=self.subject[index],
+                       recording=pick(self.recording), start=pick(self.start), split=pick(self.split),
+                       extras={k: v[index] for k, v in self.extras.items()})
+
+    def part(self, split: str) -> "Dataset":
+        """The windows of one official split ("train" or "test")."""
+        if self.split is None:
+            raise DataError(f"{self.name} data from {self.source} has no official split; choose a "
+                            "cross-validation by subject instead (e.g. --cv subjects:5)")
+        mask = self.split == split
+        if not mask.any():
+            raise DataError(f"{self.source}: the official split has no {split!r} windows")
+        return self.subset(mask)
+
+    @property
+    def train(self) -> "Dataset":
+        return self.part("train")
+
+    @property
+    def test(self) -> "Dataset":
+        return self.part("test")
+
+    def describe(self) -> str:
+        """A multi-line summary: source, spec, windows per class and per subject (and split)."""
+        lines = [f"{self.name} dataset from {self.source}", f"fingerprint: {self.fingerprint}",
+                 f"windows: {len(self)} x {self.spec.describe()}",
+                 f"channels: {', '.join(f'{c} ({u})' for c, u in zip(self.spec.channels, self.spec.units))}"]
+        lines += list(self.notes)
+        parts = {"all": self} if self.split is None else {s: self.part(s) for s in dict.fromkeys(self.split.tolist())}
+        width = max(len(c) for c in self.class_names) + 4
+        lines.append(f"{'class':<{width}}" + "".join(f"{name:>8}" for name in parts))
+        for index, class_name in enumerate(self.class_names):
+            lines.append(f"{index:<2}{class_name:<{width - 2}}"
+                         + "".join(f"{int(np.sum(p.y == index)):>8}" for p in parts.values()))
+        lines.append(f"{'total':<{width}}" + "".join(f"{len(p):>8}" for p in parts.values()))
+        for name, part in parts.items():
+            ids, counts = np.unique(part.subject, return_counts=True)
+            lines.append(f"{name} subjects ({len(ids)}, windows each):")
+            lines.extend(_pack([f"{i} ({c})" for i, c in zip(ids, counts)], indent="    ", width=100))
+        return "\n".join(lines)
+
+
+def _pack(items: list[str], indent: str, width: int) -> list[str]:
+    """Comma-separated ``items`` on lines of at most ``width`` characters, never splitting an item."""
+    lines = [indent]
+    for item in items:
+        if len(lines[-1]) > len(indent) and len(lines[-1]) + len(item) + 2 > width:
+            lines.append(indent)
+        lines[-1] += item if len(lines[-1]) == len(indent) else f", {item}"
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ source kinds
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of data source: ``detect(path)`` says whether a path holds it; ``load(path, **options)``
+    reads it. ``options`` names the options it accepts, with their help."""
+
+    name: str
+    description: str
+    detect: Callable[[Path], bool]
+    load: Callable[..., Dataset]
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+_SOURCES: dict[str, SourceKind] = {}
+
+
+def register_source(kind: SourceKind) -> SourceKind:
+    _SOURCES[kind.name] = kind
+    return kind
+
+
+def source_kinds() -> dict[str, SourceKind]:
+    _import_sources()
+    return dict(_SOURCES)
+
+
+def _import_sources() -> None:
+    from harcnn.data import hapt, npz, recordings_source, uci_har  # noqa: F401  (they register themselves)
+
+
+def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:
+    """Load a dataset of any registered kind; ``kind`` None detects it from ``path``.
+
+    Without a path, UCI HAR is found as :func:`harcnn.data.uci_har.find_uci_har` says (and downloaded
+    when missing). Options a kind does not take are an error naming the ones it takes.
+    """
+    kinds = source_kinds()
+    if kind is not None and kind not in kinds:
+        raise DataError(f"unknown data kind {kind!r}; choose from {', '.join(kinds)}")
+    if path is None:
+        chosen = kinds[kind or "uci_har"]
+    else:
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise DataError(f"data path {path} does not exist")
+        if kind is not None:
+            chosen = kinds[kind]
+        else:
+            found = [k for k in kinds.values() if k.detect(path)]
+            if not found:
+                raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
+                                ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
+                                f"({', '.join(kinds)}) to say which")
+            chosen = found[0]
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(given) - set(chosen.options))
+    if unknown:
+        takes = ", ".join(chosen.options) or "none"
+        raise DataError(f"{chosen.name} data takes no option {', '.join(map(repr, unknown))} (it takes: {takes})")
+    return chosen.load(path, **given)

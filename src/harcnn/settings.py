@@ -1,0 +1,291 @@
+"""The settings schema: every setting's type, range or choices, default and help text, in one place.
+
+Settings come from the command line (strings), config files (TOML/YAML values) and Python; each
+is converted and checked once, here, by its :class:`Setting`, with one clear message naming the
+setting and what is allowed. A :class:`Config` is a complete, canonical set of values for one
+model: the model's own settings (declared next to each model, see :func:`harcnn.models.register_model`)
+plus the shared ones below. Its ``config_id`` hashes the canonical values, so ``0`` and ``0.0``
+(or ``"3,5"`` and ``[3, 5]``) are one configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from harcnn.errors import HarcnnError
+
+__all__ = ["Bool", "Choice", "Config", "Float", "Int", "Ints", "SHARED", "Setting", "SettingError",
+           "model_settings", "settings_for"]
+
+
+class SettingError(HarcnnError):
+    """A setting with a wrong type, an out-of-range value or an unknown choice, or an unknown setting."""
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+@dataclass(frozen=True)
+class Int:
+    low: int | None = None
+    high: int | None = None
+
+    def convert(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, str):
+            value = value.strip()
+            number = float(value)  # "1e3" is 1000; "2.5" is refused below
+        else:
+            number = float(value)
+        if not math.isfinite(number) or number != int(number):
+            raise ValueError
+        return _in_range(int(number), self.low, self.high)
+
+    def describe(self) -> str:
+        return "an integer" + _range_words(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Float:
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def convert(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value.strip() if isinstance(value, str) else value)
+        if not math.isfinite(number):
+            raise ValueError
+        if (self.low is not None and (number < self.low or (self.low_open and number == self.low))) or \
+                (self.high is not None and (number > self.high or (self.high_open and number == self.high))):
+            raise ValueError
+        return number
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return (f"a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"a number {'>' if self.low_open else '>='} {self.low:g}"
+        return "a number"
+
+
+@dataclass(frozen=True)
+class Bool:
+    def convert(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError
+
+    def describe(self) -> str:
+        return "true or false"
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[str, ...]
+
+    def convert(self, value: Any) -> str:
+        if isinstance(value, str) and value.strip() in self.values:
+            return value.strip()
+        raise ValueError
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.values)
+
+
+@dataclass(frozen=True)
+class Ints:
+    """A non-empty list of integers (``"3,5,11"`` or ``[3, 5, 11]``), stored as a list."""
+
+    low: int | None = None
+
+    def convert(self, value: Any) -> list[int]:
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", "").split(",") if part]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError
+        return [Int(self.low).convert(v) for v in value]
+
+    def describe(self) -> str:
+        return "a comma-separated list of integers" + _range_words(self.low, None)
+
+
+Kind = Int | Float | Bool | Choice | Ints
+
+
+def _in_range(number: int, low: int | None, high: int | None) -> int:
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError
+    return number
+
+
+def _range_words(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    return f" >= {low}" if low is not None else ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    group: str  # "model", "data", "training" or "augmentation"
+
+    def convert(self, value: Any) -> Any:
+        """The canonical value, or a :class:`SettingError` naming the setting and what it accepts."""
+        try:
+            return self.kind.convert(value)
+        except (TypeError, ValueError, OverflowError):
+            raise SettingError(f"setting {self.name}={_shown(value)} is not allowed: "
+                               f"{self.name} takes {self.kind.describe()}") from None
+
+    def describe(self) -> str:
+        return f"{self.kind.describe()}; default {_shown(self.default)}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _shared(name: str, kind: Kind, default: Any, group: str, help: str) -> Setting:
+    return Setting(name, kind, kind.convert(default), help, group)
+
+
+#: The settings every model has: data preparation, training and augmentation. Defaults are the reference's.
+SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
+    _shared("standardize", Bool(), False, "data",
+            "standardize each channel (z-scores fitted on the training windows, overlap removed)"),
+    _shared("validation_subjects", Int(0), 0, "data",
+            "hold out this many whole training subjects for validation (curves, early stopping)"),
+    _shared("epochs", Int(1), 10, "training", "training epochs"),
+    _shared("batch_size", Int(1), 32, "training", "windows per batch"),
+    _shared("learning_rate", Float(0, low_open=True), 1e-3, "training", "Adam's learning rate"),
+    _shared("adam_epsilon", Float(0, low_open=True), 1e-7, "training", "Adam's epsilon (Keras' default)"),
+    _shared("precision", Choice(("fp32", "bf16")), "fp32", "training",
+            "bf16: bfloat16 autocast for the forward pass (weights and Adam stay fp32)"),
+    _shared("weight_decay", Float(0), 0.0, "training", "decoupled weight decay (AdamW); 0 is plain Adam"),
+    _shared("label_smoothing", Float(0, 1, high_open=True), 0.0, "training", "label smoothing of the loss"),
+    _shared("lr_schedule", Choice(("constant", "cosine", "onecycle")), "constant", "training",
+            "learning-rate schedule: cosine decay to 0, or one-cycle warm-up then decay"),
+    _shared("early_stopping", Int(0), 0, "training",
+            "patience in epochs on the validation loss, best weights restored (0: off; needs validation)"),
+    _shared("augment_noise", Float(0), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
+    _shared("augment_scale", Float(0), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
+    _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",
+            "rotate each window's x, y, z triplets by a random rotation of up to this many degrees"),
+    _shared("augment_shift", Int(0), 0, "augmentation", "roll each window by up to this many time steps"),
+)})
+
+#: Other spellings accepted for setting names.
+ALIASES = MappingProxyType({"kernel": "kernel_size", "kernels": "kernel_sizes", "lr": "learning_rate",
+                            "batch": "batch_size"})
+
+
+def model_settings(model: str) -> Mapping[str, Setting]:
+    """The model's own settings (declared with the model in :mod:`harcnn.models`)."""
+    from harcnn.models.registry import model_class
+
+    return model_class(model).settings
+
+
+def settings_for(model: str) -> dict[str, Setting]:
+    """Every setting of ``model``: its own, then the shared ones."""
+    return {**model_settings(model), **SHARED}
+
+
+def canonical_name(name: str) -> str:
+    name = str(name).strip().replace("-", "_")
+    return ALIASES.get(name, name)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, checked set of settings for one model (the model's own and the shared ones).
+
+    >>> Config.from_flat({"model": "cnn", "kernel": "5", "standardize": "yes"}).values["kernel_size"]
+    5
+    """
+
+    model: str = "cnn"
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        schema = settings_for(self.model)
+        unknown = sorted(set(self.values) - set(schema))
+        if unknown:
+            raise SettingError(f"unknown setting {', '.join(map(repr, unknown))} for model {self.model!r}; "
+                               f"its settings are: {', '.join(schema)} (see 'harcnn models {self.model}')")
+        complete = {name: s.convert(self.values[name]) if name in self.values else s.default
+                    for name, s in schema.items()}
+        object.__setattr__(self, "values", complete)
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any], *, where: str = "") -> "Config":
+        """From one flat mapping (``model`` plus any settings); ``where`` prefixes error messages."""
+        flat = {canonical_name(k): v for k, v in values.items()}
+        try:
+            model = str(flat.pop("model", "cnn"))
+            return cls(model, flat)
+        except HarcnnError as error:
+            raise type(error)(f"{where}{error}") from None
+
+    def replace(self, **changes: Any) -> "Config":
+        flat = {**self.to_flat(), **changes}
+        return Config.from_flat(flat)
+
+    def to_flat(self) -> dict[str, Any]:
+        """The complete configuration, defaults included (what ``config_id`` hashes)."""
+        return {"model": self.model, **self.values}
+
+    @property
+    def config_id(self) -> str:
+        from harcnn.provenance import config_id
+
+        return config_id(self.to_flat())
+
+    @property
+    def model_params(self) -> dict[str, Any]:
+        return {name: self.values[name] for name in model_settings(self.model)}
+
+    def group(self, name: str) -> dict[str, Any]:
+        """The shared settings of one group (``"data"``, ``"training"``, ``"augmentation"``)."""
+        return {k: self.values[k] for k, s in SHARED.items() if s.group == name}
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def describe(self, only_changed: bool = False) -> str:
+        defaults = Config(self.model)
+        return ", ".join(f"{k}={_shown(v)}" for k, v in self.values.items()
+                         if not only_changed or v != defaults.values[k])
+
+
+def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str, str]:
+    """``["dropout=0.3", "kernel_sizes=3,5"]`` -> ``{"dropout": "0.3", "kernel_sizes": "3,5"}`` (strings;
+    each setting converts its own)."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip():
+            raise SettingError(f"expected {what}, got {item!r}")
+        values[canonical_name(key)] = raw.strip()
+    return values

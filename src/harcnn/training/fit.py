@@ -1,0 +1,89 @@
+"""The one training path: data preparation, the model, the trainer.
+
+Evaluation, studies, ``harcnn train`` and the scikit-learn estimator all train through
+:func:`fit_networks`: hold out the validation subjects (``validation_subjects``), fit the
+standardizer on the remaining training windows (``standardize``), build the model for the data's
+:class:`~harcnn.data.dataset.InputSpec`, and train R members with their seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import subject_holdout
+from harcnn.data.transforms import Standardizer
+from harcnn.models import EnsembleModel, create_model
+from harcnn.settings import Config
+from harcnn.training.trainer import History, TrainConfig, Trainer
+
+if TYPE_CHECKING:
+    from harcnn.artifact import TrainedModel
+
+
+@dataclass
+class Fitted:
+    """What training leaves: the networks (eval mode), the fitted standardizer and the curves."""
+
+    model: EnsembleModel
+    standardizer: Standardizer | None
+    history: History
+    train_windows: int
+    validation_subjects: list = field(default_factory=list)
+
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        """Raw windows as the networks take them (standardized when they were trained so)."""
+        return self.standardizer.transform(X) if self.standardizer is not None else X
+
+
+def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device: str = "cpu",
+                 callbacks: Sequence = ()) -> Fitted:
+    """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
+    the validation subjects that ``config.validation_subjects`` holds out)."""
+    X, y, validation, held = data.X, data.y, None, []
+    if config.validation_subjects:
+        keep, holdout = subject_holdout(data.subject, config.validation_subjects)
+        validation = (X[holdout], y[holdout])
+        held = sorted(np.unique(data.subject[holdout]).tolist())
+        X, y = X[keep], y[keep]
+    standardizer = Standardizer().fit(X) if config.standardize else None
+    if standardizer is not None:
+        X = standardizer.transform(X)
+        if validation is not None:
+            validation = (standardizer.transform(validation[0]), validation[1])
+    model = create_model(config.model, n_models=len(seeds), **data.spec.model_inputs(), **config.model_params)
+    history = Trainer(TrainConfig.from_values(config), device=device, callbacks=callbacks).fit(
+        model, X, y, seeds, validation=validation)
+    return Fitted(model, standardizer, history, len(X), held)
+
+
+def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int = 0, test: Dataset | None = None,
+                device: str = "cpu", callbacks: Sequence = ()) -> "TrainedModel":
+    """Train ``repeats`` members of ``config`` on ``train`` (seeded as ``harcnn evaluate`` seeds its
+    repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given."""
+    from harcnn.artifact import TrainedModel, scores_on
+    from harcnn.errors import HarcnnError
+    from harcnn.seeding import repeat_seeds
+
+    if repeats < 1:
+        raise HarcnnError(f"repeats must be >= 1, got {repeats}")
+    seeds = repeat_seeds(seed, repeats)
+    fitted = fit_networks(config, train, seeds, device=device, callbacks=callbacks)
+    trained = TrainedModel(model=fitted.model.cpu(), spec=train.spec, standardizer=fitted.standardizer,
+                           recipe=config.to_flat(), seeds=list(seeds), data=train.identity())
+    history = fitted.history
+    trained.scores = {
+        "train_windows": fitted.train_windows, "validation_subjects": fitted.validation_subjects,
+        "train_seconds": round(history.seconds, 3),
+        "final_train_accuracy": [float(history.accuracy[r, history.stopped_epoch[r]]) for r in range(repeats)],
+        "final_train_loss": [float(history.loss[r, history.stopped_epoch[r]]) for r in range(repeats)],
+    }
+    if history.val_accuracy is not None:
+        trained.scores["validation_accuracy"] = [history.final_validation_accuracy(r) for r in range(repeats)]
+    if test is not None:
+        trained.scores.update(scores_on(trained, test.X, test.y))
+    return trained

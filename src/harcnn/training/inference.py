@@ -1,0 +1,51 @@
+"""Batched inference of every member: logits, probabilities, loss and accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from harcnn.data.transforms import check_windows
+from harcnn.errors import HarcnnError
+from harcnn.models.base import EnsembleModel
+from harcnn.settings import SHARED
+
+
+@torch.inference_mode()
+def predict_logits(model: EnsembleModel, X: np.ndarray, batch_size: int = 512,
+                   precision: str = "fp32") -> torch.Tensor:
+    """Logits of every member for windows ``X`` [n, T, C]: ``[R, n, K]`` (eval mode, no dropout).
+
+    Batches of 512 keep activations in cache (faster than larger ones on a CPU); ``precision="bf16"``
+    computes in bfloat16, about 3x faster again on CPUs with native bf16.
+    """
+    check_windows(X)
+    precision = SHARED["precision"].convert(precision)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    X_t = torch.as_tensor(X, dtype=torch.float32)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = [model.forward_members(X_t[i:i + batch_size].to(device)).float()
+               for i in range(0, len(X_t), batch_size)]
+    model.train(was_training)
+    return torch.cat(out, dim=1)
+
+
+def predict_proba(model: EnsembleModel, X: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> np.ndarray:
+    """Class probabilities of every member: ``[R, n, K]``."""
+    return torch.softmax(predict_logits(model, X, batch_size, precision), dim=2).cpu().numpy()
+
+
+def evaluate_loss_accuracy(model: EnsembleModel, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cross-entropy and accuracy of every member: two arrays ``[R]``."""
+    logits = predict_logits(model, X)
+    y = np.asarray(y)
+    if y.shape != (len(X),):
+        raise HarcnnError(f"labels must be a vector of {len(X)} class indices, got shape {y.shape}")
+    y_t = torch.as_tensor(y.astype(np.int64), device=logits.device)
+    R = logits.shape[0]
+    loss = F.cross_entropy(logits.flatten(0, 1), y_t.repeat(R), reduction="none").view(R, -1).mean(1)
+    accuracy = (logits.argmax(2) == y_t).float().mean(1)
+    return loss.cpu().numpy(), accuracy.cpu().numpy()
