@@ -243,13 +243,14 @@ def _covered(true: Timeline, pred: Timeline) -> tuple[np.ndarray, np.ndarray, np
 
 
 def agreement(true: Timeline, pred: Timeline) -> float:
-    """The fraction of the labelled time of ``true`` that ``pred`` covers where the labels are equal."""
+    """The fraction of the labelled time of ``true`` that ``pred`` covers where the labels are equal
+    (an error when the two do not overlap at all: usually two different clocks)."""
     seconds, i, j = _covered(true, pred)
     return float(seconds[true.labels[i] == pred.labels[j]].sum() / seconds.sum())
 
 
 def coverage(true: Timeline, pred: Timeline) -> float:
-    """The fraction of the labelled time of ``true`` that ``pred`` covers."""
+    """The fraction of the labelled time of ``true`` that ``pred`` covers (an error when none)."""
     return float(_covered(true, pred)[0].sum() / true.duration)
 
 
