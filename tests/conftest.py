@@ -137,3 +137,22 @@ def shared_uci_zip() -> Path:
     if not SHARED_UCI_ZIP.is_file():
         pytest.skip(f"real UCI HAR zip not found at {SHARED_UCI_ZIP}")
     return SHARED_UCI_ZIP
+
+
+def train_on(dataset, settings: dict, repeats: int = 1, seed: int = 0):
+    """Train a saved-model-to-be on the dataset's official training split, scored on its test split."""
+    from harcnn.settings import Config
+    from harcnn.training.fit import train_model
+
+    return train_model(Config.from_flat(settings), dataset.train, repeats=repeats, seed=seed, test=dataset.test)
+
+
+#: The input description of UCI HAR windows, for building models in tests: create_model(name, **UCI_INPUTS).
+from harcnn.data.uci_har import SPEC as _UCI_SPEC  # noqa: E402
+
+UCI_INPUTS = _UCI_SPEC.model_inputs()
+
+
+def inputs(**changes):
+    """UCI_INPUTS with some entries changed (e.g. inputs(window=64, n_channels=3))."""
+    return {**UCI_INPUTS, **changes}

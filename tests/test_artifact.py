@@ -8,13 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import make_uci_har_tree
+from conftest import make_uci_har_tree, train_on
 
-from harcnn.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model, train_model
+from harcnn.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model
 from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.errors import HarcnnError
-from harcnn.experiments import ExperimentConfig
 
 TINY = {"filters": 4, "dense_units": 8, "epochs": 1}
 
@@ -30,7 +29,7 @@ def tiny(tmp_path_factory):
 def saved(tiny, tmp_path_factory):
     """An ensemble of 2 standardized members, saved; and the in-memory model it came from."""
     _, dataset = tiny
-    trained = train_model(dataset, ExperimentConfig.from_flat({**TINY, "standardize": True}), repeats=2, seed=7)
+    trained = train_on(dataset, {**TINY, "standardize": True}, repeats=2, seed=7)
     path = trained.save(tmp_path_factory.mktemp("saved") / "model")
     return trained, path
 
@@ -49,7 +48,7 @@ def test_reload_predicts_bit_for_bit(saved, tiny):
     assert np.array_equal(trained.predict_proba_members(X), back.predict_proba_members(X))
     assert np.array_equal(trained.predict_proba(X), back.predict_proba(X))
     assert np.array_equal(back.predict(X), trained.predict(X))
-    assert back.config.to_flat() == trained.config.to_flat() and back.n_models == 2
+    assert back.recipe == trained.recipe and back.n_models == 2 and back.spec == trained.spec
     assert back.class_names == dataset.class_names and back.channel_names == dataset.channel_names
     assert np.array_equal(back.standardizer.mean_, trained.standardizer.mean_)
     assert np.array_equal(back.standardizer.scale_, trained.standardizer.scale_)
@@ -70,9 +69,8 @@ def test_saved_scores_reproduce_on_the_test_windows(saved, tiny):
 def test_member_i_is_evaluate_repeat_i(tiny):
     """Seeding as 'harcnn evaluate': a 1-member model with seed s equals member 0 of the ensemble."""
     _, dataset = tiny
-    config = ExperimentConfig.from_flat(TINY)
-    single = train_model(dataset, config, repeats=1, seed=3)
-    pair = train_model(dataset, config, repeats=2, seed=3)
+    single = train_on(dataset, TINY, repeats=1, seed=3)
+    pair = train_on(dataset, TINY, repeats=2, seed=3)
     np.testing.assert_allclose(single.predict_proba(dataset.test.X),
                                pair.predict_proba_members(dataset.test.X)[0], atol=1e-6)
 
@@ -80,12 +78,15 @@ def test_member_i_is_evaluate_repeat_i(tiny):
 def test_config_json_describes_everything(saved):
     trained, path = saved
     meta = json.loads((path / CONFIG_FILE).read_text())
-    assert meta["format"] == "harcnn-model" and meta["n_models"] == 2
-    assert meta["config"] == trained.config.to_flat()
-    assert meta["config"]["standardize"] is True and meta["config"]["filters"] == 4
+    assert meta["format"] == "harcnn-model" and meta["format_version"] == 3 and meta["model"]["n_models"] == 2
+    assert meta["training"]["config"] == trained.recipe and len(meta["training"]["config_id"]) == 12
+    assert meta["training"]["config"]["standardize"] is True and meta["model"]["params"]["filters"] == 4
+    assert meta["model"]["inputs"] == {"window": 128, "n_channels": 9, "n_classes": 6}
+    assert meta["training"]["data"]["fingerprint"] and meta["training"]["seeds"] == trained.seeds
     assert len(meta["preprocessing"]["standardizer"]["mean"]) == 9
-    assert meta["class_names"][0] == "WALKING" and meta["input"]["channels"][0] == "total_acc_x"
+    assert meta["input"]["classes"][0] == "WALKING" and meta["input"]["channels"][0] == "total_acc_x"
     assert meta["input"]["window"] == 128 and meta["input"]["sampling_rate"] == 50.0
+    assert meta["input"]["units"][:3] == ["g", "g", "g"] and meta["input"]["preprocessing"]["sensors"] == ["acc", "gyro"]
     assert {"harcnn", "torch"} <= set(meta["versions"]) and meta["created"]
     assert len(meta["scores"]["member_test_accuracy"]) == 2 and "test_accuracy" in meta["scores"]
     assert len(meta["weights"]["sha256"]) == 64 and meta["weights"]["bytes"] == (path / WEIGHTS_FILE).stat().st_size
@@ -94,14 +95,14 @@ def test_config_json_describes_everything(saved):
 
 def test_cli_train_saves_a_loadable_model(capsys, uci_folder, tmp_path):
     out = tmp_path / "cnn"
-    code = main(["train", "--data", str(uci_folder), "--filters", "4", "--set", "dense_units=8", "--epochs", "1",
-                 "--kernel", "5", "--save", str(out), "--quiet"])
+    code = main(["train", "--data", str(uci_folder), "--filters", "4", "--dense-units", "8", "--epochs", "1",
+                 "--kernel-size", "5", "--save", str(out), "--quiet"])
     printed, err = capsys.readouterr()
     assert code == 0, err
     assert "Test accuracy:" in printed and f"Saved to {out}" in printed
     back = load_model(out)
     assert back.n_models == 1 and back.standardizer is None
-    assert back.config.to_flat()["kernel_size"] == 5
+    assert back.recipe["kernel_size"] == 5 and back.model.hparams["kernel_size"] == 5
     assert back.score(load_uci_har(uci_folder, progress=False).test.X,
                       load_uci_har(uci_folder, progress=False).test.y) == back.scores["test_accuracy"]
     # an existing folder is not replaced without --force
@@ -146,11 +147,13 @@ def _edit_config(path, change):
     (lambda p: (p / CONFIG_FILE).write_text('{"hello": 1}'), "not a harcnn model description"),
     (lambda p: _edit_config(p, lambda m: m.update(format_version=99)), "newer harcnn"),
     (lambda p: _edit_config(p, lambda m: m.update(format_version=1)), "saved by an older harcnn"),
-    (lambda p: _edit_config(p, lambda m: m.pop("class_names")), "incomplete or malformed"),
+    (lambda p: _edit_config(p, lambda m: m.pop("input")), "incomplete or malformed"),
+    (lambda p: _edit_config(p, lambda m: m["input"].update(classes=["a", "b"])), "input spec says"),
     (lambda p: _edit_config(p, lambda m: m["model"].update(name="lstm9")), "unknown model 'lstm9'"),
     (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)), r"conv1.bias has shape \[2, 4\], expected \[2, 8\]"),
-    (lambda p: _edit_config(p, lambda m: m.update(n_models=3)), "does not fit the model described in config.json"),
-    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(bogus=1)), "has no option 'bogus'"),
+    (lambda p: _edit_config(p, lambda m: m["model"].update(n_models=3)), "does not fit the model described in config.json"),
+    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(bogus=1)), "has no setting 'bogus'"),
+    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(dropout=2)), "dropout takes a number in"),
     (lambda p: _edit_config(p, lambda m: m["preprocessing"]["standardizer"].update(scale=[0.0] * 9)),
      "malformed standardizer"),
     (lambda p: (p / WEIGHTS_FILE).write_bytes((p / WEIGHTS_FILE).read_bytes()[:-10] + b"\0" * 10),

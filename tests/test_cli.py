@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from harcnn.cli import main, parse_assignments
+from harcnn.cli import main
+from harcnn.settings import parse_assignments
 
 
 def run(capsys, *argv):
@@ -14,15 +15,16 @@ def run(capsys, *argv):
 def test_evaluate_writes_results_and_prints_summary(capsys, uci_folder, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1,
-                         "--filters", 8, "--kernel", 5, "--standardize", "--out", out_dir, "--quiet", "--workers", 2)
+                         "--filters", 8, "--kernel-size", 5, "--standardize", "--out", out_dir, "--quiet", "--workers", 2)
     assert code == 0, err
-    assert "Repeat  1/2:" in out and "Repeat  2/2:" in out
+    assert "repeat  1/2:" in out and "repeat  2/2:" in out
     assert "Accuracy: " in out and "(+/-" in out
     results = json.loads((out_dir / "results.json").read_text())
     assert results["repeats"] == 2 and len(results["scores"]) == 2
     config = json.loads((out_dir / "config.json").read_text())["config"]
     assert config["filters"] == 8 and config["kernel_size"] == 5 and config["standardize"] is True
     assert (out_dir / "scores.csv").read_text().count("\n") == 3
+    assert results["data"]["name"] == "uci_har" and len(results["data"]["fingerprint"]) == 12
 
 
 def test_evaluate_is_reproducible(capsys, uci_folder, tmp_path):
@@ -35,7 +37,7 @@ def test_evaluate_is_reproducible(capsys, uci_folder, tmp_path):
 
 def test_multihead_and_extra_settings(capsys, uci_folder, tmp_path):
     code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--model", "multihead", "--repeats", 1,
-                         "--epochs", 1, "--set", "filters=4", "--set", "kernel_sizes=3,7", "--out", tmp_path / "m",
+                         "--epochs", 1, "--filters", 4, "--kernel-sizes", "3,7", "--out", tmp_path / "m",
                          "--quiet", "--workers", 1)
     assert code == 0, err
     config = json.loads((tmp_path / "m" / "config.json").read_text())["config"]
@@ -44,8 +46,10 @@ def test_multihead_and_extra_settings(capsys, uci_folder, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["evaluate", "--model", "nope"], "unknown model 'nope'"),
-    (["evaluate", "--set", "bogus=1"], "unknown setting 'bogus'"),
-    (["evaluate", "--set", "oops"], "expected KEY=VALUE"),
+    (["evaluate", "--width", "1.0"], "unknown setting 'width' for model 'cnn'"),
+    (["study", "custom", "--grid", "oops"], "expected KEY=V1,V2"),
+    (["evaluate", "--cv", "subjects:1"], "is not a protocol"),
+    (["evaluate", "--cv", "subjects:9"], "cannot make 9 folds of 5 subjects"),
 ])
 def test_bad_options_give_one_line_errors(capsys, uci_folder, argv, message):
     code, out, err = run(capsys, *argv, "--data", uci_folder, "--quiet")
@@ -63,6 +67,5 @@ def test_data_info(capsys, uci_zip):
     assert code == 0 and "WALKING" in out and "train" in out
 
 
-def test_parse_assignments():
-    assert parse_assignments(["a=1", "b=0.5", "c=true", "d=3,5", "e=x"]) == \
-        {"a": 1, "b": 0.5, "c": True, "d": [3, 5], "e": "x"}
+def test_parse_assignments_keeps_text_for_the_settings_to_convert():
+    assert parse_assignments(["a=1", "b-c=0.5", "kernel=3,5"]) == {"a": "1", "b_c": "0.5", "kernel_size": "3,5"}

@@ -16,12 +16,11 @@ from conftest import make_uci_har_tree, official_float, zip_uci_har
 from harcnn.data import download as download_module
 from harcnn.data import uci_har
 from harcnn.data.textparse import _parse_fixed_width, parse_float_table, parse_int_column
+from harcnn.data.dataset import Dataset, load_dataset
 from harcnn.data.uci_har import (
     CHANNEL_NAMES,
     CLASS_NAMES,
-    UCIHAR,
     default_cache_dir,
-    describe,
     download_uci_har,
     find_uci_har,
     load_uci_har,
@@ -31,19 +30,25 @@ from harcnn.errors import DataError, HarcnnError
 SIGNAL = "train/Inertial Signals/body_gyro_y_train.txt"
 
 
-def load(path: Path | None = None, **kwargs) -> UCIHAR:
+def load(path: Path | None = None, **kwargs) -> Dataset:
     return load_uci_har(path, download=False, progress=False, **kwargs)
 
 
-def assert_same(a: UCIHAR, b: UCIHAR) -> None:
+def features(part: Dataset) -> np.ndarray | None:
+    """A split's engineered features, None when its X_<split>.txt was absent (NaN rows)."""
+    values = part.extras.get("features")
+    return None if values is None or np.isnan(values).all() else values
+
+
+def assert_same(a: Dataset, b: Dataset) -> None:
     for x, y in ((a.train, b.train), (a.test, b.test)):
         np.testing.assert_array_equal(x.X, y.X)
         np.testing.assert_array_equal(x.y, y.y)
         np.testing.assert_array_equal(x.subject, y.subject)
-        assert (x.features is None) == (y.features is None)
-        if x.features is not None:
-            np.testing.assert_array_equal(x.features, y.features)
-    assert a.class_names == b.class_names and a.feature_names == b.feature_names
+        assert (features(x) is None) == (features(y) is None)
+        if features(x) is not None:
+            np.testing.assert_array_equal(features(x), features(y))
+    assert a.class_names == b.class_names and a.fingerprint == b.fingerprint
 
 
 def edit_line(file: Path, number: int, edit) -> None:
@@ -71,11 +76,12 @@ def test_values_equal_loadtxt(tmp_path: Path, fixed_width: bool) -> None:
         assert split.y.dtype == np.int64 and set(split.y) == set(range(6))
         subjects = np.loadtxt(folder / split_name / f"subject_{split_name}.txt", dtype=np.int64)
         np.testing.assert_array_equal(split.subject, subjects)
-        features = np.loadtxt(folder / split_name / f"X_{split_name}.txt")
-        assert split.features.dtype == np.float32
-        np.testing.assert_array_equal(split.features, features.astype(np.float32))
+        expected_features = np.loadtxt(folder / split_name / f"X_{split_name}.txt")
+        assert features(split).dtype == np.float32
+        np.testing.assert_array_equal(features(split), expected_features.astype(np.float32))
     assert data.class_names == CLASS_NAMES and data.channel_names == CHANNEL_NAMES
-    assert data.feature_names[:2] == ("feature-1()", "feature-2()") and len(data.feature_names) == 561
+    assert data.spec.sampling_rate == 50.0 and data.spec.window == 128 and data.spec.step == 64
+    assert data.spec.units == ("g",) * 6 + ("rad/s",) * 3 and data.name == "uci_har"
 
 
 def test_parsers_are_exact_on_all_exponents() -> None:
@@ -153,24 +159,30 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_features_optional(uci_folder: Path) -> None:
     (uci_folder / "test" / "X_test.txt").unlink()
     data = load(uci_folder)
-    assert data.test.features is None and data.train.features.shape == (20, 561)
-    assert "no feature vectors (X_test.txt absent)" in describe(data)
+    assert features(data.test) is None and features(data.train).shape == (20, 561)
     (uci_folder / "train" / "X_train.txt").unlink()
     data = load(uci_folder)
-    assert data.train.features is None and data.feature_names is None
+    assert "features" not in data.extras
 
 
 def test_describe(uci_folder: Path) -> None:
     data = load(uci_folder)
-    text = describe(data)
-    assert str(uci_folder.resolve()) in text
-    assert "train: X (20, 128, 9)" in text and "test: X (12, 128, 9)" in text
-    assert "features (20, 561)" in text
+    text = data.describe()
+    assert str(uci_folder.resolve()) in text and f"fingerprint: {data.fingerprint}" in text
+    assert "windows: 32 x 128 samples (2.56 s) every 64 at 50 Hz; 9 channels; 6 classes" in text
     for index, name in enumerate(CLASS_NAMES):
         train, test = int(np.sum(data.train.y == index)), int(np.sum(data.test.y == index))
-        assert f"{index} {name}".ljust(len("WALKING_DOWNSTAIRS") + 4) + f"{train:>8}{test:>8}" in text
+        assert f"{index:<2}{name:<{len('WALKING_DOWNSTAIRS') + 2}}{train:>8}{test:>8}" in text
     for ids, counts in (np.unique(data.test.subject, return_counts=True),):
         assert ", ".join(f"{i} ({c})" for i, c in zip(ids, counts)) in text
+
+
+def test_detected_by_load_dataset_and_fingerprint_is_content(uci_folder: Path, uci_zip: Path) -> None:
+    from_folder, from_zip = load_dataset(uci_folder), load_dataset(uci_zip)
+    assert from_folder.name == from_zip.name == "uci_har"
+    assert from_folder.fingerprint == from_zip.fingerprint  # the same windows, wherever they come from
+    edit_line(uci_folder / "train" / "y_train.txt", 1, lambda line: b"6\n" if line != b"6\n" else b"5\n")
+    assert load_dataset(uci_folder).fingerprint != from_zip.fingerprint
 
 
 # --- the parsed-array cache ---------------------------------------------------------------------

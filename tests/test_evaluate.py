@@ -1,33 +1,42 @@
+"""Repeated evaluation by protocol, job planning, and behaviour unchanged by the engine redesign."""
+
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
+from conftest import make_uci_har_tree
 
 from harcnn.data import load_uci_har
-from harcnn.experiments import ExperimentConfig, evaluate
-from harcnn.experiments.trials import prepare_data
+from harcnn.data.splits import Protocol
+from harcnn.experiments import evaluate
+from harcnn.settings import Config
 
 
 def test_batched_and_one_by_one_repeats_agree(uci_folder):
     dataset = load_uci_har(uci_folder)
-    config = ExperimentConfig.from_flat({"filters": 4, "epochs": 2})
+    config = Config.from_flat({"filters": 4, "epochs": 2})
     together = evaluate(dataset, config, repeats=3, seed=1)
     alone = evaluate(dataset, config, repeats=3, seed=1, models_per_batch=1)
     np.testing.assert_allclose(together.scores, alone.scores)
-    assert [o.seed for o in together.outcomes] == [o.seed for o in alone.outcomes]
+    assert [t.seed for t in together.trials] == [t.seed for t in alone.trials]
 
 
-def test_outcome_holds_metrics(uci_folder):
+def test_trial_holds_metrics(uci_folder):
     dataset = load_uci_har(uci_folder)
-    result = evaluate(dataset, ExperimentConfig.from_flat({"filters": 4, "epochs": 1}), repeats=1)
-    outcome = result.outcomes[0]
-    assert np.sum(outcome.confusion) == len(dataset.test)
-    assert set(outcome.per_class) == set(dataset.class_names)
-    assert len(outcome.history["loss"]) == 1
+    result = evaluate(dataset, Config.from_flat({"filters": 4, "epochs": 1}), repeats=1)
+    trial = result.trials[0]
+    assert np.sum(trial.confusion) == len(dataset.test) and trial.fold == "official" and trial.epochs == 1
+    assert set(trial.per_class) == set(dataset.class_names)
+    assert set(trial.per_subject) == {str(s) for s in np.unique(dataset.test.subject)}
+    assert len(trial.history["loss"]) == 1 and trial.data == dataset.fingerprint
     assert result.summary_line().startswith("Accuracy: ")
 
 
 def test_per_class_metrics_match_scikit_learn():
-    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-    from harcnn.experiments.trials import per_class_metrics
+    from harcnn.metrics import macro_f1, per_class_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 300)
@@ -36,42 +45,100 @@ def test_per_class_metrics_match_scikit_learn():
     expected = precision_recall_fscore_support(y, predicted, labels=range(4), zero_division=0)
     for key, values in zip(("precision", "recall", "f1", "support"), expected):
         np.testing.assert_allclose([ours[c][key] for c in "abcd"], values)
+    assert macro_f1(y, predicted, 4) == pytest.approx(f1_score(y, predicted, labels=range(4), average="macro",
+                                                                zero_division=0))
 
 
 def test_validation_accuracy_is_the_kept_epochs(uci_folder):
     dataset = load_uci_har(uci_folder)
-    config = ExperimentConfig.from_flat({"filters": 4, "epochs": 6, "validation_subjects": 1, "early_stopping": 1,
-                                         "learning_rate": 0.05})
-    for outcome in evaluate(dataset, config, repeats=2).outcomes:
-        best = int(np.argmin(outcome.history["val_loss"]))  # the restored epoch: the first lowest loss
-        assert outcome.val_accuracy == outcome.history["val_accuracy"][best]
+    config = Config.from_flat({"filters": 4, "epochs": 6, "validation_subjects": 1, "early_stopping": 1,
+                               "learning_rate": 0.05})
+    for trial in evaluate(dataset, config, repeats=2).trials:
+        best = int(np.argmin(trial.history["val_loss"]))  # the restored epoch: the first lowest loss
+        assert trial.val_accuracy == trial.history["val_accuracy"][best]
+        assert trial.epochs == len(trial.history["val_loss"]) == min(best + 2, 6)  # 1 epoch of patience
 
 
 def test_validation_subjects_are_held_out_whole(uci_folder):
+    from harcnn.training.fit import fit_networks
+
     dataset = load_uci_har(uci_folder)
-    config = ExperimentConfig.from_flat({"validation_subjects": 1, "standardize": True})
-    data = prepare_data(dataset, config)
-    held = data.validation_subject_ids
+    config = Config.from_flat({"validation_subjects": 1, "standardize": True, "filters": 4, "epochs": 1})
+    fitted = fit_networks(config, dataset.train, [1])
+    held = fitted.validation_subjects
     assert len(held) == 1
-    assert len(data.X_train) + len(data.validation[0]) == len(dataset.train)
-    assert len(data.X_train) == int(np.sum(~np.isin(dataset.train.subject, held)))
+    assert fitted.train_windows == int(np.sum(~np.isin(dataset.train.subject, held)))
 
 
-def test_config_id_is_stable_and_complete():
-    a = ExperimentConfig.from_flat({"model": "cnn", "kernel": 3})
-    b = ExperimentConfig()
-    assert a.config_id == b.config_id
-    assert ExperimentConfig.from_flat({"filters": 32}).config_id != b.config_id
-    assert a.to_flat()["filters"] == 64
+def test_config_ids_are_equal_for_equal_values_written_differently():
+    base = Config()
+    assert Config.from_flat({"model": "cnn", "kernel": 3}).config_id == base.config_id
+    assert Config.from_flat({"weight_decay": 0}).config_id == Config.from_flat({"weight_decay": 0.0}).config_id \
+        == base.config_id
+    assert Config.from_flat({"standardize": "yes", "epochs": "10", "learning_rate": "1e-3"}).config_id == \
+        Config.from_flat({"standardize": True}).config_id
+    assert Config.from_flat({"model": "multihead", "kernel_sizes": "3,5,11"}).config_id == \
+        Config.from_flat({"model": "multihead", "kernel_sizes": [3, 5, 11]}).config_id == Config("multihead").config_id
+    assert Config.from_flat({"filters": 32}).config_id != base.config_id
+    assert base.to_flat()["filters"] == 64
 
 
 def test_job_plan_balances_workers_and_starts_with_the_biggest():
+    from harcnn.data.uci_har import SPEC
     from harcnn.experiments.executors import plan_jobs
 
-    small, big = ExperimentConfig.from_flat({"filters": 8}), ExperimentConfig.from_flat({"filters": 256})
-    jobs = plan_jobs([("small", small, list(range(10))), ("big", big, list(range(10)))], list(range(10)), None, 2)
+    small, big = Config.from_flat({"filters": 8}), Config.from_flat({"filters": 256})
+    fold = Protocol("official").folds(np.array([1, 2]), np.array(["train", "test"]))[0]
+    seeds = list(range(10))
+    jobs = plan_jobs([("small", small, fold, seeds, seeds), ("big", big, fold, seeds, seeds)], SPEC, None, 2)
     assert [j.label for j in jobs] == ["big", "big", "small"]  # big alone is more than a worker's share
-    assert sorted(r for j in jobs if j.label == "big" for r in j.repeats) == list(range(10))
-    one = plan_jobs([("small", small, [3, 4])], [0, 1, 2, 3, 4], None, 1)
+    assert sorted(r for j in jobs if j.label == "big" for r in j.repeats) == seeds
+    one = plan_jobs([("small", small, fold, [3, 4], [3, 4])], SPEC, None, 1)
     assert [(j.repeats, j.seeds) for j in one] == [((3, 4), (3, 4))]
-    assert [len(j.repeats) for j in plan_jobs([("s", small, list(range(5)))], list(range(5)), 2, 2)] == [2, 2, 1]
+    assert [j.size for j in plan_jobs([("s", small, fold, seeds[:5], seeds[:5])], SPEC, 2, 2)] == [2, 2, 1]
+
+
+@pytest.mark.parametrize("text,folds", [("subjects:3", 3), ("loso", 5), ("holdout:2", 1), ("official", 1)])
+def test_protocols_never_split_a_subject(uci_folder, text, folds):
+    dataset = load_uci_har(uci_folder)
+    made = Protocol.parse(text).folds(dataset.subject, dataset.split)
+    assert len(made) == folds and str(Protocol.parse(text)) == text
+    for fold in made:
+        assert not set(dataset.subject[fold.train]) & set(dataset.subject[fold.test])
+        assert len(fold.train) + len(fold.test) == len(dataset)
+    if folds > 1:  # every window is tested exactly once
+        assert sorted(np.concatenate([f.test for f in made]).tolist()) == list(range(len(dataset)))
+
+
+def test_cross_validation_reports_folds_and_subjects(uci_folder):
+    dataset = load_uci_har(uci_folder)
+    result = evaluate(dataset, Config.from_flat({"filters": 4, "dense_units": 8, "epochs": 1}), protocol="subjects:2",
+                      repeats=2, seed=3)
+    assert len(result.trials) == 4 and len(result.per_fold()) == 2
+    assert set(result.per_subject()) == {str(s) for s in np.unique(dataset.subject)}
+    assert result.ensemble_accuracy is not None and "over 2 folds x 2 repeats" in result.summary_line()
+    seeds = {(t.fold, t.repeat): t.seed for t in result.trials}
+    assert len(set(seeds.values())) == 4  # every (fold, repeat) its own network
+
+
+def test_same_seeds_give_the_same_trials_as_before_the_engine_redesign():
+    """Scores, losses and validation accuracies recorded with harcnn before the redesign (same machine type,
+    torch 2.13.0 CPU, one thread): the same seeds still give the same trials."""
+    reference = json.loads((Path(__file__).parent / "reference_trials.json").read_text())
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        made = reference["dataset"]
+        dataset = load_uci_har(make_uci_har_tree(root, n_train=made["n_train"], n_test=made["n_test"],
+                                                 seed=made["seed"]), cache_dir=Path(root) / "c", progress=False)
+        for name, case in reference["trials"].items():
+            per_batch = 1 if name.endswith("alone") else None
+            result = evaluate(dataset, Config.from_flat(case["flat"]), repeats=reference["repeats"],
+                              seed=reference["seed"], models_per_batch=per_batch)
+            assert [t.seed for t in result.trials] == case["seeds"], name
+            np.testing.assert_allclose([t.test_accuracy for t in result.trials], case["test_accuracy"], err_msg=name)
+            for trial, loss in zip(result.trials, case["loss"]):
+                np.testing.assert_allclose(trial.history["loss"], loss, rtol=1e-5, err_msg=name)
+            assert [t.val_accuracy for t in result.trials] == pytest.approx(case["val_accuracy"], abs=1e-6), name
+            np.testing.assert_allclose([float(np.float64(t.test_proba).sum(axis=0)[0]) for t in result.trials],
+                                       case["proba_sum"], rtol=1e-4, err_msg=name)

@@ -6,13 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import make_uci_har_tree
+from conftest import make_uci_har_tree, train_on
 
-from harcnn.artifact import train_model
 from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.errors import HarcnnError
-from harcnn.experiments import ExperimentConfig
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -34,7 +32,7 @@ def test_onnx_matches_pytorch(tiny, tmp_path, model, repeats, standardize):
     settings = {"model": model, "filters": 4, "epochs": 1, "standardize": standardize}
     if model != "hybrid":
         settings["dense_units"] = 8
-    trained = train_model(dataset, ExperimentConfig.from_flat(settings), repeats=repeats)
+    trained = train_on(dataset, settings, repeats=repeats)
     result = export_onnx(trained, tmp_path / "m.onnx", check_windows=dataset.test.X)
     assert result.max_abs_diff <= 1e-4 and result.n_checked == 64 + len(dataset.test)
     proto = onnx.load(str(result.path))
@@ -55,7 +53,7 @@ def test_onnx_matches_pytorch(tiny, tmp_path, model, repeats, standardize):
 def test_int8_runs(tiny, tmp_path):
     _, dataset = tiny
     # big enough that the weights, not the graph, dominate the file size
-    trained = train_model(dataset, ExperimentConfig.from_flat({"filters": 16, "dense_units": 32, "epochs": 1}))
+    trained = train_on(dataset, {"filters": 16, "dense_units": 32, "epochs": 1})
     fp32 = export_onnx(trained, tmp_path / "m.onnx").path
     int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx")
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
@@ -69,7 +67,7 @@ def test_int8_runs(tiny, tmp_path):
 
 def test_cli_export(capsys, uci_folder, tmp_path):
     model = tmp_path / "model"
-    assert main(["train", "--data", str(uci_folder), "--filters", "4", "--set", "dense_units=8", "--epochs", "1",
+    assert main(["train", "--data", str(uci_folder), "--filters", "4", "--dense-units", "8", "--epochs", "1",
                  "--standardize", "--repeats", "2", "--save", str(model), "--quiet"]) == 0
     capsys.readouterr()
     code = main(["export", str(model), "--onnx", str(tmp_path / "out" / "har.onnx"), "--int8", "--data",

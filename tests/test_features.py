@@ -3,13 +3,22 @@
 import numpy as np
 import pytest
 
-from harcnn.data import CLASS_NAMES, UCIHAR, Split, load_uci_har
+from harcnn.data import Dataset, InputSpec, load_uci_har
+from harcnn.data.uci_har import CHANNEL_NAMES, CLASS_NAMES
 from harcnn.errors import DataError, HarcnnError
-from harcnn.features import (BANDS_HZ, available_feature_sets, feature_baseline, raw_feature_names,
-                             raw_window_features)
+from harcnn.features import available_feature_sets, feature_baseline, raw_window_features as _features
+from harcnn.models.statistics import BANDS_HZ, statistic_names
 
 T, FS = 128, 50.0
 t = np.arange(T) / FS
+
+
+def raw_feature_names(channels=CHANNEL_NAMES):
+    return statistic_names(channels)
+
+
+def raw_window_features(X, channels=CHANNEL_NAMES):
+    return _features(X, FS, channels)
 
 
 def bin_frequency(k):
@@ -27,7 +36,7 @@ def test_shapes_names_and_finite():
     assert F.shape == (5, len(raw_feature_names())) and F.dtype == np.float32
     assert np.isfinite(F).all()
     assert len(set(raw_feature_names())) == F.shape[1] == 12 * 26 + 3 * 4
-    other = raw_window_features(np.random.default_rng(1).standard_normal((4, 64, 3)))
+    other = raw_window_features(np.random.default_rng(1).standard_normal((4, 64, 3)), ["a", "b", "c"])
     assert other.shape == (4, len(raw_feature_names(["a", "b", "c"]))) == (4, 3 * 26)
 
 
@@ -81,25 +90,24 @@ def test_bad_windows_are_clear_errors():
 
 
 def _synthetic_dataset(n_train=120, n_test=60, seed=0):
-    """Six classes told apart by the frequency and axis of a sine; the engineered features are absent."""
+    """Six classes told apart by the frequency and axis of a sine, 9 channels without triplet names."""
     rng = np.random.default_rng(seed)
-
-    def split(n):
-        y = rng.permutation(np.arange(n) % 6)
-        X = 0.2 * rng.standard_normal((n, T, 9))
-        frequency = np.where(y < 3, 1.0, 4.0)
-        X[np.arange(n), :, 3 + y % 3] += np.sin(2 * np.pi * frequency[:, None] * t + rng.uniform(0, 6.3, (n, 1)))
-        return Split(X=X.astype(np.float32), y=y, subject=np.ones(n, dtype=np.int64), features=None)
-
-    return UCIHAR(train=split(n_train), test=split(n_test), class_names=CLASS_NAMES,
-                  channel_names=tuple(f"c{i}" for i in range(9)), feature_names=None, source="synthetic")
+    n = n_train + n_test
+    y = rng.permutation(np.arange(n) % 6)
+    X = 0.2 * rng.standard_normal((n, T, 9))
+    frequency = np.where(y < 3, 1.0, 4.0)
+    X[np.arange(n), :, 3 + y % 3] += np.sin(2 * np.pi * frequency[:, None] * t + rng.uniform(0, 6.3, (n, 1)))
+    split = np.array(["train"] * n_train + ["test"] * n_test)
+    spec = InputSpec(FS, T, T // 2, tuple(f"c{i}" for i in range(9)), ("",) * 9, CLASS_NAMES)
+    return Dataset(X=X.astype(np.float32), y=y, subject=np.where(split == "train", 1, 2), spec=spec, name="synthetic",
+                   source="synthetic", split=split)
 
 
 @pytest.mark.parametrize("classifier", ["linear_svm", "logreg"])
 def test_raw_baseline_learns_a_separable_problem(classifier):
     result = feature_baseline(_synthetic_dataset(), classifier=classifier, features="raw")
     assert result["accuracy"] > 0.95 and result["macro_f1"] > 0.95
-    assert result["n_features"] == len(raw_feature_names()) and result["n_test"] == 60
+    assert result["n_features"] == 9 * 26 and result["n_test"] == 60  # no x/y/z names: no triplets
 
 
 @pytest.mark.parametrize("classifier", ["linear_svm", "logreg"])
@@ -119,7 +127,7 @@ def test_missing_engineered_features_are_a_clear_error(uci_folder):
     (uci_folder / "test" / "X_test.txt").unlink()  # like the shared copy
     dataset = load_uci_har(uci_folder, download=False, progress=False)
     assert available_feature_sets(dataset) == ["raw"]
-    with pytest.raises(DataError, match=r"engineered features are unavailable: .* has no test/X_test.txt"):
+    with pytest.raises(DataError, match=r"engineered features are unavailable: not every window .*X_test.txt"):
         feature_baseline(dataset, features="engineered")
     assert 0.0 <= feature_baseline(dataset, features="raw")["accuracy"] <= 1.0  # raw features still work
 
@@ -130,3 +138,10 @@ def test_unknown_names_are_clear_errors():
         feature_baseline(dataset, classifier="svm")
     with pytest.raises(HarcnnError, match="unknown feature set 'fft'"):
         feature_baseline(dataset, features="fft")
+
+
+def test_baseline_by_cross_validation(uci_folder):
+    dataset = load_uci_har(uci_folder, download=False, progress=False)
+    result = feature_baseline(dataset, features="raw", protocol="subjects:2")
+    assert result["protocol"] == "subjects:2" and len(result["fold_accuracy"]) == 2
+    assert result["n_test"] == len(dataset)  # every window tested once

@@ -4,15 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import UCI_INPUTS
+
 from harcnn.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model, list_models
-from harcnn.models.layers import (EnsembleLSTM, _LSTMRecurrence, concat_members, conv_to_dense, conv_to_sequence,
-                                  to_conv_layout, to_sequence_layout)
+from harcnn.models.layers import (EnsembleLSTM, concat_members, conv_to_dense, conv_to_sequence, to_conv_layout,
+                                  to_sequence_layout)
 from harcnn.plots import ArchitectureSpec
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy
 
 ZOO = ["deepcnn", "hybrid", "resnet1d", "inception", "lstm", "cnnlstm"]
-SHAPE = dict(n_channels=3, n_classes=3, window=32)
+SHAPE = dict(n_channels=3, n_classes=3, window=32, sampling_rate=50.0)
 TINY = {
     "deepcnn": dict(blocks=2, filters=4, kernel_size=3),
     "hybrid": dict(blocks=2, filters=4, kernel_size=3),
@@ -45,10 +47,10 @@ def test_zoo_is_registered():
 
 @pytest.mark.parametrize("name", ZOO)
 def test_defaults_build_with_expected_size_and_shapes(name):
-    single = create_model(name).eval()
+    single = create_model(name, **UCI_INPUTS).eval()
     assert single.num_parameters() == DEFAULT_PARAMETERS[name]
     assert single(torch.randn(2, 128, 9)).shape == (2, 6)
-    ensemble = create_model(name, n_models=3).eval()
+    ensemble = create_model(name, **UCI_INPUTS, n_models=3).eval()
     assert ensemble(torch.randn(2, 128, 9)).shape == (3, 2, 6)  # one input shared by all members
     assert ensemble(torch.randn(3, 2, 128, 9)).shape == (3, 2, 6)  # a batch per member
     ArchitectureSpec.coerce(single.architecture())  # a valid diagram spec
@@ -56,7 +58,7 @@ def test_defaults_build_with_expected_size_and_shapes(name):
 
 def test_published_sizes():
     """ResNet at width 1 has the published 64/128/128 filters; cnnlstm's defaults are DeepConvLSTM's."""
-    resnet = create_model("resnet1d", width=1.0)
+    resnet = create_model("resnet1d", **UCI_INPUTS, width=1.0)
     assert resnet.filters == [64, 128, 128]
     blocks = [(9, 64), (64, 128), (128, 128)]
     convs = sum(c_in * 8 * c + c * 5 * c + c * 3 * c + 3 * 2 * c for c_in, c in blocks)  # no bias before BN
@@ -65,8 +67,8 @@ def test_published_sizes():
     lstm_params = lambda d, h: 4 * h * (d + h) + 4 * h  # noqa: E731  (one bias, as Keras)
     convs = 9 * 5 * 64 + 64 + 3 * (64 * 5 * 64 + 64)
     expected = convs + lstm_params(64, 128) + lstm_params(128, 128) + 128 * 6 + 6
-    assert create_model("cnnlstm").num_parameters() == expected
-    assert create_model("lstm", hidden=100, layers=1).num_parameters() == lstm_params(9, 100) + 100 * 6 + 6
+    assert create_model("cnnlstm", **UCI_INPUTS).num_parameters() == expected
+    assert create_model("lstm", **UCI_INPUTS, hidden=100, layers=1).num_parameters() == lstm_params(9, 100) + 100 * 6 + 6
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -143,17 +145,18 @@ def test_learns_a_separable_problem(name):
 ])
 def test_bad_options_are_clear_errors(name, options, message):
     with pytest.raises(HarcnnError, match=message):
-        create_model(name, **options)
+        create_model(name, **UCI_INPUTS, **options)
 
 
 def test_options_change_the_architecture():
-    assert len(create_model("inception", depth=7).shortcuts) == 2  # after modules 3 and 6
-    assert len(create_model("inception", residual=False).shortcuts) == 0
-    deep = create_model("deepcnn", blocks=4, filters=8, convs_per_block=1)
+    assert len(create_model("inception", **UCI_INPUTS, depth=7).shortcuts) == 2  # after modules 3 and 6
+    assert len(create_model("inception", **UCI_INPUTS, residual=False).shortcuts) == 0
+    deep = create_model("deepcnn", **UCI_INPUTS, blocks=4, filters=8, convs_per_block=1)
     assert [c.out_channels for c in deep.convs] == [8, 16, 32, 64]
-    assert create_model("lstm", dense_units=32)(torch.randn(2, 128, 9)).shape == (2, 6)
-    assert create_model("cnnlstm", conv_layers=0, hidden=8)(torch.randn(2, 128, 9)).shape == (2, 6)
-    assert create_model("inception", kernel_sizes=[3, 5], filters=4, bottleneck=0).inceptions[0].norm.num_features == 12
+    assert create_model("lstm", **UCI_INPUTS, dense_units=32)(torch.randn(2, 128, 9)).shape == (2, 6)
+    assert create_model("cnnlstm", **UCI_INPUTS, conv_layers=0, hidden=8)(torch.randn(2, 128, 9)).shape == (2, 6)
+    narrow = create_model("inception", **UCI_INPUTS, kernel_sizes=[3, 5], filters=4, bottleneck=0)
+    assert narrow.inceptions[0].norm.num_features == 12
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,10 +174,9 @@ def _torch_lstm_like(layer: EnsembleLSTM, r: int) -> torch.nn.LSTM:
     return ref
 
 
-@pytest.mark.parametrize("implementation", EnsembleLSTM.IMPLEMENTATIONS)
-def test_ensemble_lstm_matches_torch_lstm(implementation):
+def test_ensemble_lstm_matches_torch_lstm():
     torch.manual_seed(0)
-    layer = EnsembleLSTM(3, 5, 7, implementation=implementation)
+    layer = EnsembleLSTM(3, 5, 7)
     x = torch.randn(3, 11, 4, 5, requires_grad=True)  # [R, T, B, D]
     out = layer(x)
     (out ** 2).sum().backward()
@@ -189,13 +191,6 @@ def test_ensemble_lstm_matches_torch_lstm(implementation):
         torch.testing.assert_close(layer.weight_ih.grad[r], ref.weight_ih_l0.grad.T)
         torch.testing.assert_close(layer.weight_hh.grad[r], ref.weight_hh_l0.grad.T)
         torch.testing.assert_close(layer.bias.grad[r, 0], ref.bias_ih_l0.grad)
-
-
-def test_batched_lstm_recurrence_gradient_is_exact():
-    torch.manual_seed(0)
-    projected = torch.randn(5, 2, 3, 16, dtype=torch.float64, requires_grad=True)  # [T, R, B, 4H]
-    weight = torch.randn(2, 4, 16, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(_LSTMRecurrence.apply, (projected, weight))
 
 
 def test_lstm_keras_initialisation():

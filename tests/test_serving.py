@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_uci_har_tree
+from conftest import make_uci_har_tree, train_on
 from test_predict import synthetic_recording, write_recording
 
-from harcnn.artifact import load_model, train_model
+from harcnn.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import Recording, load_uci_har
-from harcnn.experiments import ExperimentConfig
 from harcnn.models import list_models
 from harcnn.predict import StreamingPredictor, predict_recording
 
@@ -37,8 +36,7 @@ def recording(tmp_path_factory):
 @pytest.fixture(scope="module", params=list_models())
 def served(request, tiny, tmp_path_factory):
     _, dataset = tiny
-    config = ExperimentConfig.from_flat({"model": request.param, "epochs": 1, "standardize": True})
-    trained = train_model(dataset, config, repeats=2, seed=4)
+    trained = train_on(dataset, {"model": request.param, "epochs": 1, "standardize": True}, repeats=2, seed=4)
     return trained, trained.save(tmp_path_factory.mktemp(request.param) / "model")
 
 

@@ -15,16 +15,21 @@ import time
 import pytest
 
 from harcnn.errors import HarcnnError
-from harcnn.experiments.store import CSV_COLUMNS, ResultStore, TrialRecord, make_config_id
+from harcnn.experiments.store import CSV_COLUMNS, ResultStore
+from harcnn.experiments.trials import Trial
+from harcnn.provenance import config_id as make_config_id
 
 CLASSES = ["WALKING", "SITTING"]
 
 
-def make_record(repeat: int, filters: int = 64, **overrides) -> TrialRecord:
+def make_record(repeat: int, filters: int = 64, fold: str = "official", **overrides) -> Trial:
+    config = {"model": "cnn", "filters": filters, "kernel_size": 3, "standardize": False, "epochs": 10}
     fields = dict(
         study="filters",
-        config={"model": "cnn", "filters": filters, "kernel_size": 3, "standardize": False, "epochs": 10},
+        config=config,
+        config_id=make_config_id(config),
         label=f"filters={filters}",
+        fold=fold,
         repeat=repeat,
         seed=1000 + repeat,
         test_accuracy=0.9 + repeat / 1000,
@@ -34,12 +39,15 @@ def make_record(repeat: int, filters: int = 64, **overrides) -> TrialRecord:
             "SITTING": {"precision": 0.7, "recall": 0.9, "f1": 0.75, "support": 10},
         },
         confusion=[[8, 2], [1, 9]],
+        per_subject={"2": 0.95, "4": 0.85},
         history={"loss": [1.0, 0.5], "accuracy": [0.6, 0.8]},
         train_seconds=1.5,
+        epochs=2,
+        data="0123456789ab",
         finished_at="2026-01-01T00:00:00+00:00",
     )
     fields.update(overrides)
-    return TrialRecord(**fields)
+    return Trial(**fields)
 
 
 def test_config_id_is_stable_and_short():
@@ -54,7 +62,7 @@ def test_round_trip(tmp_path):
     recs = [make_record(r) for r in range(3)] + [make_record(0, filters=8, val_accuracy=0.88)]
     assert all(store.add(r) for r in recs)
     assert (tmp_path / "study" / "results.sqlite").is_file()
-    assert store.completed() == {(r.config_id, r.repeat) for r in recs}
+    assert store.completed() == {(r.config_id, r.fold, r.repeat) for r in recs}
     assert store.records() == recs  # in insertion order, every field intact
     only8 = store.records(config_id=recs[-1].config_id)
     assert only8 == [recs[-1]] and only8[0].val_accuracy == 0.88
@@ -63,13 +71,15 @@ def test_round_trip(tmp_path):
     assert len(store) == 4
 
 
-def test_accepts_plain_dicts_and_records_versions(tmp_path):
+def test_records_versions_and_folds(tmp_path):
     store = ResultStore(tmp_path)
     data = make_record(0).to_dict()
     data.pop("versions")
-    assert store.add(data)
-    (rec,) = store.records()
+    assert store.add(Trial.from_dict(data))
+    assert store.add(make_record(0, fold="fold2"))  # the same repeat on another fold is another trial
+    rec = store.records()[0]
     assert set(rec.versions) == {"harcnn", "torch", "numpy", "python"}
+    assert {r.fold for r in store.records()} == {"official", "fold2"}
 
 
 def test_duplicates_are_refused(tmp_path):
@@ -81,10 +91,10 @@ def test_duplicates_are_refused(tmp_path):
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:  # the constraint lives in the file
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute(
-                "INSERT INTO trials (study, config_id, config, label, repeat, seed, test_accuracy, per_class,"
-                " confusion, history, train_seconds, versions, finished_at)"
-                " SELECT study, config_id, config, label, repeat, seed, test_accuracy, per_class, confusion,"
-                " history, train_seconds, versions, finished_at FROM trials"
+                "INSERT INTO trials (study, config_id, config, label, fold, repeat, seed, test_accuracy, per_class,"
+                " confusion, per_subject, history, epochs, train_seconds, data, versions, finished_at)"
+                " SELECT study, config_id, config, label, fold, repeat, seed, test_accuracy, per_class, confusion,"
+                " per_subject, history, epochs, train_seconds, data, versions, finished_at FROM trials"
             )
 
 
@@ -95,10 +105,18 @@ def test_wal_mode(tmp_path):
 
 
 def test_bad_records_are_rejected(tmp_path):
+    store = ResultStore(tmp_path)
     with pytest.raises(HarcnnError, match="0..1"):
-        make_record(0, test_accuracy=90.5)  # a percentage, not a fraction
-    with pytest.raises(HarcnnError):
-        make_record(0, config={"f": object()})
+        store.add(make_record(0, test_accuracy=90.5))  # a percentage, not a fraction
+    with pytest.raises(TypeError):
+        store.add(make_record(0, config={"f": object()}))
+
+
+def test_an_older_store_is_refused_clearly(tmp_path):
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        conn.execute("PRAGMA user_version=1")
+    with pytest.raises(HarcnnError, match="written by an older harcnn .*start a new study folder"):
+        ResultStore(tmp_path)
 
 
 def test_meta(tmp_path):
@@ -120,7 +138,7 @@ def test_export_csv(tmp_path):
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(CSV_COLUMNS)
-    assert [r["repeat"] for r in rows] == ["0", "1"]
+    assert [r["repeat"] for r in rows] == ["0", "1"] and rows[0]["fold"] == "official"
     first = rows[0]
     assert first["study"] == "filters" and first["label"] == "filters=64" and first["seed"] == "1000"
     assert float(first["test_accuracy"]) == pytest.approx(0.9)
@@ -129,12 +147,6 @@ def test_export_csv(tmp_path):
     assert json.loads(first["config"])["filters"] == 64
     assert first["config_id"] == make_record(0).config_id
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
-def test_macro_f1_from_confusion_when_no_per_class():
-    rec = make_record(0, per_class={})
-    # class 0: tp 8, predicted 9, actual 10 -> 16/19; class 1: tp 9, predicted 11, actual 10 -> 18/21
-    assert rec.macro_f1 == pytest.approx((16 / 19 + 18 / 21) / 2)
 
 
 def test_not_a_database(tmp_path):

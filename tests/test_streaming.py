@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_uci_har_tree
+from conftest import make_uci_har_tree, train_on
 
-from harcnn.artifact import train_model
 from harcnn.data import Recording, load_uci_har
 from harcnn.data.windows import STANDARD_GRAVITY, make_windows
 from harcnn.errors import HarcnnError
-from harcnn.experiments import ExperimentConfig
 from harcnn.predict import StreamingPredictor, predict_recording
 
 
@@ -19,8 +17,7 @@ def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("stream")
     dataset = load_uci_har(make_uci_har_tree(root, n_train=24, n_test=6, seed=2), cache_dir=root / "c",
                            progress=False)
-    config = ExperimentConfig.from_flat({"filters": 4, "dense_units": 8, "epochs": 1, "standardize": True})
-    return train_model(dataset, config, repeats=2)
+    return train_on(dataset, {"filters": 4, "dense_units": 8, "epochs": 1, "standardize": True}, repeats=2)
 
 
 def signal(seconds=20.0, rate=50.0, seed=0):

@@ -2,22 +2,24 @@
 
 The main entry points, imported on first use so that ``import harcnn`` stays light:
 
-* ``harcnn.load_uci_har()`` - the UCI HAR dataset (``harcnn.data``)
-* ``harcnn.create_model("cnn", filters=64)`` - networks by name (``harcnn.models``)
-* ``harcnn.HARClassifier`` - a scikit-learn style estimator
-* ``harcnn.evaluate`` / ``harcnn.ExperimentConfig`` - repeated evaluation (``harcnn.experiments``)
+* ``harcnn.load_dataset(path)`` / ``harcnn.load_uci_har()`` - datasets of labelled windows (``harcnn.data``)
+* ``harcnn.create_model("cnn", window=128, n_channels=9, n_classes=6)`` - networks by name (``harcnn.models``)
+* ``harcnn.Config`` - a checked set of settings (``harcnn.settings``)
+* ``harcnn.HARClassifier`` - a scikit-learn estimator
+* ``harcnn.evaluate`` - repeated evaluation by subject (``harcnn.experiments``)
 * ``harcnn.load_model(DIR)`` - a model saved by ``harcnn train --save DIR``
 """
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "load_dataset": "harcnn.data",
     "load_uci_har": "harcnn.data",
     "create_model": "harcnn.models",
     "list_models": "harcnn.models",
+    "Config": "harcnn.settings",
     "HARClassifier": "harcnn.estimator",
     "evaluate": "harcnn.experiments",
-    "ExperimentConfig": "harcnn.experiments",
     "load_model": "harcnn.artifact",
     "TrainedModel": "harcnn.artifact",
     "HarcnnError": "harcnn.errors",

@@ -70,6 +70,7 @@ class TrainedModel:
     timeline: dict[str, Any] = field(default_factory=dict)  # smoothing and unknown threshold, plain data
     metadata: dict[str, Any] = field(default_factory=dict)  # config.json as read (or as it will be written)
     path: Path | None = None
+    history: Any = field(default=None, repr=False)  # the training curves, right after training (not saved)
 
     def __post_init__(self) -> None:
         self.model.eval()

@@ -1,95 +1,130 @@
-"""A scikit-learn style classifier around any registered network.
+"""A scikit-learn estimator around any registered network and every training setting.
 
->>> clf = HARClassifier("cnn", n_models=10, random_state=0).fit(X_train, y_train)
+>>> clf = HARClassifier("hybrid", n_models=10, standardize=True, epochs=30, lr_schedule="cosine",
+...                     augment_rotate=90, random_state=0, input_spec=data.spec).fit(X_train, y_train)
 >>> clf.score(X_test, y_test)
+>>> clf.save("models/hybrid")          # the artifact that `harcnn predict` and `harcnn export` read
 
+``__init__`` only stores parameters (scikit-learn's rule), so ``clone``, ``GridSearchCV`` and
+``cross_val_score(..., groups=subjects, cv=GroupKFold(5))`` work. Every setting of the schema
+(:mod:`harcnn.settings`) is a parameter; ``None`` means the model's default. It trains through
+the same path as ``harcnn evaluate`` and ``harcnn train`` (:func:`harcnn.training.fit.fit_networks`).
 With ``n_models > 1`` the members are trained together and their probabilities averaged.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from harcnn.data.transforms import Standardizer, check_windows
+from harcnn.data.dataset import Dataset, InputSpec
+from harcnn.data.transforms import check_windows
 from harcnn.errors import HarcnnError
-from harcnn.models import EnsembleModel, create_model
-from harcnn.seeding import repeat_seeds
-from harcnn.training import History, TrainConfig, Trainer, predict_proba
+from harcnn.models import list_models
+from harcnn.settings import SHARED, Config, model_settings
+from harcnn.training.callbacks import Progress
+from harcnn.training.fit import train_model
+
+#: Every setting name of every model and the shared ones: the estimator's setting parameters.
+SETTING_NAMES = tuple(dict.fromkeys([name for m in list_models() for name in model_settings(m)] + list(SHARED)))
 
 
-class HARClassifier:
-    """Fit a 1D CNN (or any registered model) on windows ``X [n, T, C]`` with labels ``y``.
+class HARClassifier(ClassifierMixin, BaseEstimator):
+    """Fit a registered network on windows ``X [n, T, C]`` with labels ``y`` (any label values).
 
-    Parameters are only stored here; ``fit`` sets ``model_``, ``classes_``, ``history_``,
-    ``standardizer_`` (or None) and ``n_features_in_`` (channels).
+    Parameters: ``model`` (registry name), ``n_models`` (members trained together), ``random_state``,
+    ``device``, ``progress`` (training progress on stderr), ``input_spec`` (the windows'
+    :class:`~harcnn.data.dataset.InputSpec`, e.g. ``dataset.spec``: sampling rate, channel names,
+    units and the recording preprocessing, which a saved model needs to predict recordings; without
+    it the rate is unknown and channels are named ``channel_0``...), and every setting.
+
+    ``fit`` sets ``model_`` (a :class:`~harcnn.artifact.TrainedModel`), ``classes_``, ``history_``
+    and ``n_features_in_`` (channels).
     """
 
-    def __init__(self, model: str = "cnn", model_params: dict[str, Any] | None = None, *, n_models: int = 1,
-                 epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3, standardize: bool = False,
-                 device: str = "cpu", progress: bool = False, random_state: int | None = None):
+    def __init__(self, model: str = "cnn", *, n_models: int = 1, random_state: int | None = None,
+                 device: str = "cpu", progress: bool = False, input_spec: InputSpec | None = None, **settings: Any):
         self.model = model
-        self.model_params = model_params
         self.n_models = n_models
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.standardize = standardize
+        self.random_state = random_state
         self.device = device
         self.progress = progress
-        self.random_state = random_state
+        self.input_spec = input_spec
+        unknown = sorted(set(settings) - set(SETTING_NAMES))
+        if unknown:
+            raise TypeError(f"HARClassifier got unknown parameters {', '.join(unknown)}; "
+                            f"its settings are: {', '.join(SETTING_NAMES)}")
+        for name in SETTING_NAMES:
+            setattr(self, name, settings.get(name))
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "HARClassifier":
+    def config(self) -> Config:
+        """The checked configuration these parameters describe."""
+        return Config.from_flat({"model": self.model, **{k: getattr(self, k) for k in SETTING_NAMES
+                                                          if getattr(self, k) is not None}})
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "HARClassifier":
+        """Train on windows ``X`` with labels ``y``; ``groups`` (the subject of every window) is needed
+        when ``validation_subjects`` holds subjects out for validation."""
+        config = self.config()
+        X = np.asarray(X)
         check_windows(X)
         y = np.asarray(y)
         if y.shape != (len(X),):
             raise HarcnnError(f"y must hold one label per window: {len(X)} windows, y has shape {y.shape}")
+        if config.validation_subjects and groups is None:
+            raise HarcnnError("validation_subjects holds whole subjects out: pass fit(X, y, groups=subjects)")
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.n_features_in_ = X.shape[2]
-        self.standardizer_ = Standardizer().fit(X) if self.standardize else None
-        X = self._prepare(X)
+        data = Dataset(X=X.astype(np.float32), y=y_index, subject=np.zeros(len(X), int) if groups is None else groups,
+                       spec=self._spec(X), name="arrays", source="HARClassifier.fit")
         seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
-        self.model_: EnsembleModel = create_model(
-            self.model, n_models=self.n_models, n_channels=X.shape[2], n_classes=len(self.classes_),
-            window=X.shape[1], **(self.model_params or {}))
-        trainer = Trainer(TrainConfig(self.epochs, self.batch_size, self.learning_rate),
-                          device=self.device, progress=self.progress)
-        self.history_: History = trainer.fit(self.model_, X, y_index, repeat_seeds(seed, self.n_models))
+        callbacks = [Progress(f"training {self.model}")] if self.progress else []
+        self.model_ = train_model(config, data, repeats=self.n_models, seed=seed, device=self.device,
+                                  callbacks=callbacks)
+        self.history_ = self.model_.history
         return self
+
+    def _spec(self, X: np.ndarray) -> InputSpec:
+        classes = tuple(str(c) for c in self.classes_)
+        spec = self.input_spec
+        if spec is None:
+            channels = tuple(f"channel_{c}" for c in range(X.shape[2]))
+            return InputSpec(None, X.shape[1], X.shape[1], channels, ("",) * len(channels), classes, None)
+        if (spec.window, len(spec.channels)) != X.shape[1:]:
+            raise HarcnnError(f"input_spec describes windows of {spec.window} x {len(spec.channels)}, "
+                              f"X has {X.shape[1]} x {X.shape[2]}")
+        return InputSpec(spec.sampling_rate, spec.window, spec.step, spec.channels, spec.units, classes,
+                         spec.preprocessing)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``[n, n_classes]``, averaged over the members."""
         self._check_fitted()
-        return predict_proba(self.model_, self._prepare(X)).mean(axis=0)
+        X = np.asarray(X)
+        if X.ndim == 3 and X.shape[2] != self.n_features_in_:
+            raise HarcnnError(f"X has {X.shape[2]} channels; the classifier was fitted on {self.n_features_in_}")
+        return self.model_.predict_proba(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def score(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy of the (ensemble) prediction."""
-        return float((self.predict(X) == np.asarray(y)).mean())
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        import inspect
-
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters
-                if name != "self"}
-
-    def set_params(self, **params: Any) -> "HARClassifier":
-        for name, value in params.items():
-            if name not in self.get_params():
-                raise HarcnnError(f"HARClassifier has no parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
-    def _prepare(self, X: np.ndarray) -> np.ndarray:
-        check_windows(X)
-        if hasattr(self, "n_features_in_") and X.shape[2] != self.n_features_in_:
-            raise HarcnnError(f"X has {X.shape[2]} channels; the classifier was fitted on {self.n_features_in_}")
-        return self.standardizer_.transform(X) if self.standardizer_ is not None else X.astype(np.float32)
+    def save(self, path, *, overwrite: bool = False):
+        """Save the fitted networks as the artifact ``harcnn predict`` and ``harcnn export`` read."""
+        self._check_fitted()
+        return self.model_.save(path, overwrite=overwrite)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise HarcnnError("this HARClassifier is not fitted yet: call fit(X, y) first")
+
+
+def _signature() -> inspect.Signature:
+    base = inspect.signature(HARClassifier.__init__)
+    fixed = [p for p in base.parameters.values() if p.kind != p.VAR_KEYWORD]
+    settings = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in SETTING_NAMES]
+    return base.replace(parameters=fixed + settings)
+
+
+HARClassifier.__init__.__signature__ = _signature()  # every setting is a parameter (get_params, clone, grid search)

@@ -1,8 +1,8 @@
 """ONNX export of a saved model, verified with onnxruntime, and optional dynamic int8 quantization.
 
 The exported graph takes **raw** windows, exactly what :meth:`TrainedModel.predict_proba` takes:
-input ``windows`` float32 ``[batch, 128, 9]`` (dynamic batch axis; channel order and units as the
-artifact's ``input``), output ``probabilities`` float32 ``[batch, 6]``. The fitted standardization
+input ``windows`` float32 ``[batch, window, channels]`` (dynamic batch axis; channel order and units as
+the artifact's ``input``), output ``probabilities`` float32 ``[batch, classes]``. The fitted standardization
 (if the model has one) is baked into the graph as constants, and for an ensemble the members run
 as one grouped computation whose softmax outputs are averaged in the graph, so the ONNX model
 needs nothing but onnxruntime. The class names, channel order and sampling rate are stored as
@@ -91,8 +91,10 @@ def export_onnx(trained: TrainedModel, path: str | os.PathLike, *, opset: int = 
     metadata = {
         "producer": "harcnn", "model": trained.describe(), "class_names": ",".join(trained.class_names),
         "channels": ",".join(trained.channel_names), "sampling_rate_hz": f"{trained.sampling_rate:g}",
-        "window": str(trained.window), "input": "raw windows [batch, window, channels] float32 "
-        "(acceleration in g, angular velocity in rad/s); standardization is inside the graph",
+        "window": str(trained.window), "step": str(trained.step),
+        "units": ",".join(trained.spec.units),
+        "input": "raw windows [batch, window, channels] float32 in the channels' units; standardization is "
+                 "inside the graph",
         "output": "class probabilities [batch, classes] (members' softmax averaged)",
     }
     if trained.metadata.get("weights", {}).get("sha256"):

@@ -1,56 +1,43 @@
-"""Feature baselines: linear classifiers (scikit-learn) on hand-made features.
+"""Feature baselines: linear classifiers (scikit-learn) on hand-made features, by the same protocols
+as the networks (the official split, held-out subjects, or cross-validation by subject).
 
 Two feature sets:
 
-* ``"engineered"``: the dataset's own 561 features (``X_train.txt``/``X_test.txt``). Only where
-  both splits ship them; the shared copy of the dataset lacks ``X_test.txt``, and asking for them
+* ``"raw"``: the statistics of :mod:`harcnn.models.statistics` computed from the windows (the same
+  code the ``hybrid`` network runs inside its forward pass), so the baseline works with any dataset
+  whose sampling rate is known. UCI HAR's 7,352 training windows take well under a second.
+* ``"engineered"``: a dataset's own feature vectors (UCI HAR's 561, ``extras["features"]``), only
+  where every window has them; the shared UCI HAR copy lacks ``X_test.txt``, and asking for them
   there is a clear :class:`~harcnn.errors.DataError`, not a crash.
-* ``"raw"``: the 324 statistics of :mod:`harcnn.models.statistics` computed from the raw
-  inertial windows (the same code the ``hybrid`` network runs inside its forward pass), so the
-  baseline works with any copy. The 7,352 training windows take well under a second.
 
-Both go through ``StandardScaler`` (fitted on the training split only) and a linear SVM
+Both go through ``StandardScaler`` (fitted on each fold's training windows only) and a linear SVM
 (``LinearSVC``) or a multinomial logistic regression.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
-from harcnn.data.uci_har import CHANNEL_NAMES, UCIHAR
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import Protocol
 from harcnn.errors import DataError, HarcnnError
-from harcnn.models.statistics import BANDS_HZ, SAMPLING_RATE, statistic_names, window_statistics
+from harcnn.metrics import accuracy, confusion_counts, macro_f1, per_class_metrics
+from harcnn.models.statistics import window_statistics
 
 CLASSIFIERS = ("linear_svm", "logreg")
 FEATURE_SETS = ("raw", "engineered")
 
-__all__ = ["BANDS_HZ", "CLASSIFIERS", "FEATURE_SETS", "available_feature_sets", "feature_baseline",
-           "feature_matrices", "make_classifier", "raw_feature_names", "raw_window_features"]
+__all__ = ["CLASSIFIERS", "FEATURE_SETS", "available_feature_sets", "feature_baseline", "feature_matrix",
+           "make_classifier", "raw_window_features"]
 
 
-def raw_feature_names(channel_names: Sequence[str] = CHANNEL_NAMES) -> list[str]:
-    """The names of :func:`raw_window_features`' columns, in order."""
-    return statistic_names(channel_names)
-
-
-def raw_window_features(X: np.ndarray, sampling_rate: float = SAMPLING_RATE) -> np.ndarray:
-    """Features of windows ``X [n, T, C]`` -> ``[n, F]`` float32 (see :func:`raw_feature_names`).
-
-    With 9 channels (UCI HAR order: three sensors of x, y, z), the 3 sensors' magnitude signals
-    and per-sensor axis correlations are added; with any other channel count, only the
-    per-channel statistics. Computed in float64. Constant signals give 0 (not NaN) for
-    scale-free statistics.
-    """
+def raw_window_features(X: np.ndarray, sampling_rate: float, channel_names) -> np.ndarray:
+    """Features of windows ``X [n, T, C]`` -> ``[n, F]`` float32 (see
+    :func:`harcnn.models.statistics.statistic_names`), computed in float64."""
     X = np.asarray(X)
     if X.ndim != 3 or X.shape[1] < 4:
         raise HarcnnError(f"windows must be an array [n, time steps >= 4, channels], got shape {X.shape}")
@@ -58,17 +45,22 @@ def raw_window_features(X: np.ndarray, sampling_rate: float = SAMPLING_RATE) -> 
     if not np.isfinite(X).all():
         raise HarcnnError("windows contain NaN or infinite values")
     with torch.inference_mode():
-        return window_statistics(torch.from_numpy(X), sampling_rate).numpy().astype(np.float32)
+        return window_statistics(torch.from_numpy(X), sampling_rate, channel_names).numpy().astype(np.float32)
 
 
-def available_feature_sets(dataset: UCIHAR) -> list[str]:
-    """``["raw", "engineered"]``, or ``["raw"]`` when a split lacks the 561 engineered features."""
-    engineered = dataset.train.features is not None and dataset.test.features is not None
-    return ["raw", "engineered"] if engineered else ["raw"]
+def available_feature_sets(dataset: Dataset) -> list[str]:
+    """``["raw", "engineered"]``, or ``["raw"]`` when some windows lack engineered features."""
+    features = dataset.extras.get("features")
+    return ["raw", "engineered"] if features is not None and np.isfinite(features).all() else ["raw"]
 
 
-def make_classifier(classifier: str = "linear_svm", random_state: int = 0) -> Pipeline:
+def make_classifier(classifier: str = "linear_svm", random_state: int = 0):
     """``StandardScaler`` + a linear SVM (``LinearSVC``, C=1) or a logistic regression (lbfgs, C=1)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
     if classifier == "linear_svm":
         model = LinearSVC(C=1.0, max_iter=10_000, random_state=random_state)
     elif classifier == "logreg":
@@ -78,43 +70,56 @@ def make_classifier(classifier: str = "linear_svm", random_state: int = 0) -> Pi
     return make_pipeline(StandardScaler(), model)
 
 
-def feature_matrices(dataset: UCIHAR, features: str = "raw") -> tuple[np.ndarray, np.ndarray]:
-    """The train and test feature matrices of one feature set."""
+def feature_matrix(dataset: Dataset, features: str = "raw") -> np.ndarray:
+    """The feature matrix ``[n, F]`` of every window for one feature set."""
     if features == "raw":
-        return raw_window_features(dataset.train.X), raw_window_features(dataset.test.X)
+        if dataset.spec.sampling_rate is None:
+            raise DataError(f"{dataset.source}: raw features need the windows' sampling rate (the data does not say)")
+        return raw_window_features(dataset.X, dataset.spec.sampling_rate, dataset.channel_names)
     if features == "engineered":
-        missing = [name for name, split in (("train", dataset.train), ("test", dataset.test)) if split.features is None]
-        if missing:
-            files = " and ".join(f"{m}/X_{m}.txt" for m in missing)
-            raise DataError(f"the 561 engineered features are unavailable: {dataset.source} has no {files}; "
-                            "use features='raw' (features computed from the raw windows) instead")
-        return dataset.train.features, dataset.test.features
+        if "engineered" not in available_feature_sets(dataset):
+            raise DataError(f"engineered features are unavailable: not every window of {dataset.source} has them "
+                            "(UCI HAR: train/X_train.txt and test/X_test.txt); use the raw features instead")
+        return dataset.extras["features"]
     raise HarcnnError(f"unknown feature set {features!r}; choose one of: {', '.join(FEATURE_SETS)}")
 
 
-def feature_baseline(dataset: UCIHAR, classifier: str = "linear_svm", features: str = "raw",
-                     random_state: int = 0) -> dict[str, Any]:
-    """Fit ``classifier`` on the training split's ``features``, score it once on the test split.
+def feature_baseline(dataset: Dataset, classifier: str = "linear_svm", features: str = "raw",
+                     protocol: Protocol | str = "official", random_state: int = 0) -> dict[str, Any]:
+    """Fit ``classifier`` on every fold's training windows, score it once on the fold's test windows.
 
-    Returns ``accuracy``, ``macro_f1``, ``per_class`` (precision, recall, f1, support per class
-    name), ``confusion`` (rows: true class), ``seconds`` (features + fit + predict), and
-    ``classifier``, ``features``, ``n_features``, ``n_train``, ``n_test``.
+    Returns ``accuracy`` and ``macro_f1`` of all folds' test predictions pooled, ``fold_accuracy``
+    (per fold), ``per_class``, ``confusion`` (rows: true class), ``seconds`` (features + fits +
+    predictions), and ``classifier``, ``features``, ``protocol``, ``n_features``, ``n_train``, ``n_test``.
     """
-    from harcnn.experiments.trials import per_class_metrics
-
+    protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)
     start = time.perf_counter()
-    pipeline = make_classifier(classifier, random_state)  # validates the name before any work
-    F_train, F_test = feature_matrices(dataset, features)
-    pipeline.fit(F_train, dataset.train.y)
-    predicted = pipeline.predict(F_test)
-    seconds = time.perf_counter() - start
-    y, labels = dataset.test.y, range(len(dataset.class_names))
+    make_classifier(classifier, random_state)  # validates the name before any work
+    folds = protocol.folds(dataset.subject, dataset.split)
+    F = feature_matrix(dataset, features)
+    truth, predicted, fold_accuracy = [], [], {}
+    for fold in folds:
+        pipeline = make_classifier(classifier, random_state).fit(F[fold.train], dataset.y[fold.train])
+        p = pipeline.predict(F[fold.test])
+        truth.append(dataset.y[fold.test])
+        predicted.append(p)
+        fold_accuracy[fold.name] = accuracy(truth[-1], p)
+    y, p = np.concatenate(truth), np.concatenate(predicted)
+    K = len(dataset.class_names)
     return {
-        "classifier": classifier, "features": features, "n_features": int(F_train.shape[1]),
-        "n_train": int(len(F_train)), "n_test": int(len(F_test)),
-        "accuracy": float(accuracy_score(y, predicted)),
-        "macro_f1": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
-        "per_class": per_class_metrics(y, predicted, dataset.class_names),
-        "confusion": confusion_matrix(y, predicted, labels=labels).tolist(),
-        "seconds": seconds,
+        "classifier": classifier, "features": features, "protocol": str(protocol), "n_features": int(F.shape[1]),
+        "n_train": int(len(folds[0].train)), "n_test": int(len(y)),
+        "accuracy": accuracy(y, p), "macro_f1": macro_f1(y, p, K), "fold_accuracy": fold_accuracy,
+        "per_class": per_class_metrics(y, p, dataset.class_names),
+        "confusion": confusion_counts(y, p, K).tolist(), "seconds": time.perf_counter() - start,
     }
+
+
+def most_confused(confusion: list[list[int]], class_names) -> list[tuple[str, str, int, int]]:
+    """The two largest off-diagonal cells: ``(true class, predicted class, count, true-class total)``."""
+    matrix = np.asarray(confusion)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None)[:2]
+    return [(class_names[i], class_names[j], int(off[i, j]), int(matrix[i].sum()))
+            for i, j in zip(*np.unravel_index(order, off.shape)) if off[i, j] > 0]

@@ -28,7 +28,6 @@ from harcnn.io import atomic_write_bytes
 
 __all__ = [
     "DPI",
-    "CHANNEL_NAMES",
     "Layer",
     "ArchitectureSpec",
     "boxplot_scores",
@@ -37,22 +36,11 @@ __all__ = [
     "confusion_matrix",
     "normalize_rows",
     "architecture_diagram",
+    "activity_colors",
+    "timeline_plot",
 ]
 
 DPI = 120
-
-#: The reference channel order of the 9 inertial signals.
-CHANNEL_NAMES = (
-    "total_acc_x",
-    "total_acc_y",
-    "total_acc_z",
-    "body_acc_x",
-    "body_acc_y",
-    "body_acc_z",
-    "body_gyro_x",
-    "body_gyro_y",
-    "body_gyro_z",
-)
 
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#d62728"
@@ -178,9 +166,7 @@ def histograms(
     if X.ndim != 3 or X.shape[0] == 0 or X.shape[1] < 2 or X.shape[2] == 0:
         raise HarcnnError(f"histograms: expected windows shaped [n, steps, channels], got {tuple(X.shape)}")
     channels = X.shape[2]
-    names = list(channel_names) if channel_names is not None else (
-        list(CHANNEL_NAMES) if channels == len(CHANNEL_NAMES) else [f"channel {i}" for i in range(channels)]
-    )
+    names = list(channel_names) if channel_names is not None else [f"channel {i}" for i in range(channels)]
     if len(names) != channels:
         raise HarcnnError(f"histograms: {len(names)} channel names for {channels} channels")
     series = X[:, X.shape[1] // 2 :, :].reshape(-1, channels).astype(float)
@@ -542,4 +528,139 @@ def architecture_diagram(spec: Any, path: str | os.PathLike, title: str) -> Path
         here = draw_box(0.0 if spec.merge is not None or nb > 1 else centers[0], y_head0 + r, layer)
         arrow(prev, here)
         prev = here
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------
+# activity timelines
+# --------------------------------------------------------------------------------------------
+
+#: Colour-blind-safe qualitative colours (Okabe-Ito, then Tableau's), one per class in class order.
+CLASS_COLORS = ("#0072B2", "#009E73", "#56B4E9", "#E69F00", "#D55E00", "#CC79A7", "#F0E442", "#000000",
+                "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896")
+UNKNOWN_COLOR = "#bbbbbb"
+
+
+def activity_colors(class_names: Sequence[str]) -> dict[str, str]:
+    """One colour per class name, by position (the same classes get the same colours in every plot);
+    ``unknown`` is grey."""
+    colors = {name: CLASS_COLORS[i % len(CLASS_COLORS)] for i, name in enumerate(class_names)}
+    if "unknown" in colors:
+        colors["unknown"] = UNKNOWN_COLOR
+    return colors
+
+
+def _envelope(t: np.ndarray, y: np.ndarray, max_points: int = 6000):
+    """Thin a long trace for plotting: ``(t, mean, low, high)`` per bin (low/high None when short)."""
+    if len(t) <= max_points:
+        return t, y, None, None
+    bins = max_points // 2
+    edges = np.linspace(0, len(t), bins + 1).astype(int)
+    idx = edges[:-1]
+    mean = np.add.reduceat(y, idx) / np.diff(edges)
+    return t[idx + np.diff(edges) // 2], mean, np.minimum.reduceat(y, idx), np.maximum.reduceat(y, idx)
+
+
+def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None = None,
+                  width: float = 12.0) -> Path:
+    """A PNG: the signal (acceleration magnitude) over coloured bands of the predicted activity,
+    a ribbon of the predicted (and, when known, true) activity, and the confidence per window."""
+    from matplotlib.patches import Patch
+
+    if len(prediction) == 0:
+        raise HarcnnError("nothing to plot: no windows")
+    colors = activity_colors(prediction.class_names)
+    lo, hi, _ = prediction.window_spans()
+    segments = prediction.segments()
+    scale, unit = 1.0, "window"
+    offset = 0.0
+    if prediction.has_times:
+        offset = float(prediction.start_times[0]) if prediction.start_times[0] > 1e5 else 0.0  # epoch clocks
+        span = hi[-1] - lo[0]
+        scale, unit = (60.0, "min") if span > 600 else (1.0, "s")
+
+    def x(v):
+        return (np.asarray(v, dtype=np.float64) - offset) / scale
+
+    ribbons = [("predicted", prediction.predicted)]
+    if prediction.labels is not None:
+        ribbons.append(("true", prediction.labels))
+    fig = _new_figure(width, 4.6 + 0.3 * len(ribbons))
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 0.45 * len(ribbons), 1.1]})
+    ax_signal, ax_ribbon, ax_conf = axes
+
+    for seg in segments:
+        a, b = x(lo[seg.first_window]), x(hi[seg.last_window])
+        ax_signal.axvspan(a, b, color=colors[seg.activity], alpha=0.28, linewidth=0)
+    if prediction.signal is not None:
+        t, y = x(prediction.signal_times), np.asarray(prediction.signal, dtype=np.float64)
+        keep = (t >= x(lo[0]) - 1e-9) & (t <= x(hi[-1]) + 1e-9)
+        t, mean, low, high = _envelope(t[keep], y[keep])
+        if low is not None:
+            ax_signal.fill_between(t, low, high, color="#333333", alpha=0.35, linewidth=0)
+        ax_signal.plot(t, mean, color="#2a2a2a", linewidth=0.45)
+        ax_signal.set_ylabel(prediction.signal_label)
+    else:
+        ax_signal.set_yticks([])
+    ax_signal.margins(x=0)
+    ax_signal.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax_signal.set_axisbelow(True)
+
+    for row, (label, classes) in enumerate(ribbons):
+        y0 = len(ribbons) - 1 - row
+        runs = np.flatnonzero(np.diff(classes) != 0) + 1
+        bounds = [0, *runs.tolist(), len(classes)]
+        by_class: dict[int, list[tuple[float, float]]] = {}
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            start = x(lo[a])
+            by_class.setdefault(int(classes[a]), []).append((float(start), float(x(hi[b - 1]) - start)))
+        for k, bars in by_class.items():
+            ax_ribbon.broken_barh(bars, (y0 + 0.08, 0.84), facecolors=colors[prediction.class_names[k]],
+                                  linewidth=0)
+    ax_ribbon.set_ylim(0, len(ribbons))
+    ax_ribbon.set_yticks([len(ribbons) - 1 - i + 0.5 for i in range(len(ribbons))], [r[0] for r in ribbons])
+    ax_ribbon.tick_params(axis="y", length=0)
+    for side in ("top", "right", "left"):
+        ax_ribbon.spines[side].set_visible(False)
+
+    conf = prediction.confidence
+    steps_x = np.stack([x(lo), x(hi)], axis=1).reshape(-1)  # each window's value over its own stretch
+    steps_y = np.repeat(conf, 2)
+    ax_conf.fill_between(steps_x, 0, steps_y, color="#9ecae1", alpha=0.6, linewidth=0)
+    ax_conf.plot(steps_x, steps_y, color="#3182bd", linewidth=0.8)
+    ax_conf.set_ylim(0, 1.02)
+    ax_conf.set_yticks([0, 0.5, 1])
+    ax_conf.set_ylabel("confidence")
+    ax_conf.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax_conf.set_xlim(x(lo[0]), x(hi[-1]))
+    if prediction.has_times:
+        ax_conf.set_xlabel(f"time since start ({unit})" if offset else f"time ({unit})")
+    else:
+        ax_conf.set_xlabel("window (signal: second half of each window, consecutive windows assumed)")
+
+    if prediction.subjects is not None and len(prediction.subjects):
+        subjects = np.asarray(prediction.subjects)
+        starts = [0, *(np.flatnonzero(subjects[1:] != subjects[:-1]) + 1).tolist()]
+        for i in starts:
+            if i:
+                for ax in axes:
+                    ax.axvline(x(lo[i]), color="#555555", linewidth=0.8, linestyle="--")
+            if len(starts) <= 30:
+                ax_signal.annotate(f"subject {subjects[i]}", (x(lo[i]), 1.0), xycoords=("data", "axes fraction"),
+                                   xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
+                                   color="#333333")
+
+    present = sorted(set(prediction.predicted.tolist()) | set(() if prediction.labels is None
+                                                               else prediction.labels.tolist()))
+    handles = [Patch(facecolor=colors[prediction.class_names[k]],
+                     label=prediction.class_names[k].replace("_", " ").lower()) for k in present]
+    ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
+                     frameon=False, fontsize=9, handlelength=1.2, borderaxespad=0.2)
+    if title is None:
+        title = f"Predicted activities: {Path(prediction.source).name}"
+        if prediction.model:
+            title += f"  [{prediction.model}]"
+        if prediction.accuracy is not None:
+            title += f"  accuracy {100 * prediction.accuracy:.1f}%"
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     return _save(fig, path)

@@ -289,3 +289,39 @@ def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str
             raise SettingError(f"expected {what}, got {item!r}")
         values[canonical_name(key)] = raw.strip()
     return values
+
+
+def read_settings_file(path) -> dict[str, Any]:
+    """A TOML (or YAML, with PyYAML) file of tables: ``[settings]`` (fixed settings, and ``model``),
+    ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name``, ``description``
+    and ``baseline`` at the top. Values are converted later, by the settings they name."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
+            data = yaml.safe_load(text)
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as error:
+        raise SettingError(f"{path} is not valid: {error}") from None
+    if not isinstance(data, dict):
+        raise SettingError(f"{path} must hold tables such as [settings] or [grid]")
+    for table in ("settings", "grid", "space"):
+        if not isinstance(data.setdefault(table, {}), dict):
+            raise SettingError(f"{path}: [{table}] must be a table of settings")
+    known = {"settings", "grid", "space", "name", "description", "baseline"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}; expected "
+                           f"{', '.join(sorted(known))}")
+    return data

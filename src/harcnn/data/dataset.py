@@ -29,11 +29,12 @@ from harcnn.provenance import digest
 @dataclass(frozen=True)
 class InputSpec:
     """What a model's input is: every window is ``window`` samples of ``channels`` at ``sampling_rate``
-    Hz, a new one every ``step`` samples; ``preprocessing`` is how raw sensor signals become these
-    channels (a :class:`harcnn.data.windows.PreprocessConfig` as plain data plus the sensors it reads),
-    or None when the windows came as they are and no recording can be prepared the same way."""
+    Hz (None: unknown), a new one every ``step`` samples; ``preprocessing`` is how raw sensor signals
+    become these channels (a :class:`harcnn.data.windows.PreprocessConfig` as plain data plus the
+    sensors it reads), or None when the windows came as they are and no recording can be prepared
+    the same way."""
 
-    sampling_rate: float
+    sampling_rate: float | None
     window: int
     step: int
     channels: tuple[str, ...]
@@ -45,7 +46,7 @@ class InputSpec:
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
         object.__setattr__(self, "units", tuple(str(u) for u in self.units))
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if not (self.sampling_rate > 0 and self.window >= 1 and self.step >= 1):
+        if not ((self.sampling_rate is None or self.sampling_rate > 0) and self.window >= 1 and self.step >= 1):
             raise DataError(f"input spec: sampling rate, window and step must be positive, got {self.sampling_rate}, "
                             f"{self.window}, {self.step}")
         if len(self.units) != len(self.channels):
@@ -56,12 +57,12 @@ class InputSpec:
             raise DataError(f"input spec: duplicate channel names in {list(self.channels)}")
 
     @property
-    def window_seconds(self) -> float:
-        return self.window / self.sampling_rate
+    def window_seconds(self) -> float | None:
+        return None if self.sampling_rate is None else self.window / self.sampling_rate
 
     @property
-    def step_seconds(self) -> float:
-        return self.step / self.sampling_rate
+    def step_seconds(self) -> float | None:
+        return None if self.sampling_rate is None else self.step / self.sampling_rate
 
     def model_inputs(self) -> dict[str, Any]:
         """The input description a model is built with (see :data:`harcnn.models.INPUT_ARGS`)."""
@@ -76,14 +77,16 @@ class InputSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
         try:
-            return cls(float(data["sampling_rate"]), int(data["window"]), int(data["step"]), tuple(data["channels"]),
+            rate = None if data["sampling_rate"] is None else float(data["sampling_rate"])
+            return cls(rate, int(data["window"]), int(data["step"]), tuple(data["channels"]),
                        tuple(data["units"]), tuple(data["classes"]), data.get("preprocessing"))
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
 
     def describe(self) -> str:
-        return (f"{self.window} samples ({self.window_seconds:g} s) every {self.step} at {self.sampling_rate:g} Hz; "
-                f"{len(self.channels)} channels; {len(self.classes)} classes")
+        timing = (f"{self.window} samples ({self.window_seconds:g} s) every {self.step} at {self.sampling_rate:g} Hz"
+                  if self.sampling_rate is not None else f"{self.window} samples every {self.step} (rate unknown)")
+        return f"{timing}; {len(self.channels)} channels; {len(self.classes)} classes"
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,7 +247,7 @@ def source_kinds() -> dict[str, SourceKind]:
 
 
 def _import_sources() -> None:
-    from harcnn.data import hapt, npz, recordings_source, uci_har  # noqa: F401  (they register themselves)
+    from harcnn.data import npz, uci_har  # noqa: F401  (they register themselves)
 
 
 def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from harcnn.metrics import accuracy, macro_f1
 from harcnn.models import create_model
 from harcnn.progress import ProgressBar
 from harcnn.seeding import fold_seeds
-from harcnn.settings import Config, canonical_name
+from harcnn.settings import Config, canonical_name, read_settings_file
 
 
 def _show(value: Any) -> str:
@@ -125,25 +124,10 @@ def load_study_file(path: str | Path) -> StudySpec:
         [settings]
         standardize = true
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise HarcnnError(f"cannot read study file {path}: {error.strerror}") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise HarcnnError(f"reading {path} needs PyYAML (pip install pyyaml), or use TOML") from None
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError) as error:
-        raise HarcnnError(f"{path} is not valid: {error}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("grid"), dict):
+    data = read_settings_file(path)
+    if not data["grid"]:
         raise HarcnnError(f"{path} needs a [grid] table of settings and their values")
-    return grid_study(data["grid"], name=str(data.get("name", path.stem)), settings=data.get("settings", {}),
+    return grid_study(data["grid"], name=str(data.get("name", Path(path).stem)), settings=data["settings"],
                       baseline=data.get("baseline"), description=str(data.get("description", "")))
 
 

@@ -27,13 +27,16 @@ class Hybrid(DeepCNN):
     (x, y, z triplets get magnitudes and correlations). At the defaults, on UCI HAR's 9 channels:
     164,422 parameters."""
 
-    def __init__(self, *, window: int, n_channels: int, n_classes: int, sampling_rate: float,
+    def __init__(self, *, window: int, n_channels: int, n_classes: int, sampling_rate: float | None,
                  channel_names: Sequence[str] | None = None, n_models: int = 1,
                  blocks: int = 3, filters: int = 32, kernel_size: int = 5, convs_per_block: int = 2,
                  dropout: float = 0.5, pool_size: int = 2):
         super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models,
                          blocks=blocks, filters=filters, kernel_size=kernel_size, convs_per_block=convs_per_block,
                          dropout=dropout, pool_size=pool_size)
+        if sampling_rate is None:
+            raise HarcnnError("hybrid computes spectra of its windows, so it needs their sampling rate: give the "
+                              "data's input spec (HARClassifier(input_spec=...), or a dataset that says its rate)")
         names = tuple(channel_names) if channel_names is not None else tuple(f"channel_{i}" for i in range(n_channels))
         if len(names) != n_channels:
             raise HarcnnError(f"hybrid: {len(names)} channel names for {n_channels} channels")

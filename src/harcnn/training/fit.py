@@ -74,7 +74,8 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
     seeds = repeat_seeds(seed, repeats)
     fitted = fit_networks(config, train, seeds, device=device, callbacks=callbacks)
     trained = TrainedModel(model=fitted.model.cpu(), spec=train.spec, standardizer=fitted.standardizer,
-                           recipe=config.to_flat(), seeds=list(seeds), data=train.identity())
+                           recipe=config.to_flat(), seeds=list(seeds), data=train.identity(),
+                           history=fitted.history)
     history = fitted.history
     trained.scores = {
         "train_windows": fitted.train_windows, "validation_subjects": fitted.validation_subjects,

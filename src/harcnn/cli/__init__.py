@@ -1,0 +1,46 @@
+"""The ``harcnn`` command line: a thin layer over the Python API.
+
+Every user error (:class:`~harcnn.errors.HarcnnError`) is printed as one line and exits with status
+2; argparse's own usage errors exit with 2 as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harcnn.errors import HarcnnError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except HarcnnError as error:
+        print(f"harcnn: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harcnn: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harcnn import __version__
+    from harcnn.cli import data, experiments, serving
+
+    parser = argparse.ArgumentParser(prog="harcnn", description="Human activity recognition from inertial signals "
+                                                                "with 1D convolutional networks.")
+    parser.add_argument("--version", action="version", version=f"harcnn {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    data.add_commands(commands)  # data info, data download, models
+    experiments.add_commands(commands)  # evaluate, study, report, leaderboard, features
+    serving.add_commands(commands)  # train, predict, export
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""``harcnn data info``, ``harcnn data download`` and ``harcnn models``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harcnn.cli.options import add_data_options, load_data
+from harcnn.errors import HarcnnError
+
+
+def add_commands(commands) -> None:
+    data = commands.add_parser("data", help="find, download and describe datasets")
+    data_commands = data.add_subparsers(title="data commands", metavar="COMMAND")
+    info = data_commands.add_parser("info", help="what a dataset holds: source, fingerprint, windows per class and "
+                                                 "subject")
+    add_data_options(info, protocol=False)
+    info.set_defaults(run=_data_info)
+    download = data_commands.add_parser("download", help="download a dataset's official archive into the user cache")
+    download.add_argument("--kind", choices=["uci_har", "hapt"], default="uci_har", help="which (default uci_har)")
+    download.add_argument("--cache-dir", type=Path, help="cache folder (default: the per-user cache)")
+    download.add_argument("--force", action="store_true", help="download again even if cached")
+    download.set_defaults(run=_data_download)
+
+    models = commands.add_parser("models", help="the registered models and their settings (from the settings schema)")
+    models.add_argument("name", nargs="?", help="one model's settings (default: every model, briefly)")
+    models.set_defaults(run=_models)
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    print(load_data(args).describe())
+    return 0
+
+
+def _data_download(args: argparse.Namespace) -> int:
+    if args.kind == "hapt":
+        from harcnn.data.hapt import download_hapt as download
+    else:
+        from harcnn.data.uci_har import download_uci_har as download
+    path = download(args.cache_dir, force=args.force)
+    print(f"{args.kind} dataset ready: {path}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from harcnn.models import list_models, model_class
+    from harcnn.settings import SHARED
+
+    if args.name is None:
+        for name in list_models():
+            cls = model_class(name)
+            summary = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:<10} {summary}")
+            print(f"{'':<10} settings: {', '.join(f'{k}={_show(s.default)}' for k, s in cls.settings.items())}")
+        print("\nEvery model also takes the shared settings (data preparation, training, augmentation); "
+              "'harcnn models NAME' lists them all.")
+        return 0
+    if args.name not in list_models():
+        raise HarcnnError(f"unknown model {args.name!r}; available: {', '.join(list_models())}")
+    cls = model_class(args.name)
+    print(f"{args.name}: {(cls.__doc__ or '').strip()}\n")
+    for title, settings in (("model settings", cls.settings), *(
+            (f"{group} settings", {k: s for k, s in SHARED.items() if s.group == group})
+            for group in ("data", "training", "augmentation"))):
+        print(f"{title}:")
+        for name, setting in settings.items():
+            print(f"  --{name.replace('_', '-'):<22} {setting.help} ({setting.describe()})")
+    return 0
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) \
+        else str(value)

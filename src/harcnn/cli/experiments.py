@@ -1,0 +1,269 @@
+"""``harcnn evaluate``, ``study``, ``report``, ``leaderboard`` and ``features``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, config_from_args,
+                                executor_of, load_data, positive_int, protocol_of, settings_from_args)
+from harcnn.errors import HarcnnError
+
+STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
+
+
+def add_commands(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="repeated evaluation of one configuration (the reference "
+                                                    "experiment by default), on the official split or by subject")
+    evaluate.add_argument("--repeats", type=positive_int, default=10, help="independent trainings (default 10)")
+    evaluate.add_argument("--out", type=Path, default=None, help="results folder (default runs/evaluate-<model>-<time>)")
+    add_data_options(evaluate)
+    add_settings_options(evaluate)
+    add_execution_options(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+
+    study = commands.add_parser("study", help="tuning studies: a grid of configurations x repeats, resumable")
+    study.add_argument("name", choices=STUDIES, help="a reference study, all four, or a custom grid (--grid, or a "
+                                                     "[grid] table in --config)")
+    study.add_argument("--grid", nargs="+", metavar="KEY=V1,V2", default=[],
+                       help="custom grid: all combinations, e.g. --grid filters=32,128 kernel_size=5,7")
+    study.add_argument("--repeats", type=positive_int, default=10, help="repeats per configuration (default 10)")
+    study.add_argument("--out", type=Path, default=Path("runs/studies"),
+                       help="parent folder of study folders (default runs/studies); running again resumes")
+    study.add_argument("--select", choices=["val"], default=None,
+                       help="val: after the study, choose the configuration with the best mean validation accuracy "
+                            "(needs --validation-subjects) and report its test accuracy")
+    add_data_options(study)
+    add_settings_options(study, model=False)
+    add_execution_options(study)
+    study.set_defaults(run=_study)
+
+    report = commands.add_parser("report", help="render a study folder as one self-contained HTML page")
+    report.add_argument("folder", type=Path, help="a study folder (with results.sqlite)")
+    report.set_defaults(run=_report)
+
+    board = commands.add_parser(
+        "leaderboard", help="several models x R repeats (resumable): accuracy, F1, ensembles, parameters, training "
+                            "time and latency as one table (CSV, Markdown, HTML report)")
+    board.add_argument("--models", default=None, metavar="M1,M2",
+                       help="comma-separated registered models (default: all registered)")
+    board.add_argument("--repeats", type=positive_int, default=10, help="repeats per model (default 10)")
+    board.add_argument("--model-set", metavar="MODEL:KEY=VALUE", action="append", default=[],
+                       help="a setting for one model, e.g. --model-set resnet1d:width=1.0 (repeatable); the setting "
+                            "options reach every model that has them")
+    board.add_argument("--ensemble-of", metavar="M1,M2", action="append", default=None,
+                       help="an extra row: the repeats of these models averaged together ('all' for every model; "
+                            "default: all, when there are several models; 'none' for no such row)")
+    board.add_argument("--baselines", default=None, metavar="CLASSIFIERS",
+                       help="add feature-baseline rows: linear_svm, logreg or both ('all'), comma-separated")
+    board.add_argument("--feature-set", choices=["raw", "engineered"], default="raw",
+                       help="the feature baselines' features (default raw: computed from the windows)")
+    board.add_argument("--tuning-note", default="", metavar="TEXT",
+                       help="how the settings were chosen, stated in the protocol")
+    board.add_argument("--no-latency", action="store_true", help="skip the latency measurements")
+    board.add_argument("--out", type=Path, default=Path("runs/leaderboard"),
+                       help="the leaderboard's folder (default runs/leaderboard); running again resumes")
+    add_data_options(board)
+    add_settings_options(board, model=False)
+    add_execution_options(board)
+    board.set_defaults(run=_leaderboard)
+
+    features = commands.add_parser("features", help="feature baselines: a linear classifier on hand-made features, "
+                                                    "by the same protocols as the networks")
+    features.add_argument("--classifier", choices=["linear_svm", "logreg", "all"], default="linear_svm",
+                          help="linear SVM, logistic regression, or both (default linear_svm)")
+    features.add_argument("--feature-set", choices=["raw", "engineered"], default="raw",
+                          help="raw: statistics computed from the windows; engineered: the dataset's own feature "
+                               "vectors (UCI HAR's 561, where X_train.txt and X_test.txt exist) (default raw)")
+    features.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="also write the results as JSON")
+    add_data_options(features)
+    features.set_defaults(run=_features)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from harcnn.experiments import evaluate
+    from harcnn.progress import ProgressBar
+
+    config = config_from_args(args)
+    dataset = load_data(args, progress=not args.quiet)
+    protocol = protocol_of(args, dataset)
+    folds = protocol.folds(dataset.subject, dataset.split)
+    out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"Evaluating {config.model} ({config.describe()})")
+    print(f"on {dataset.name} data ({dataset.source}, fingerprint {dataset.fingerprint}), --cv {protocol}: "
+          f"{len(folds)} fold{'s' if len(folds) > 1 else ''} x {args.repeats} repeats")
+    for fold in folds:
+        print(f"  {fold.name}: {len(fold.train)} training / {len(fold.test)} test windows (test subjects "
+              f"{', '.join(fold.test_subjects)})")
+    if config.validation_subjects:
+        from harcnn.data.splits import subject_holdout
+
+        train = dataset.subject[folds[0].train]
+        _, held = subject_holdout(train, config.validation_subjects)
+        print(f"  validation: {config.validation_subjects} training subjects held out "
+              f"({', '.join(map(str, sorted(set(train[held].tolist()))))} in the first fold)")
+    total = args.repeats * len(folds)
+    with ProgressBar(total, "trials", "model", enabled=not args.quiet) as bar:
+        def report(trial) -> None:
+            where = f"{trial.fold}, " if len(folds) > 1 else ""
+            bar.write(f"{where}repeat {trial.repeat + 1:>2}/{args.repeats}: {100 * trial.test_accuracy:.3f}%  "
+                      f"(seed {trial.seed}, {trial.epochs} epochs in {trial.train_seconds:.1f} s)")
+
+        result = evaluate(dataset, config, protocol=protocol, repeats=args.repeats, seed=args.seed,
+                          models_per_batch=args.models_per_batch, executor=executor_of(args), on_trial=report,
+                          on_progress=bar.update_to)
+    result.save(out)
+    wall = result.wall_seconds
+    print(f"Trained and tested {total} models in {wall:.1f} s ({wall / total:.1f} s per model, wall clock)")
+    print(result.summary_line())
+    if len(folds) > 1:
+        print("\n".join(result.fold_lines()))
+    print(result.ensemble_line())
+    print(f"Results saved to {out}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
+    from harcnn.settings import parse_assignments
+
+    if args.name == "custom":
+        if args.grid:
+            grid = {k: v.split(",") for k, v in parse_assignments(args.grid, "KEY=V1,V2").items()}
+            specs = [grid_study(grid)]
+        elif args.config is not None:
+            specs = [load_study_file(args.config)]
+        else:
+            raise HarcnnError("a custom study needs --grid KEY=V1,V2 ... or --config FILE with a [grid] table")
+    elif args.grid:
+        raise HarcnnError("--grid is for 'harcnn study custom'")
+    else:
+        specs = list(BUILTIN_STUDIES.values()) if args.name == "all" else [BUILTIN_STUDIES[args.name]]
+    settings = settings_from_args(args)  # the --config file's [settings] and the options
+    for spec in specs:  # check every configuration before training anything
+        configs = spec.experiment_configs(settings)
+        if args.select == "val" and not all(c.validation_subjects for _, c in configs):
+            raise HarcnnError("--select val chooses on validation subjects: add --validation-subjects N")
+    dataset = load_data(args, progress=not args.quiet)
+    protocol = protocol_of(args, dataset)
+    executor = executor_of(args)
+    for spec in specs:
+        folder = args.out / spec.name
+        print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats, --cv {protocol} "
+              f"-> {folder}")
+        siblings = [args.out / other.name for other in specs if other is not spec]
+        result = run_study(dataset, spec, folder, protocol=protocol, repeats=args.repeats, seed=args.seed,
+                           settings=settings, models_per_batch=args.models_per_batch, executor=executor,
+                           progress=not args.quiet, reuse=siblings)
+        for line in result.summary_lines():
+            print(line)
+        if args.select == "val":
+            _print_selection(result.records)
+        print(f"Report: {folder / 'report.html'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harcnn.experiments.report import render_report
+
+    if not (args.folder / "study.json").is_file():
+        raise HarcnnError(f"{args.folder} is not a finished study folder (no study.json)")
+    print(f"Report written to {render_report(args.folder)}")
+    return 0
+
+
+def _split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["resnet1d:width=1.0"]`` -> ``{"resnet1d": {"width": "1.0"}}``."""
+    from harcnn.settings import parse_assignments
+
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        model, sep, assignment = item.partition(":")
+        if not sep or not model.strip() or "=" not in assignment:
+            raise HarcnnError(f"--model-set expects MODEL:KEY=VALUE, got {item!r}")
+        out.setdefault(model.strip(), {}).update(parse_assignments([assignment]))
+    return out
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
+    from harcnn.features import CLASSIFIERS
+    from harcnn.models import list_models
+
+    models = _split_names(args.models) if args.models is not None else list_models()
+    if args.models is not None and not models:
+        raise HarcnnError("--models needs at least one model name")
+    settings = settings_from_args(args)
+    model_settings = _parse_model_settings(args.model_set)
+    ensembles = None
+    if args.ensemble_of is not None:
+        ensembles = []
+        for text in args.ensemble_of:
+            names = _split_names(text)
+            if names != ["none"]:
+                ensembles.append(models if names == ["all"] else names)
+    baselines = [] if args.baselines is None else _split_names(args.baselines)
+    if baselines == ["all"]:
+        baselines = list(CLASSIFIERS)
+    for name in baselines:
+        if name not in CLASSIFIERS:
+            raise HarcnnError(f"unknown classifier {name!r} in --baselines; choose from {', '.join(CLASSIFIERS)}")
+    leaderboard_spec(models, settings, model_settings)  # every model and setting checked before any work
+    dataset = load_data(args, progress=not args.quiet)
+    protocol = protocol_of(args, dataset)
+    print(f"Leaderboard: {len(models)} models ({', '.join(models)}) x {args.repeats} repeats, --cv {protocol} "
+          f"-> {args.out}")
+    board = run_leaderboard(
+        dataset, args.out, protocol=protocol, models=models, repeats=args.repeats, seed=args.seed, settings=settings,
+        model_settings=model_settings, ensembles=ensembles, baselines=baselines, feature_set=args.feature_set,
+        latency=not args.no_latency, tuning_note=args.tuning_note,
+        command="harcnn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["leaderboard"] else "",
+        models_per_batch=args.models_per_batch, executor=executor_of(args), progress=not args.quiet)
+    print()
+    print(board.markdown_table())
+    if board.selection is not None:
+        print()
+        print(board.selection.describe().replace("**", ""))
+    print(f"\nSaved {args.out / 'leaderboard.csv'}, {args.out / 'leaderboard.md'} (with the protocol) and "
+          f"{args.out / 'report.html'}")
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from harcnn.features import CLASSIFIERS, feature_baseline, most_confused
+    from harcnn.io import write_json
+
+    dataset = load_data(args)
+    protocol = protocol_of(args, dataset)
+    classifiers = list(CLASSIFIERS) if args.classifier == "all" else [args.classifier]
+    results = []
+    for classifier in classifiers:
+        result = feature_baseline(dataset, classifier=classifier, features=args.feature_set, protocol=protocol)
+        results.append(result)
+        print(f"{classifier} on {result['n_features']} {args.feature_set} features, --cv {protocol} "
+              f"({result['n_test']} test windows, {result['seconds']:.1f} s)")
+        print(f"  accuracy {100 * result['accuracy']:.2f}%   macro-F1 {100 * result['macro_f1']:.2f}%")
+        if len(result["fold_accuracy"]) > 1:
+            print("  per fold: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["fold_accuracy"].items()))
+        for true, wrong, count, total in most_confused(result["confusion"], dataset.class_names):
+            print(f"  {true} taken for {wrong}: {count} of {total} windows ({100 * count / total:.1f}%)")
+    if args.out is not None:
+        write_json(args.out, results if len(results) > 1 else results[0])
+        print(f"Results saved to {args.out}")
+    return 0
+
+
+def _print_selection(records) -> None:
+    from harcnn.experiments.selection import select_by_validation
+
+    selection = select_by_validation(records)
+    print(selection.describe().replace("**", ""))
+    for label, val, n in selection.ranking:
+        print(f"  validation {100 * val:6.2f}%  ({n} trials)  {label}")

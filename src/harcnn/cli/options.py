@@ -1,0 +1,182 @@
+"""Option groups shared by the commands: data, protocol, settings and execution, each with one spelling.
+
+Every setting of the schema (:mod:`harcnn.settings`) is an option of every command that trains
+(``--epochs 30``, ``--standardize``, ``--kernel-size 5``, ``--validation-subjects 5``); values are
+converted and checked once, by the schema, with one clear message. ``--config FILE`` reads settings
+from a TOML or YAML file (its ``[settings]`` table); options given on the command line win.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from harcnn.errors import HarcnnError
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+# -------------------------------------------------------------------------------------------- data
+
+#: Data options: which kinds take them is in each kind's registration (harcnn.data.dataset).
+DATA_OPTIONS = {
+    "classes": ("--classes", dict(choices=["basic", "all"],
+                                  help="HAPT: the 6 basic activities (default) or all 12 with the postural transitions")),
+    "sampling_rate": ("--rate", dict(type=positive_float, metavar="HZ",
+                                     help="recordings: resample to this rate (default 50); windows: their rate")),
+}
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) -> None:
+    from harcnn.data.dataset import source_kinds
+
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", type=Path, default=None, metavar="PATH",
+                       help="a dataset: UCI HAR or HAPT zip/folder, a .npz of windows, or a folder/zip of recordings "
+                            "(default: UCI HAR from $HARCNN_DATA, the user cache, or a download)")
+    group.add_argument("--data-kind", choices=sorted(source_kinds()), default=None,
+                       help="what --data holds, when it cannot be told from the path")
+    for name, (flag, options) in DATA_OPTIONS.items():
+        group.add_argument(flag, dest=f"data_{name}", default=None, **options)
+    if protocol:
+        group.add_argument("--cv", default=None, metavar="PROTOCOL",
+                           help="evaluation by subject: official (the dataset's own split), holdout:N (N test "
+                                "subjects), subjects:K (K-fold by subject) or loso (leave one subject out); default "
+                                "official where the dataset has one, else subjects:5")
+
+
+def load_data(args: argparse.Namespace, progress: bool = True):
+    from harcnn.data.dataset import load_dataset
+
+    options = {name: getattr(args, f"data_{name}") for name in DATA_OPTIONS}
+    if args.data is None and (args.data_kind in (None, "uci_har")):
+        options["progress"] = progress
+    return load_dataset(args.data, args.data_kind, **options)
+
+
+def protocol_of(args: argparse.Namespace, dataset):
+    """The ``--cv`` protocol, or the default: the official split where there is one, else 5-fold by subject."""
+    from harcnn.data.splits import Protocol
+
+    if args.cv is not None:
+        return Protocol.parse(args.cv)
+    if dataset.split is not None:
+        return Protocol("official")
+    print(f"{dataset.name} data has no official split: evaluating by 5-fold cross-validation over its subjects "
+          "(choose with --cv)")
+    return Protocol("subjects", 5)
+
+
+# -------------------------------------------------------------------------------------------- settings
+
+
+def _setting_table() -> dict[str, list[tuple[str, Any]]]:
+    """Every setting name -> [(model or "all", Setting)], models in registry order."""
+    from harcnn.models import list_models
+    from harcnn.settings import SHARED, model_settings
+
+    table: dict[str, list] = {}
+    for model in list_models():
+        for name, setting in model_settings(model).items():
+            table.setdefault(name, []).append((model, setting))
+    for name, setting in SHARED.items():
+        table.setdefault(name, []).append(("all", setting))
+    return table
+
+
+def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
+    """``--model`` (optional), ``--config FILE`` and one option per setting, grouped as the schema groups them."""
+    from harcnn.settings import Bool
+
+    groups = {name: parser.add_argument_group(title) for name, title in (
+        ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
+        ("training", "training"), ("augmentation", "augmentation (all off by default)"))}
+    if model:
+        groups["model"].add_argument("--model", default=None, help="registered model name (default cnn; see "
+                                                                   "'harcnn models')")
+    groups["model"].add_argument("--config", type=Path, default=None, metavar="FILE",
+                                 help="settings from a TOML/YAML file ([settings] table; options given here win)")
+    for name, owners in _setting_table().items():
+        setting = owners[0][1]
+        flag = "--" + name.replace("_", "-")
+        if owners[0][0] == "all":
+            help_text = f"{setting.help} ({setting.describe()})"
+        else:
+            defaults = ", ".join(f"{m} {_plain(s.default)}" for m, s in owners)
+            help_text = f"{setting.help} ({setting.kind.describe()}; default: {defaults})"
+        if isinstance(setting.kind, Bool):
+            groups[setting.group].add_argument(flag, dest=f"setting_{name}", action=argparse.BooleanOptionalAction,
+                                               default=None, help=help_text)
+        else:
+            groups[setting.group].add_argument(flag, dest=f"setting_{name}", default=None, metavar="VALUE",
+                                               help=help_text)
+
+
+def _plain(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) \
+        else str(value)
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given (file first, then options), as raw values: the schema converts them."""
+    from harcnn.settings import read_settings_file
+
+    values = dict(read_settings_file(args.config)["settings"]) if getattr(args, "config", None) else {}
+    values.update({key[len("setting_"):]: value for key, value in vars(args).items()
+                   if key.startswith("setting_") and value is not None})
+    if getattr(args, "model", None) is not None:
+        values["model"] = args.model
+    return values
+
+
+def config_from_args(args: argparse.Namespace):
+    from harcnn.settings import Config
+
+    return Config.from_flat(settings_from_args(args))
+
+
+# -------------------------------------------------------------------------------------------- execution
+
+
+def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = True) -> None:
+    group = parser.add_argument_group("execution")
+    group.add_argument("--seed", type=int, default=0, help="base seed; every trial's seed derives from it, its repeat "
+                                                           "and its fold (default 0)")
+    group.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    if batching:
+        group.add_argument("--workers", type=positive_int, default=None,
+                           help="worker processes on a CPU (default 2 on a multi-core CPU; 1 = in-process; a single "
+                                "job always runs in-process with all threads)")
+        group.add_argument("--models-per-batch", type=positive_int, default=None,
+                           help="repeats trained together as one batched computation (default: balanced over workers)")
+    group.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def executor_of(args: argparse.Namespace):
+    from harcnn.experiments.executors import make_executor
+
+    return make_executor(args.device, getattr(args, "workers", None))
+
+
+def check_out_folder(path: Path, force: bool) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
+        raise HarcnnError(f"{path}: exists and is not an empty folder (choose another --save, or pass --force)")

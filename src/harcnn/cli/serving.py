@@ -1,0 +1,166 @@
+"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.artifact, harcnn.predict, harcnn.export)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harcnn.cli.options import (add_data_options, add_settings_options, check_out_folder, config_from_args, load_data,
+                                positive_int)
+from harcnn.errors import HarcnnError
+
+
+def add_commands(commands) -> None:
+    train = commands.add_parser("train", help="train one model (or an ensemble of repeats) and save it")
+    train.add_argument("--save", type=Path, required=True, metavar="DIR", help="the model folder to write")
+    train.add_argument("--force", action="store_true", help="replace an existing --save folder")
+    train.add_argument("--repeats", type=positive_int, default=1,
+                       help="members: N > 1 saves an ensemble of N repeats, probabilities averaged (default 1)")
+    train.add_argument("--test", default=None, metavar="WHICH",
+                       help="the windows it is scored on after training: official (the dataset's test split; the "
+                            "default where there is one), holdout:N (N test subjects), or none (train on every "
+                            "window; the default otherwise)")
+    train.add_argument("--seed", type=int, default=0, help="base seed; member i equals 'harcnn evaluate' repeat i "
+                                                           "(default 0)")
+    train.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    add_data_options(train, protocol=False)
+    add_settings_options(train)
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="predict activities of windows (.npy/.npz), a dataset (its test "
+                                                  "split) or a CSV/Parquet recording")
+    predict.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
+    predict.add_argument("input", type=Path, metavar="INPUT",
+                         help="windows .npy/.npz [n, window, channels]; a dataset zip/folder; or a recording "
+                              ".csv/.csv.gz/.parquet (a time column and the sensors the model needs)")
+    predict.add_argument("--out", type=Path, metavar="FILE",
+                         help="per-window predictions, .csv or .json (default <INPUT name>_predictions.csv); "
+                              "segments go beside it as <name>_segments.<ext>")
+    predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
+    predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
+    recording = predict.add_argument_group("recordings")
+    recording.add_argument("--acc-units", default="g", choices=["g", "m/s2"], help="acceleration unit (default g)")
+    recording.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
+                           help="angular velocity unit (default rad/s)")
+    recording.add_argument("--time-column", default="time", metavar="NAME",
+                           help="time column (default 'time' and its aliases); 'none' for none (then give --rate)")
+    recording.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"], help="time unit (default s)")
+    recording.add_argument("--rate", type=float, metavar="HZ", help="sampling rate of a recording without a time "
+                                                                   "column")
+    predict.set_defaults(run=_predict)
+
+    export = commands.add_parser("export", help="export a saved model to ONNX (optionally int8), verified with "
+                                                "onnxruntime")
+    export.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
+    export.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the ONNX file to write")
+    export.add_argument("--int8", action="store_true",
+                        help="also write a dynamically quantized int8 model beside it (<name>.int8.onnx)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--data", type=Path, default=None,
+                        help="a dataset whose windows check the export and give test accuracies (its test split "
+                             "where it has one; default: random windows only; never downloads)")
+    export.set_defaults(run=_export)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from harcnn.data.splits import Protocol
+    from harcnn.training.callbacks import Progress
+    from harcnn.training.fit import train_model
+
+    config = config_from_args(args)
+    check_out_folder(args.save, args.force)
+    dataset = load_data(args, progress=not args.quiet)
+    which = args.test or ("official" if dataset.split is not None else "none")
+    if which == "none":
+        train, test = dataset, None
+    else:
+        protocol = Protocol.parse(which)
+        if protocol.kind not in ("official", "holdout"):
+            raise HarcnnError(f"--test {which}: train scores one test part: official, holdout:N or none")
+        fold = protocol.folds(dataset.subject, dataset.split)[0]
+        train, test = dataset.subset(fold.train), dataset.subset(fold.test)
+    members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
+    print(f"Training {members}: {config.model} ({config.describe()})")
+    scored = f"scoring on {len(test)} test windows" if test is not None else "no test windows (--test none)"
+    print(f"on {len(train)} {dataset.name} windows ({dataset.source}); {scored}", flush=True)
+    callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
+    trained = train_model(config, train, repeats=args.repeats, seed=args.seed, test=test, device=args.device,
+                          callbacks=callbacks)
+    scores = trained.scores
+    print(f"Trained in {scores['train_seconds']:.1f} s")
+    if test is not None:
+        if args.repeats > 1:
+            listed = ", ".join(f"{100 * a:.2f}" for a in scores["member_test_accuracy"])
+            print(f"Member test accuracies (%): {listed}")
+            print(f"Ensemble test accuracy (averaged probabilities): {100 * scores['test_accuracy']:.2f}%")
+        else:
+            print(f"Test accuracy: {100 * scores['test_accuracy']:.2f}%")
+    path = trained.save(args.save, overwrite=args.force)
+    weights = trained.metadata["weights"]
+    print(f"Saved to {path} (weights {weights['bytes'] / 1e6:.2f} MB, sha256 {weights['sha256'][:12]})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from harcnn.artifact import load_model
+    from harcnn.plots import timeline_plot
+    from harcnn.predict import output_paths, predict_path, write_prediction
+
+    model = load_model(args.model)
+    out = args.out
+    if out is None:
+        name = args.input.name
+        for suffix in (".gz", ".csv", ".parquet", ".pq", ".txt", ".tsv", ".npy", ".npz", ".zip"):
+            name = name[: -len(suffix)] if name.lower().endswith(suffix) and len(name) > len(suffix) else name
+        out = Path(f"{name}_predictions.csv")
+    windows_path, _ = output_paths(out)  # check the extension before the work
+    plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
+    time_column = None if args.time_column.lower() == "none" else args.time_column
+    prediction = predict_path(model, args.input, acc_units=args.acc_units, gyro_units=args.gyro_units,
+                              time_column=time_column, time_unit=args.time_unit, sampling_rate=args.rate)
+    print(prediction.summary())
+    written = list(write_prediction(prediction, out))
+    if plot is not None:
+        written.append(timeline_plot(prediction, plot))
+    print("Wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from harcnn.artifact import load_model
+    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
+
+    require_onnx()
+    if args.onnx.suffix.lower() != ".onnx":
+        raise HarcnnError(f"{args.onnx}: the ONNX file name must end in .onnx")
+    model = load_model(args.model)
+    test = None
+    if args.data is not None:
+        from harcnn.data.dataset import load_dataset
+
+        dataset = load_dataset(args.data)
+        test = dataset.test if dataset.split is not None else dataset
+    result = export_onnx(model, args.onnx, opset=args.opset, check_windows=None if test is None else test.X)
+    print(f"Exported {model.describe()} to {result.path} ({result.bytes / 1e6:.2f} MB, opset {result.opset})")
+    print(f"  input 'windows' float32 [batch, {model.window}, {model.n_channels}]: raw windows "
+          f"({'standardization inside the graph' if model.standardizer else 'no standardization'}); "
+          f"output 'probabilities' [batch, {model.n_classes}]")
+    checked = "random" if test is None else f"random + {len(test)} dataset"
+    print(f"Verified with onnxruntime on {result.n_checked} windows ({checked}): "
+          f"max abs difference {result.max_abs_diff:.2e} (limit 1e-04)")
+    sessions = {"ONNX fp32": result.path}
+    if args.int8:
+        int8 = quantize_int8(result.path, result.path.with_name(f"{result.path.stem}.int8.onnx"))
+        print(f"Quantized (dynamic int8) to {int8} ({int8.stat().st_size / 1e6:.2f} MB)")
+        sessions["ONNX int8"] = int8
+    if test is None:
+        print("Accuracy skipped: no dataset given (pass --data)")
+        return 0
+    accuracies = {"PyTorch": model.score(test.X, test.y)}
+    for label, path in sessions.items():
+        predicted = onnx_predict_proba(onnx_session(path), test.X).argmax(axis=1)
+        accuracies[label] = float((predicted == test.y).mean())
+    print(f"Accuracy ({len(test)} windows): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accuracies.items()))
+    return 0
+
