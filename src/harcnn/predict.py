@@ -411,7 +411,7 @@ def predict_recording(model: TrainedModel, recording, config=None, **window_opti
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
     pred.step_seconds = model.step / model.sampling_rate
     pred.signal_times = recording.timestamps
-    pred.signal = np.linalg.norm(recording.acc, axis=1)
+    pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
     return pred
 
 
