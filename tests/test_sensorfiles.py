@@ -408,3 +408,22 @@ def test_parquet_with_date_times_and_labels(tmp_path):  # pragma: no cover - run
     pq.write_table(table, tmp_path / "nan.parquet")
     with pytest.raises(DataError, match=r"nan.parquet: row 8, column 'AccX': nan is not allowed"):
         load_recording(tmp_path / "nan.parquet")
+
+
+def test_phyphox_export_of_two_sensors(tmp_path):
+    t = np.arange(1000) / 100.0
+    acc, _ = motion(t)
+    _, gyro = motion(t + 0.004)  # the gyroscope's samples come 4 ms later
+    quoted = lambda names: [f'"{n}"' for n in names]  # noqa: E731
+    a = write(tmp_path / "Accelerometer.csv", quoted(["Time (s)", *(f"Acceleration {a} (m/s^2)" for a in "xyz")]),
+              np.column_stack([t, acc * STANDARD_GRAVITY]), fmt=lambda v: f"{v:.9E}")
+    g = write(tmp_path / "Gyroscope.csv", quoted(["Time (s)", *(f"Gyroscope {a} (rad/s)" for a in "xyz")]),
+              np.column_stack([t + 0.004, gyro]), "\t", fmt=lambda v: f"{v:.9E}")
+    rec = load_recording([a, g])
+    assert rec.sensor_names == ("acc", "gyro") and rec.sampling_rate == pytest.approx(100.0)
+    assert rec.timestamps[0] == pytest.approx(0.004)
+    expected_acc, expected_gyro = motion(rec.timestamps)
+    np.testing.assert_allclose(rec.sensors["acc"][5:-5], expected_acc[5:-5], atol=1e-4)
+    np.testing.assert_allclose(rec.sensors["gyro"][5:-5], expected_gyro[5:-5], atol=1e-4)
+    assert notes_with(rec, "Accelerometer.csv: acc: 'Acceleration x (m/s^2)' header -> m/s^2, converted to g")
+    assert notes_with(rec, "Gyroscope.csv: time from 'Time (s)' in s (the column name says so)")

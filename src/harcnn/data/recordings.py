@@ -36,6 +36,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -136,7 +137,7 @@ class Recording:
     def n_samples(self) -> int:
         return int(self.timestamps.size)
 
-    @property
+    @cached_property
     def sampling_rate(self) -> float:
         """Hz, from the median sampling interval."""
         return float(1.0 / np.median(np.diff(self.timestamps)))

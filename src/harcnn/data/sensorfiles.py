@@ -103,7 +103,7 @@ _TIME_WORDS = ("time", "timestamp", "timestamps", "t", "ts", "seconds", "seconds
                "elapsedtime", "datetime", "date", "epoch", "unixtime", "utc")
 _AXIS_PREFIXES = {  # the name of an axis column without its x/y/z, normalised
     "acc": ("acc", "accel", "accelerometer", "acceleration", "a", "totalacc", "totalacceleration",
-            "accelerometeracceleration", "accelerationincludinggravity", "rawacc"),
+            "accelerometeracceleration", "accelerationincludinggravity", "rawacc", "gf"),  # gFx: g-force
     "gyro": ("gyro", "gyr", "gyroscope", "g", "rotationrate", "gyrorotation", "motionrotationrate",
              "angularvelocity", "w"),
     "mag": ("mag", "magn", "magnetometer", "magneticfield", "magnetic", "m", "motionmagneticfield"),

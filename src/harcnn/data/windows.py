@@ -161,7 +161,7 @@ class PreprocessConfig:
     """Settings of the UCI HAR preprocessing (defaults follow the dataset's description).
 
     ``noise_cutoff_hz=None`` skips the noise low-pass and ``median_kernel=1`` the median filter;
-    below 50 Hz the noise cutoff is capped at 0.8 x Nyquist (:meth:`noise_cutoff_at`).
+    the noise cutoff is capped at 0.8 x Nyquist (:meth:`noise_cutoff_at`: 20 Hz stays 20 Hz from 50 Hz up).
     :meth:`to_dict` / :meth:`from_dict` give plain JSON data for saved models.
     ``zero_phase=False`` (default, as the dataset: see the module docstring) filters causally,
     which :class:`StreamingWindower` reproduces; ``True`` filters forward and backward.
