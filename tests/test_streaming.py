@@ -42,7 +42,7 @@ def chunked(n, rng):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_streaming_equals_batch(model, seed):
     t, acc, gyro = signal()
-    batch_windows = make_windows(acc, gyro)
+    batch_windows = make_windows({"acc": acc, "gyro": gyro})
     batch = model.predict_proba(batch_windows)
     streamer = StreamingPredictor(model)
     events = []
@@ -63,7 +63,7 @@ def test_streaming_equals_batch(model, seed):
 
 def test_streaming_equals_the_recording_path(model):
     t, acc, gyro = signal(seconds=15)
-    batch = predict_recording(model, Recording(t, acc, gyro, source="live"))
+    batch = predict_recording(model, Recording(t, {"acc": acc, "gyro": gyro}, source="live"))
     streamer = StreamingPredictor(model, acc_units="m/s2")
     events = [e for i in range(0, len(t), 37) for e in streamer.push(acc[i:i + 37] * STANDARD_GRAVITY,
                                                                      gyro[i:i + 37])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from harcnn.data.windows import (
     PreprocessConfig,
     StreamingWindower,
     make_windows,
+    output_channels,
     preprocess,
     resample,
     resample_ratio,
@@ -137,10 +139,10 @@ def test_uci_gravity_split_is_a_causal_third_order_butterworth(uci_walking_chain
     body = stitch_windows(uci_walking_chain["body_acc_x"][:, :, None])[:, 0]
     acc = np.column_stack([total, stitch_windows(uci_walking_chain["total_acc_y"][:, :, None])[:, 0], total])
     only_gravity_split = PreprocessConfig(median_kernel=1, noise_cutoff_hz=None)
-    out = preprocess(acc, np.zeros_like(acc), only_gravity_split)
+    out, _ = preprocess({"acc": acc, "gyro": np.zeros_like(acc)}, only_gravity_split)
     settled = slice(600, None)  # the dataset's filter ran since the start of the experiment
     np.testing.assert_allclose(out[settled, 3], body[settled], atol=1e-5)
-    zero_phase = preprocess(acc, np.zeros_like(acc), only_gravity_split.zero_phase_variant())
+    zero_phase, _ = preprocess({"acc": acc, "gyro": np.zeros_like(acc)}, only_gravity_split.zero_phase_variant())
     assert np.abs(zero_phase[settled, 3] - body[settled]).max() > 1e-3
 
 
@@ -150,7 +152,8 @@ def test_uci_gravity_split_is_a_causal_third_order_butterworth(uci_walking_chain
 @pytest.mark.parametrize("zero_phase", [False, True])
 def test_gravity_and_body_separation(zero_phase):
     t, acc, gyro = _movement()
-    out = preprocess(acc, gyro, PreprocessConfig(zero_phase=zero_phase))
+    out, names = preprocess({"acc": acc, "gyro": gyro}, PreprocessConfig(zero_phase=zero_phase))
+    assert names == CHANNELS
     assert out.shape == (len(t), 9) and out.dtype == np.float64
     inner = slice(int(10 * FS), len(t) - int(10 * FS))  # away from the edges and the causal start-up
     gravity = out[inner, :3] - out[inner, 3:6]
@@ -173,7 +176,7 @@ def test_noise_lowpass_removes_23_hz_and_keeps_5_hz():
     inner = slice(200, -200)
     for zero_phase, limit in ((True, 0.005), (False, 0.07)):
         cfg = PreprocessConfig(median_kernel=1, zero_phase=zero_phase)  # the low-pass on its own
-        out = preprocess(acc, np.zeros_like(acc), cfg)
+        out, _ = preprocess({"acc": acc, "gyro": np.zeros_like(acc)}, cfg)
         amp23, _ = _sine_fit(out[inner, 1], t[inner], 23.0)
         assert amp23 < limit * 0.5
         amp5, _ = _sine_fit(out[inner, 2], t[inner], 5.0)
@@ -185,7 +188,7 @@ def test_median_filter_removes_a_single_spike():
     acc = np.tile(GRAVITY, (600, 1))
     acc[300, 0] += 5.0
     for zero_phase in (False, True):
-        out = preprocess(acc, np.zeros((600, 3)), PreprocessConfig(zero_phase=zero_phase))
+        out, _ = preprocess({"acc": acc, "gyro": np.zeros((600, 3))}, PreprocessConfig(zero_phase=zero_phase))
         np.testing.assert_allclose(out[:, :3], acc[:1].repeat(600, 0), atol=1e-9)
         np.testing.assert_allclose(out[:, 3:], 0.0, atol=1e-9)
 
@@ -198,8 +201,8 @@ def test_channel_order_matches_the_dataset_loader():
 
 def test_make_windows_channel_order_and_dtype():
     t, acc, gyro = _movement(seconds=10.0)
-    w = make_windows(acc, gyro)
-    out = preprocess(acc, gyro)
+    w = make_windows({"acc": acc, "gyro": gyro})
+    out, _ = preprocess({"gyro": gyro, "acc": acc})  # the mapping's order does not matter
     assert w.dtype == np.float32 and w.shape == (len(window_starts(len(t))), 128, 9)
     np.testing.assert_allclose(w[2], out[128:256].astype(np.float32))
     late = w[3:]  # after the causal start-up: total - body is the gravity estimate
@@ -209,17 +212,17 @@ def test_make_windows_channel_order_and_dtype():
 def test_bad_inputs_raise_data_error():
     good = np.zeros((200, 3))
     with pytest.raises(DataError, match=r"acc must have shape \[n, 3\]"):
-        preprocess(np.zeros((200, 2)), good)
+        preprocess({"acc": np.zeros((200, 2)), "gyro": good})
     with pytest.raises(DataError, match="same number of samples"):
-        preprocess(good, np.zeros((199, 3)))
+        preprocess({"acc": good, "gyro": np.zeros((199, 3))})
     bad = good.copy()
     bad[17, 1] = np.nan
     with pytest.raises(DataError, match="sample 17, column 1"):
-        preprocess(bad, good)
+        preprocess({"acc": bad, "gyro": good})
     with pytest.raises(DataError, match="median_kernel"):
         PreprocessConfig(median_kernel=4)
-    with pytest.raises(DataError, match="Nyquist"):
-        preprocess(good, good, sampling_rate=30.0)
+    with pytest.raises(DataError, match="Nyquist"):  # the gravity cutoff (0.3 Hz) above Nyquist
+        preprocess({"acc": good, "gyro": good}, sampling_rate=0.5)
     with pytest.raises(DataError, match="gravity_cutoff_hz"):
         PreprocessConfig(gravity_cutoff_hz=25.0)
 
@@ -294,7 +297,7 @@ def test_streaming_equals_causal_batch(sizes):
     t, acc, gyro = _movement(seconds=30.0)
     acc = acc + 0.05 * rng.standard_normal(acc.shape)
     gyro = gyro + 0.05 * rng.standard_normal(gyro.shape)
-    batch = make_windows(acc, gyro, PreprocessConfig())  # the default is causal
+    batch = make_windows({"acc": acc, "gyro": gyro}, PreprocessConfig())  # the default is causal
     sw = StreamingWindower()
     streamed = _chunked(acc, gyro, sizes, sw)
     assert streamed.shape == batch.shape and streamed.dtype == np.float32
@@ -310,7 +313,7 @@ def test_streaming_other_settings_reset_and_errors():
     cfg = PreprocessConfig(median_kernel=5, noise_cutoff_hz=None, gravity_filter_order=2)
     sw = StreamingWindower(cfg, window=100, step=30)
     first = _chunked(acc, gyro, [37], sw)
-    np.testing.assert_allclose(first, make_windows(acc, gyro, cfg, window=100, step=30), atol=1e-6)
+    np.testing.assert_allclose(first, make_windows({"acc": acc, "gyro": gyro}, cfg, window=100, step=30), atol=1e-6)
     sw.reset()
     again = np.concatenate([sw.push(acc[i], gyro[i]) for i in range(len(acc))])  # single samples as [3]
     np.testing.assert_array_equal(again, first)
@@ -327,7 +330,123 @@ def test_streaming_other_settings_reset_and_errors():
 def test_zero_phase_batch_differs_from_streaming_by_design():
     t, acc, gyro = _movement(seconds=12.0)
     acc[300:] += np.array([0.0, 0.5, -0.3])  # a posture change
-    causal = make_windows(acc, gyro)
-    zero_phase = make_windows(acc, gyro, PreprocessConfig(zero_phase=True))
+    causal = make_windows({"acc": acc, "gyro": gyro})
+    zero_phase = make_windows({"acc": acc, "gyro": gyro}, PreprocessConfig(zero_phase=True))
     assert causal.shape == zero_phase.shape
     assert np.abs(causal - zero_phase).max() > 0.05
+
+
+# --------------------------------------------------------------------------- any sensor set
+
+
+def _sensor_set(names, n=1500, seed=6):
+    rng = np.random.default_rng(seed)
+    t, acc, gyro = _movement(seconds=n / FS)
+    out = {"acc": acc + 0.05 * rng.standard_normal(acc.shape), "gyro": gyro + 0.05 * rng.standard_normal(gyro.shape),
+           "mag": np.array([20.0, -5.0, 40.0]) + rng.standard_normal((n, 3)),
+           "pressure": 1013.0 + 0.1 * rng.standard_normal(n)}
+    return {k: out[k] for k in names}
+
+
+def test_output_channels_for_sensor_sets():
+    assert output_channels(["gyro", "acc"]) == CHANNELS
+    assert output_channels(["acc"]) == CHANNELS[:6]
+    assert output_channels(["gyro"]) == CHANNELS[6:]
+    assert output_channels(["pressure", "mag", "acc"]) == (*CHANNELS[:6], "mag_x", "mag_y", "mag_z", "pressure")
+
+
+def test_preprocess_any_sensor_set_matches_the_uci_channels():
+    full = _sensor_set(["acc", "gyro", "mag", "pressure"])
+    series, names = preprocess(full)
+    assert names == output_channels(full) and series.shape == (1500, 13)
+    uci, _ = preprocess({"acc": full["acc"], "gyro": full["gyro"]})
+    np.testing.assert_array_equal(series[:, :9], uci)  # the channels are processed independently
+    acc_only, names = preprocess({"acc": full["acc"]})
+    np.testing.assert_array_equal(acc_only, uci[:, :6])
+    gyro_only, names = preprocess({"gyro": full["gyro"]})
+    assert names == CHANNELS[6:]
+    np.testing.assert_array_equal(gyro_only, uci[:, 6:])
+    # mag and single channels: median + noise filter only
+    raw = PreprocessConfig(median_kernel=1, noise_cutoff_hz=None)
+    series, _ = preprocess({"mag": full["mag"], "pressure": full["pressure"]}, raw)
+    np.testing.assert_array_equal(series, np.column_stack([full["mag"], full["pressure"]]))
+    with pytest.raises(DataError, match=r"pressure must have shape \[n, 1\]"):
+        preprocess({"pressure": np.zeros((10, 2))})
+    with pytest.raises(DataError, match="non-empty mapping"):
+        preprocess({})
+
+
+def test_noise_cutoff_is_capped_below_nyquist():
+    cfg = PreprocessConfig()
+    assert cfg.noise_cutoff_at(50.0) == 20.0 and cfg.noise_cutoff_at(100.0) == 20.0
+    assert cfg.noise_cutoff_at(20.0) == pytest.approx(8.0) and cfg.noise_cutoff_at(30.0) == pytest.approx(12.0)
+    assert PreprocessConfig(noise_cutoff_hz=None).noise_cutoff_at(20.0) is None
+    t = np.arange(600) / 20.0
+    acc = np.column_stack([1 + 0.3 * np.sin(2 * np.pi * 2 * t), 0.4 * np.sin(2 * np.pi * 9.5 * t), np.zeros_like(t)])
+    out, _ = preprocess({"acc": acc}, PreprocessConfig(median_kernel=1), sampling_rate=20.0)
+    inner = slice(100, -100)
+    assert _sine_fit(out[inner, 1], t[inner], 9.5)[0] < 0.15  # 9.5 Hz is above the 8 Hz cap
+    assert _sine_fit(out[inner, 0], t[inner], 2.0)[0] == pytest.approx(0.3, rel=0.03)
+
+
+def test_config_to_and_from_plain_data():
+    cfg = PreprocessConfig(median_kernel=np.int64(5), noise_cutoff_hz=None, gravity_cutoff_hz=0.25, zero_phase=True)
+    data = cfg.to_dict()
+    assert json.loads(json.dumps(data)) == data == {
+        "median_kernel": 5, "noise_cutoff_hz": None, "gravity_cutoff_hz": 0.25, "filter_order": 3,
+        "gravity_filter_order": 3, "zero_phase": True}
+    assert type(data["median_kernel"]) is int
+    assert PreprocessConfig.from_dict(data) == cfg and PreprocessConfig.from_dict({}) == PreprocessConfig()
+    with pytest.raises(DataError, match="unknown preprocessing setting.s. 'cutoff'; known: median_kernel"):
+        PreprocessConfig.from_dict({"cutoff": 3})
+    with pytest.raises(DataError, match="zero_phase must be true or false"):
+        PreprocessConfig.from_dict({"zero_phase": "no"})
+    with pytest.raises(DataError, match="must be a mapping"):
+        PreprocessConfig.from_dict([1])
+
+
+def test_resample_series_onto_a_given_grid():
+    rng = np.random.default_rng(8)
+    t = 5.0 + np.concatenate([[0.0], np.cumsum(rng.uniform(0.9, 1.1, 999) / 100.0)])
+
+    def f(tt):
+        return np.column_stack([np.sin(2 * np.pi * 1.1 * tt), np.cos(2 * np.pi * 0.7 * tt)])
+
+    times, y = resample_series(t, f(t), 200.0, start=5.0123)
+    np.testing.assert_allclose(times, 5.0123 + np.arange(len(times)) / 200.0)
+    assert times[-1] <= t[-1] < times[-1] + 1 / 200.0
+    np.testing.assert_allclose(y[10:-10], f(times)[10:-10], atol=1e-4)
+    with pytest.raises(DataError, match="start=4.0 must lie within the timestamps"):
+        resample_series(t, f(t), 200.0, start=4.0)
+
+
+@pytest.mark.parametrize("names", [["acc"], ["acc", "gyro", "mag"], ["gyro", "mag", "pressure", "acc"]])
+@pytest.mark.parametrize("sizes", [[1], [64], [127, 0, 1, 129], [3, 0, 250, 1, 11]])
+def test_streaming_equals_batch_for_any_sensor_set(names, sizes):
+    sensors = _sensor_set(names)
+    batch = make_windows(sensors)
+    sw = StreamingWindower()
+    out, i = [], 0
+    for size in itertools.cycle(sizes):
+        if i >= 1500:
+            break
+        chunk = {k: v[i:i + size] for k, v in sensors.items()}
+        out.append(sw.push(chunk.pop("acc", None), chunk.pop("gyro", None), **chunk))
+        i += size
+    streamed = np.concatenate(out)
+    assert streamed.shape == batch.shape and sw.channel_names == output_channels(names)
+    np.testing.assert_allclose(streamed, batch, rtol=1e-6, atol=1e-6)
+
+
+def test_streaming_keeps_its_sensor_set():
+    sw = StreamingWindower()
+    assert sw.channel_names is None
+    assert sw.push(np.zeros((5, 3)), mag=np.zeros((5, 3))).shape == (0, 128, 9)
+    with pytest.raises(DataError, match="this push has sensors acc, gyro but the stream has acc, mag"):
+        sw.push(np.zeros((5, 3)), np.zeros((5, 3)))
+    sw.reset()
+    assert sw.push(np.zeros(3), pressure=1.0).shape == (0, 128, 7)  # one sample: [3] and a scalar
+    with pytest.raises(DataError, match=r"pressure_chunk must have shape \[n, 1\]"):
+        sw.push(np.zeros((2, 3)), pressure=np.zeros((2, 2)))
+    with pytest.raises(DataError, match="same number of samples, got acc 2, pressure 3"):
+        sw.push(np.zeros((2, 3)), pressure=np.zeros(3))

@@ -319,7 +319,7 @@ def predict_recording(model: TrainedModel, recording, **window_options) -> Predi
     pred = predict_windows(model, cut.windows, source=recording.source or "recording", kind="recording")
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
     pred.signal_times = recording.timestamps
-    pred.signal = np.linalg.norm(recording.acc, axis=1)
+    pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
     return pred
 
 

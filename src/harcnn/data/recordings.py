@@ -1,78 +1,78 @@
-"""Reading a continuous phone recording (CSV or Parquet) and cutting it into UCI-HAR-style windows.
+"""Continuous recordings: reading them as people have them, and cutting them into windows.
 
-A recording is a table with a time column and six sensor columns. Default names (matched
-case-insensitively, ignoring ``_``, ``.``, ``-`` and spaces): ``time, acc_x, acc_y, acc_z,
-gyro_x, gyro_y, gyro_z``, with a few common aliases (``timestamp``/``t``/``ts``;
-``ax``/``accel_x``/``accelerometer_x``/``acceleration_x``; ``gx``/``gyr_x``/``gyroscope_x``).
-:func:`load_recording` converts to seconds, g and rad/s and checks the data;
-:func:`recording_to_windows` resamples each gap-free stretch to 50 Hz and runs the
-preprocessing of :mod:`harcnn.data.windows`.
+A :class:`Recording` holds one time axis and any set of sensors on it (``acc`` in g, ``gyro``
+in rad/s, ``mag`` in uT, single channels under their own names), optional per-sample labels,
+and notes on what the reader detected or assumed. :func:`load_recording` reads one file
+holding all sensors, or several files of one recording (typically one per sensor, as phone
+apps export them); :mod:`harcnn.data.sensorfiles` has the format rules. The way from a
+recording to windows is :func:`uniform_stretches` (gap-free stretches resampled to the
+window rate) and :func:`recording_to_windows` (the preprocessing of :mod:`harcnn.data.windows`).
+
+**Merging several files onto one time axis.** Each file keeps its own timestamps; they must
+share one clock (all since the epoch, or all since the same start, as Sensor Logger's
+``seconds_elapsed``). When all files have the very same timestamps, the sensors are put side by
+side untouched. Otherwise the recording covers only the overlap of all sensor files (the notes
+say how much was cut at each end) on a uniform grid that starts where the overlap starts, at
+the highest of the files' median rates rounded to a whole Hz (no sensor loses bandwidth).
+Every file is split at its gaps (intervals longer than ``max_gap_s``) and each gap-free piece
+is put onto the grid points it spans by :func:`~harcnn.data.windows.resample_series` with
+``start=`` on the grid (cubic spline onto ``k`` times the grid rate, then the anti-aliasing
+decimation: jitter and clock drift are absorbed, and a faster stream is low-passed before it is
+thinned). A grid point that any sensor does not cover is dropped, so a gap in one sensor is a
+gap in the recording, longer than ``max_gap_s``, which :func:`uniform_stretches` splits at.
+
+**Labels**: every sample takes the label of the nearest sample of the file that holds the label
+column ("" = unlabelled), within ``max_gap_s`` (farther: ""); :func:`uniform_stretches` carries
+them onto its grid the same way, and :func:`recording_to_windows` returns each window's
+per-sample labels so that the caller can apply a labelling policy.
 
 Every problem is a :class:`~harcnn.errors.DataError` with one message naming the file, the
-column and the line (CSV: line number in the file, header = line 1; Parquet: data row, from 1).
-CSV is read with the standard library (no pandas needed); Parquet needs ``pyarrow`` (or pandas
-with a Parquet engine) and says so when it is missing.
+line (text: its line in the file; Parquet: the data row from 1) and the column, or the sample.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import math
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
+from harcnn.data.sensorfiles import ReadOptions, SensorFile, read_sensor_file
 from harcnn.data.windows import (
     SAMPLING_RATE,
-    STANDARD_GRAVITY,
     STEP,
+    VECTOR_SENSORS,
     WINDOW,
     PreprocessConfig,
+    canonical_order,
     make_windows,
+    output_channels,
     resample_series,
+    sensor_array,
+    sliding_windows,
+    window_starts,
 )
 from harcnn.errors import DataError
 
 __all__ = [
-    "COLUMN_ALIASES",
-    "MAX_SAMPLING_RATE",
-    "MIN_SAMPLING_RATE",
-    "SENSOR_COLUMNS",
+    "DEFAULT_MAX_GAP_S",
+    "MIN_RATE_FRACTION",
     "Recording",
     "RecordingWindows",
+    "Stretch",
     "load_recording",
     "recording_to_windows",
+    "uniform_stretches",
 ]
 
-SENSOR_COLUMNS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
-MIN_SAMPLING_RATE = 20.0  # below this, 50 Hz data (content up to 20 Hz) cannot be made honestly
-MAX_SAMPLING_RATE = 10_000.0  # above this the time unit is almost surely wrong
 DEFAULT_MAX_GAP_S = 0.5
-
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "time": ("time", "timestamp", "t", "ts", "seconds"),
-    **{
-        f"acc_{a}": (f"acc_{a}", f"a{a}", f"accel_{a}", f"accelerometer_{a}", f"acceleration_{a}")
-        for a in "xyz"
-    },
-    **{f"gyro_{a}": (f"gyro_{a}", f"g{a}", f"gyr_{a}", f"gyroscope_{a}") for a in "xyz"},
-}
-
-_ACC_UNITS = {"g": 1.0, "m/s2": 1.0 / STANDARD_GRAVITY, "m/s^2": 1.0 / STANDARD_GRAVITY,
-              "ms2": 1.0 / STANDARD_GRAVITY, "m/s²": 1.0 / STANDARD_GRAVITY, "mps2": 1.0 / STANDARD_GRAVITY}
-_GYRO_UNITS = {"rad/s": 1.0, "deg/s": math.pi / 180.0, "dps": math.pi / 180.0}
-_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_.\-]+", "", name.strip().lower())
+MIN_RATE_FRACTION = 0.4  # a recording must be sampled at >= 0.4 x the window rate (20 Hz for 50 Hz windows)
 
 
 # --------------------------------------------------------------------------- Recording
@@ -80,391 +80,226 @@ def _norm(name: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Recording:
-    """One continuous recording: ``timestamps`` (s, float64, strictly increasing), ``acc`` ``[n, 3]``
-    in g, ``gyro`` ``[n, 3]`` in rad/s. ``sampling_rate`` (Hz) is inferred from the median
-    sampling interval. Build from arrays directly or with :func:`load_recording`."""
+    """One continuous recording: ``timestamps`` ``[n]`` (s, float64, strictly increasing; relative
+    or since an epoch), ``sensors`` ``{name: [n, k]}`` in canonical units (acc, gyro, mag: k = 3;
+    any other name: one channel, ``[n]`` accepted), in channel order; ``labels`` ``[n]`` strings
+    ("" = unlabelled) or None; ``notes``: what the reader detected or assumed. Arrays are copied
+    and stored read-only."""
 
     timestamps: np.ndarray
-    acc: np.ndarray
-    gyro: np.ndarray
-    source: str | None = None
-    sampling_rate: float = field(init=False)
+    sensors: Mapping[str, np.ndarray]
+    labels: np.ndarray | None = None
+    source: str = ""
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"{self.source}: " if self.source else ""
-        t = np.array(self.timestamps, dtype=np.float64)  # copies: stored read-only
-        acc = np.array(self.acc, dtype=np.float64)
-        gyro = np.array(self.gyro, dtype=np.float64)
+        t = np.array(self.timestamps, dtype=np.float64)
         if t.ndim != 1:
             raise DataError(f"{where}timestamps must be 1-D, got shape {list(t.shape)}")
-        for name, arr in (("acc", acc), ("gyro", gyro)):
-            if arr.shape != (t.size, 3):
-                raise DataError(f"{where}{name} must have shape [{t.size}, 3], got {list(arr.shape)}")
+        if not isinstance(self.sensors, Mapping) or not self.sensors:
+            raise DataError(f"{where}sensors must be a non-empty mapping, e.g. {{'acc': acc, 'gyro': gyro}}")
+        sensors = {}
+        for name in canonical_order(self.sensors):
+            if not isinstance(name, str) or not name:
+                raise DataError(f"{where}sensor names must be non-empty strings, got {name!r}")
+            arr = np.array(sensor_array(self.sensors[name], f"{where}{name}", name))
+            if arr.shape[0] != t.size:
+                raise DataError(f"{where}{name} has {arr.shape[0]} samples but there are {t.size} timestamps")
+            sensors[name] = arr
         if t.size < 2:
             raise DataError(f"{where}a recording needs at least 2 samples, got {t.size}")
-        for name, arr in (("timestamps", t[:, None]), ("acc", acc), ("gyro", gyro)):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                row, col = np.argwhere(bad)[0]
-                what = name if name == "timestamps" else f"{name}[:, {col}]"
-                raise DataError(f"{where}{what} has a non-finite value ({arr[row, col]}) at sample {row}")
-        problem, i = _time_order_problem(t)
-        if problem == "unsorted":
-            raise DataError(
-                f"{where}timestamps are not sorted: sample {i + 1} ({t[i + 1]!r}) "
-                f"is earlier than sample {i} ({t[i]!r})"
-            )
-        if problem == "duplicate":
-            raise DataError(f"{where}duplicate timestamp {t[i]!r} at samples {i} and {i + 1}")
+        if not np.all(np.isfinite(t)):
+            i = int(np.argmax(~np.isfinite(t)))
+            raise DataError(f"{where}timestamps has a non-finite value ({t[i]}) at sample {i}")
         dt = np.diff(t)
-        for name, arr in (("timestamps", t), ("acc", acc), ("gyro", gyro)):
+        if np.any(dt < 0):
+            i = int(np.argmax(dt < 0))
+            raise DataError(f"{where}timestamps are not sorted: sample {i + 1} ({t[i + 1]!r}) "
+                            f"is earlier than sample {i} ({t[i]!r})")
+        if np.any(dt == 0):
+            i = int(np.argmax(dt == 0))
+            raise DataError(f"{where}duplicate timestamp {t[i]!r} at samples {i} and {i + 1}")
+        labels = None
+        if self.labels is not None:
+            labels = np.array(["" if v is None else str(v) for v in np.asarray(self.labels, dtype=object).ravel()])
+            if np.ndim(self.labels) != 1 or labels.size != t.size:
+                raise DataError(f"{where}labels must have shape [{t.size}], got {list(np.shape(self.labels))}")
+        for arr in (t, *sensors.values(), *([] if labels is None else [labels])):
             arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        object.__setattr__(self, "sampling_rate", float(1.0 / np.median(dt)))
+        object.__setattr__(self, "timestamps", t)
+        object.__setattr__(self, "sensors", MappingProxyType(sensors))
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "source", str(self.source or ""))
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
 
     @property
     def n_samples(self) -> int:
         return int(self.timestamps.size)
+
+    @cached_property
+    def sampling_rate(self) -> float:
+        """Hz, from the median sampling interval."""
+        return float(1.0 / np.median(np.diff(self.timestamps)))
 
     @property
     def duration(self) -> float:
         """Seconds covered: last minus first timestamp plus one sampling interval."""
         return float(self.timestamps[-1] - self.timestamps[0] + 1.0 / self.sampling_rate)
 
+    @property
+    def sensor_names(self) -> tuple[str, ...]:
+        return tuple(self.sensors)
+
     def is_regular(self, jitter_tolerance: float = 0.02) -> bool:
         """Whether every interval is within ``jitter_tolerance`` (relative) of the median one."""
         dt = np.diff(self.timestamps)
         return bool(np.max(np.abs(dt * self.sampling_rate - 1.0)) <= jitter_tolerance)
 
+    def select(self, *names: str) -> Recording:
+        """The same recording with only these sensors (e.g. ``select("acc", "gyro")`` for a UCI model)."""
+        missing = [n for n in names if n not in self.sensors]
+        if missing or not names:
+            raise DataError(f"{self.source or 'recording'}: has sensors {', '.join(self.sensors)}; "
+                            f"cannot select {', '.join(missing) or 'none'}")
+        return Recording(self.timestamps, {n: self.sensors[n] for n in names}, self.labels, self.source, self.notes)
+
     def __repr__(self) -> str:
         src = f" from {self.source!r}" if self.source else ""
-        return f"Recording({self.n_samples} samples, {self.duration:.2f} s at ~{self.sampling_rate:.4g} Hz{src})"
+        labelled = ", labelled" if self.labels is not None else ""
+        return (f"Recording({self.n_samples} samples, {self.duration:.2f} s at ~{self.sampling_rate:.4g} Hz, "
+                f"{'+'.join(self.sensors)}{labelled}{src})")
+
+
+class Stretch(NamedTuple):
+    """A gap-free part of a recording, uniform at one rate: ``times`` ``[m]``, ``sensors``
+    ``{name: [m, k]}``, ``labels`` ``[m]`` or None."""
+
+    times: np.ndarray
+    sensors: Mapping[str, np.ndarray]
+    labels: np.ndarray | None
 
 
 class RecordingWindows(NamedTuple):
-    """Windows of a recording: ``windows`` float32 ``[n, 128, 9]``; ``start_times`` and
-    ``end_times`` (s, same clock as the recording's timestamps) bound each window as the
-    half-open interval ``[start, start + 128 / 50 Hz)``."""
+    """Windows of a recording: ``windows`` float32 ``[n, window, C]`` with ``channel_names``;
+    ``start_times`` and ``end_times`` (s, the recording's clock) bound each window as the
+    half-open interval ``[start, start + window / rate)``; ``window_labels`` ``[n, window]`` (the
+    per-sample labels, "" = unlabelled) when the recording has labels; ``notes``: the recording's
+    and the processing's."""
 
     windows: np.ndarray
     start_times: np.ndarray
     end_times: np.ndarray
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _rate_hint(rate: float, time_unit: str) -> str:
-    for unit, factor in _TIME_UNITS.items():
-        if unit == time_unit:
-            continue
-        alt = rate * _TIME_UNITS[time_unit] / factor
-        if MIN_SAMPLING_RATE <= alt <= 2000:
-            return f"; if the times are in {_unit_word(unit)}, pass time_unit={unit!r} (that gives {alt:.4g} Hz)"
-    return ""
-
-
-def _unit_word(unit: str) -> str:
-    return {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}[unit]
-
-
-def _check_rate(rec: Recording, *, min_rate_hz: float, time_unit: str = "s") -> None:
-    where = f"{rec.source}: " if rec.source else ""
-    rate = rec.sampling_rate
-    if rate < min_rate_hz:
-        raise DataError(
-            f"{where}sampling rate {rate:.4g} Hz is too low: at least {min_rate_hz:g} Hz is needed to make "
-            f"honest {SAMPLING_RATE:g} Hz data (the UCI signals keep content up to 20 Hz)"
-            + _rate_hint(rate, time_unit)
-        )
-    if rate > MAX_SAMPLING_RATE:
-        raise DataError(
-            f"{where}sampling rate {rate:.4g} Hz is implausibly high (more than {MAX_SAMPLING_RATE:g} Hz)"
-            + (_rate_hint(rate, time_unit) or "; check the time unit")
-        )
-
-
-def _n_output_samples(span_s: float) -> int:
-    return int(math.floor(span_s * SAMPLING_RATE + 1e-6)) + 1
-
-
-def _too_short(where: str, span_s: float, subject: str = "the recording") -> DataError:
-    n50 = _n_output_samples(span_s)
-    return DataError(
-        f"{where}{subject} is too short: {span_s + 1 / SAMPLING_RATE:.2f} s ({n50} samples at "
-        f"{SAMPLING_RATE:g} Hz); one window needs {WINDOW} samples at {SAMPLING_RATE:g} Hz = "
-        f"{WINDOW / SAMPLING_RATE:.2f} s"
-    )
-
-
-def _check_length(rec: Recording) -> None:
-    span = float(rec.timestamps[-1] - rec.timestamps[0])
-    if _n_output_samples(span) < WINDOW:
-        raise _too_short(f"{rec.source}: " if rec.source else "", span)
-
-
-def _check_units(rec: Recording, acc_units: str) -> None:
-    where = f"{rec.source}: " if rec.source else ""
-    norm = float(np.median(np.linalg.norm(rec.acc, axis=1)))
-    if 0.5 <= norm <= 2.0:
-        return
-    if acc_units == "g" and 5.0 <= norm <= 20.0:
-        hint = "which looks like m/s^2: pass acc_units='m/s2'"
-    elif acc_units != "g" and 0.05 <= norm <= 0.2:
-        hint = "which looks like the file is in g: pass acc_units='g'"
-    else:
-        hint = ("but total acceleration including gravity should be about 1 g (is gravity removed, "
-                "i.e. linear acceleration, or are the units wrong?)")
-    raise DataError(
-        f"{where}the median acceleration magnitude is {norm:.3g} g after unit conversion, {hint}; "
-        "pass check_units=False to skip this check"
-    )
+    channel_names: tuple[str, ...]
+    window_labels: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def _resolve_columns(
-    header: list[str],
-    wanted: list[str],
-    overrides: Mapping[str, str],
-    where: str,
-) -> dict[str, int]:
-    normalized: dict[str, int] = {}
-    for i, name in enumerate(header):
-        key = _norm(name)
-        if key and key not in normalized:
-            normalized[key] = i
-    found: dict[str, int] = {}
-    missing: list[str] = []
-    for canon in wanted:
-        candidates = [overrides[canon]] if canon in overrides else list(COLUMN_ALIASES[canon])
-        for cand in candidates:
-            if _norm(cand) in normalized:
-                found[canon] = normalized[_norm(cand)]
-                break
-        else:
-            missing.append(canon if canon not in overrides else f"{canon} (given as {overrides[canon]!r})")
-    if missing:
-        shown = ", ".join(repr(h) for h in header) or "none"
-        raise DataError(
-            f"{where}missing column(s) {', '.join(missing)}; found columns: {shown}. "
-            "Name them with columns={'acc_x': '...', ...} (aliases tried: ax/accel_x, gx/gyr_x, timestamp/t)"
-        )
-    dup = {}
-    for canon, idx in found.items():
-        if idx in dup:
-            raise DataError(f"{where}column {header[idx]!r} is used for both {dup[idx]} and {canon}")
-        dup[idx] = canon
-    return found
+def _paths(path_or_paths) -> list[Path]:
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        paths = [Path(path_or_paths)]
+    elif isinstance(path_or_paths, Sequence) and path_or_paths:
+        paths = [Path(p) for p in path_or_paths]
+    else:
+        raise DataError(f"pass a file or a list of files, got {path_or_paths!r}")
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p.name for p in path.iterdir() if p.is_file())[:8]
+            raise DataError(f"{path}: is a folder, not a recording file; pass the sensor files in it"
+                            + (f" (it holds {', '.join(inside)}, ...)" if inside else ""))
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise DataError("the same file is given twice: " + ", ".join(map(str, paths)))
+    return paths
 
 
-def _open_text(path: Path):
-    if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
-def _read_csv(path: Path, wanted: list[str], overrides: Mapping[str, str], delimiter: str | None):
-    where = f"{path}: "
-    try:
-        with _open_text(path) as handle:
-            first = handle.readline()
-            if not first.strip():
-                raise DataError(f"{where}file is empty (expected a header line with column names)")
-            if delimiter is None:
-                counts = {d: first.count(d) for d in (",", ";", "\t")}
-                delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
-            header = next(csv.reader([first], delimiter=delimiter))
-            cols = _resolve_columns(header, wanted, overrides, where)
-            order = [cols[c] for c in wanted]
-            need = max(order) + 1
-            reader = csv.reader(handle, delimiter=delimiter)
-            rows: list[list[float]] = []
-            lines: list[int] = []
-            line = 1
-            for row in reader:
-                line = reader.line_num + 1  # header was read separately
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if len(row) < need:
-                    raise DataError(
-                        f"{where}line {line} has {len(row)} field(s) but column "
-                        f"{header[max(order)]!r} is field {need}"
-                    )
-                values = []
-                for canon, i in zip(wanted, order):
-                    cell = row[i].strip()
-                    try:
-                        values.append(float(cell))
-                    except ValueError:
-                        shown = repr(cell) if cell else "an empty cell"
-                        raise DataError(
-                            f"{where}line {line}, column {header[i]!r}: {shown} is not a number"
-                        ) from None
-                rows.append(values)
-                lines.append(line)
-    except OSError as exc:
-        raise DataError(f"{where}cannot read file ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{where}not a readable CSV text file ({exc})") from None
-    if not rows:
-        raise DataError(f"{where}no data rows after the header")
-    data = np.asarray(rows, dtype=np.float64)
-    names = [header[cols[c]] for c in wanted]
-    return data, names, [f"line {n}" for n in lines]
-
-
-def _read_parquet(path: Path, wanted: list[str], overrides: Mapping[str, str]):
-    where = f"{path}: "
-    columns: dict[str, object]
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found]
-    except ImportError:
-        pq = None
-    try:
-        if pq is not None:
-            table = pq.read_table(path)
-            columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-        else:
-            try:
-                import pandas as pd  # type: ignore[import-not-found]
-            except ImportError:
-                pd = None
-            if pd is None:
-                raise DataError(
-                    f"{where}reading Parquet needs pyarrow (pip install pyarrow); or save the recording as CSV"
-                )
-            try:
-                frame = pd.read_parquet(path)
-            except ImportError:
-                raise DataError(
-                    f"{where}reading Parquet needs pyarrow (pip install pyarrow); or save the recording as CSV"
-                ) from None
-            columns = {str(name): frame[name].to_numpy() for name in frame.columns}
-    except DataError:
-        raise
-    except Exception as exc:  # corrupt file: the engines raise many different types
-        raise DataError(f"{where}not a readable Parquet file ({exc})") from None
-    header = list(columns)
-    cols = _resolve_columns(header, wanted, overrides, where)
-    n = len(next(iter(columns.values()))) if columns else 0
-    data = np.empty((n, len(wanted)), dtype=np.float64)
-    for j, canon in enumerate(wanted):
-        name = header[cols[canon]]
-        raw = np.asarray(columns[name])
-        try:
-            data[:, j] = raw.astype(np.float64)
-        except (TypeError, ValueError):
-            for i, value in enumerate(raw):
-                try:
-                    float(value)
-                except (TypeError, ValueError):
-                    raise DataError(f"{where}row {i + 1}, column {name!r}: {value!r} is not a number") from None
-            raise DataError(f"{where}column {name!r} is not numeric") from None
-    if n == 0:
-        raise DataError(f"{where}no data rows")
-    names = [header[cols[c]] for c in wanted]
-    return data, names, [f"row {i + 1}" for i in range(n)]
+def _hints(sensors: Mapping[str, str] | None, paths: list[Path]) -> dict[Path, str]:
+    """``sensors={"Accel.csv": "acc"}`` -> ``{path: "acc"}``; keys match a path or a file name."""
+    hints: dict[Path, str] = {}
+    for key, sensor in (sensors or {}).items():
+        if sensor not in VECTOR_SENSORS:
+            raise DataError(f"sensors={{{key!r}: {sensor!r}}}: the sensor must be one of {', '.join(VECTOR_SENSORS)}")
+        matches = [p for p in paths if str(p) == str(key) or p.name == Path(key).name]
+        if not matches:
+            raise DataError(f"sensors= names {key!r}, which is none of the files: {', '.join(p.name for p in paths)}")
+        hints.update(dict.fromkeys(matches, sensor))
+    return hints
 
 
 def load_recording(
-    path: str | os.PathLike,
+    path_or_paths: str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    acc_units: str = "g",
-    gyro_units: str = "rad/s",
-    time_column: str | None = "time",
-    time_unit: str = "s",
-    columns: Mapping[str, str] | None = None,
-    sampling_rate: float | None = None,
+    time_column: str | None = None,
+    time_unit: str | None = None,
+    acc_units: str | None = None,
+    gyro_units: str | None = None,
+    columns: Mapping[str, str | int] | None = None,
+    channels: Sequence[str] = (),
     delimiter: str | None = None,
+    label_column: str | None = None,
+    sampling_rate: float | None = None,
+    sensors: Mapping[str, str] | None = None,
+    max_gap_s: float | None = DEFAULT_MAX_GAP_S,
     check_units: bool = True,
-    min_rate_hz: float = MIN_SAMPLING_RATE,
 ) -> Recording:
-    """Read a recording from CSV (``.csv``/``.txt``/``.csv.gz``, header line required) or Parquet.
+    """Read a recording: one file holding all sensors, or several files of one recording.
 
-    ``acc_units``: ``"g"`` or ``"m/s2"``; ``gyro_units``: ``"rad/s"`` or ``"deg/s"``;
-    ``time_unit``: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``. ``time_column`` names the time
-    column (``"time"`` also tries the aliases); ``None`` means there is none and the samples are
-    uniform at ``sampling_rate`` Hz, starting at 0 s (``sampling_rate`` is used only then).
-    ``columns`` maps canonical names (``time``, ``acc_x`` ... ``gyro_z``) to the file's names.
-    ``delimiter`` defaults to the most frequent of ``,`` ``;`` tab in the header.
-
-    Checks (each a DataError): the file exists and reads; all columns are present; every cell is
-    a finite number; timestamps strictly increase; the sampling rate is at least
-    ``min_rate_hz``; the recording holds at least one 128-sample window at 50 Hz; and, with
-    ``check_units``, the median acceleration magnitude is plausible for total acceleration in g.
+    Every option is detected when None (:mod:`harcnn.data.sensorfiles` has the rules, and the
+    recording's ``notes`` say what was decided). ``time_column``: the time column's name (None or
+    ``"time"``: detected); ``time_unit``: ``s``, ``ms``, ``us``, ``ns``; ``acc_units``: ``g`` or
+    ``m/s2``; ``gyro_units``: ``rad/s`` or ``deg/s``; ``columns``: canonical names (``time``,
+    ``acc_x`` ... ``mag_z``) -> the file's column names, or column numbers from 1 in headerless
+    files; ``channels``: more numeric columns to keep as single channels (e.g. ``("pressure",)``);
+    ``delimiter``: one character, ``"tab"`` or ``"whitespace"``; ``label_column``: per-sample labels;
+    ``sampling_rate``: Hz, for files without a time column (samples uniform from 0 s);
+    ``sensors``: which sensor a file holds where its name does not say, ``{"Accel.csv": "acc"}``;
+    ``max_gap_s``: longer intervals are gaps when merging files (None: never); ``check_units``:
+    refuse implausible or ambiguous units (total acceleration must be about 1 g).
     """
-    path = Path(path)
-    where = f"{path}: "
-    acc_key = acc_units.strip().lower().replace(" ", "") if isinstance(acc_units, str) else acc_units
-    if acc_key not in _ACC_UNITS:
-        raise DataError(f"acc_units must be 'g' or 'm/s2', got {acc_units!r}")
-    gyro_key = gyro_units.strip().lower().replace(" ", "") if isinstance(gyro_units, str) else gyro_units
-    if gyro_key not in _GYRO_UNITS:
-        raise DataError(f"gyro_units must be 'rad/s' or 'deg/s', got {gyro_units!r}")
-    if time_unit not in _TIME_UNITS:
-        raise DataError(f"time_unit must be one of {', '.join(map(repr, _TIME_UNITS))}, got {time_unit!r}")
-    overrides = dict(columns or {})
-    unknown = set(overrides) - set(COLUMN_ALIASES)
-    if unknown:
-        raise DataError(
-            f"unknown key(s) in columns: {', '.join(sorted(unknown))}; use time, {', '.join(SENSOR_COLUMNS)}"
-        )
-    if time_column is None:
-        if sampling_rate is None or not (isinstance(sampling_rate, (int, float)) and sampling_rate > 0):
-            raise DataError("without a time column (time_column=None) pass sampling_rate= in Hz")
-        wanted = list(SENSOR_COLUMNS)
-    else:
-        if time_column != "time" and "time" not in overrides:
-            overrides["time"] = time_column
-        wanted = ["time", *SENSOR_COLUMNS]
-    if not path.exists():
-        raise DataError(f"{where}no such file")
-    if path.is_dir():
-        raise DataError(f"{where}is a folder, not a recording file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        data, names, rows = _read_parquet(path, wanted, overrides)
-    else:
-        data, names, rows = _read_csv(path, wanted, overrides, delimiter)
-
-    bad = ~np.isfinite(data)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise DataError(f"{where}{rows[r]}, column {names[c]!r}: {data[r, c]} is not allowed (NaN or inf)")
-    if time_column is None:
-        t = np.arange(data.shape[0]) / float(sampling_rate)
-        sensors = data
-    else:
-        t_raw = data[:, 0]
-        sensors = data[:, 1:]
-        problem, i = _time_order_problem(t_raw)
-        if problem == "unsorted":
-            raise DataError(
-                f"{where}timestamps in column {names[0]!r} are not sorted: {rows[i + 1]} ({t_raw[i + 1]:.10g}) "
-                f"is earlier than {rows[i]} ({t_raw[i]:.10g}) before it; sort the file by time"
-            )
-        if problem == "duplicate":
-            raise DataError(
-                f"{where}duplicate timestamp {t_raw[i]:.10g} in column {names[0]!r} at {rows[i]} and {rows[i + 1]}"
-            )
-        t = t_raw * _TIME_UNITS[time_unit]
-    if data.shape[0] < 2:
-        raise _too_short(where, 0.0, "the recording (one sample)")
-    rec = Recording(
-        timestamps=t,
-        acc=sensors[:, :3] * _ACC_UNITS[acc_key],
-        gyro=sensors[:, 3:] * _GYRO_UNITS[gyro_key],
-        source=str(path),
-    )
-    _check_rate(rec, min_rate_hz=min_rate_hz, time_unit=time_unit)
-    _check_length(rec)
-    if check_units:
-        _check_units(rec, acc_key)
-    return rec
+    paths = _paths(path_or_paths)
+    options = ReadOptions(time_column, time_unit, acc_units, gyro_units, columns or {}, tuple(channels),
+                          delimiter, label_column, sampling_rate, check_units)
+    hints = _hints(sensors, paths)
+    files = [read_sensor_file(p, options, hints.get(p)) for p in paths]
+    _check_requested(files, options)
+    if len(files) == 1:
+        f = files[0]
+        return Recording(f.times, f.sensors, f.labels, str(paths[0]), tuple(f.notes))
+    times, merged, notes = _merge(files, max_gap_s)
+    labelled = [f for f in files if f.labels is not None]
+    labels = None
+    if labelled:
+        source = labelled[0]
+        labels = _nearest_labels(source.times, source.labels, times, math.inf if max_gap_s is None else max_gap_s)
+        notes.append(f"labels from {Path(source.source).name}, nearest sample"
+                     + (f" ({', '.join(Path(f.source).name for f in labelled[1:])} not used)" if labelled[1:] else ""))
+    notes = [n for f in files for n in f.notes] + notes
+    return Recording(times, merged, labels, " + ".join(map(str, paths)), tuple(notes))
 
 
-# --------------------------------------------------------------------------- windowing
+def _check_requested(files: list[SensorFile], options: ReadOptions) -> None:
+    """Every requested column is in some file, and no sensor is in two files."""
+    where = files[0].source if len(files) == 1 else "none of the files"
+    found = ", ".join(repr(h) for f in files for h in f.header)
+    for role, name in [*options.columns.items(), *((c, c) for c in options.channels),
+                       *([("label", options.label_column)] if options.label_column is not None else [])]:
+        if not any(role in f.roles for f in files):
+            what = ("label_column" if role == "label"
+                    else "channels" if role in options.channels else f"columns[{role!r}]")
+            raise DataError(f"{where}: no column {name!r} ({what}); found columns: {found}")
+    owners: dict[str, str] = {}
+    for f in files:
+        for sensor in f.sensors:
+            if sensor in owners:
+                raise DataError(f"{sensor} is in both {owners[sensor]} and {f.source}: pass one file per sensor")
+            owners[sensor] = f.source
+    if not owners:
+        raise DataError(f"no sensor columns in {', '.join(f.source for f in files)}")
+
+
+# --------------------------------------------------------------------------- merging
 
 
 def _segments(t: np.ndarray, max_gap_s: float | None) -> list[tuple[int, int]]:
@@ -473,63 +308,175 @@ def _segments(t: np.ndarray, max_gap_s: float | None) -> list[tuple[int, int]]:
         return [(0, t.size)]
     cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
     bounds = [0, *cuts.tolist(), t.size]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _merge(files: list[SensorFile], max_gap_s: float | None) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+    """All sensor files on one time axis (the module docstring says how)."""
+    files = [f for f in files if f.sensors]
+    if len(files) == 1:
+        return files[0].times, dict(files[0].sensors), []
+    if all(f.times.shape == files[0].times.shape and np.array_equal(f.times, files[0].times) for f in files):
+        merged = {s: v for f in files for s, v in f.sensors.items()}
+        return files[0].times, merged, [f"{len(files)} files with the same timestamps: side by side, not resampled"]
+    t0, t1 = max(f.times[0] for f in files), min(f.times[-1] for f in files)
+    spans = "; ".join(f"{Path(f.source).name} {f.times[0]:.6g}-{f.times[-1]:.6g} s" for f in files)
+    if t1 <= t0:
+        raise DataError(f"the files do not overlap in time ({spans}): are they from one recording, with one clock "
+                        "(all since the epoch, or all since the same start)? Pick the time column with "
+                        "columns={'time': ...}")
+    rate = float(max(1, round(max(f.sampling_rate for f in files))))
+    n = int(math.floor((t1 - t0) * rate + 1e-9)) + 1
+    covered = np.ones(n, dtype=bool)
+    merged: dict[str, np.ndarray] = {}
+    for f in files:
+        values, cover = _on_grid(f, t0, rate, n, max_gap_s)
+        covered &= cover
+        widths = np.cumsum([0] + [v.shape[1] for v in f.sensors.values()])
+        merged.update({s: values[:, a:b] for s, a, b in zip(f.sensors, widths[:-1], widths[1:])})
+    keep = np.flatnonzero(covered)
+    if keep.size < 2:
+        raise DataError(f"the files share less than two samples' worth of gap-free time ({spans})")
+    cut_start = t0 - min(f.times[0] for f in files)
+    cut_end = max(f.times[-1] for f in files) - t1
+    rates = ", ".join(f"{'+'.join(f.sensors)} ~{f.sampling_rate:.4g} Hz" for f in files)
+    notes = [f"merged {len(files)} files ({rates}) onto a {rate:g} Hz grid over their overlap, {t1 - t0:.2f} s: "
+             f"cut {cut_start:.3g} s at the start and {cut_end:.3g} s at the end"]
+    dropped = n - keep.size
+    if dropped:
+        notes.append(f"{dropped} grid sample(s) ({dropped / rate:.2f} s) dropped inside gaps of a sensor "
+                     f"(> {max_gap_s:g} s)")
+    return t0 + keep / rate, {s: merged[s][keep] for s in canonical_order(merged)}, notes
+
+
+def _on_grid(f: SensorFile, t0: float, rate: float, n: int, max_gap_s: float | None):
+    """One file's sensors at the grid points ``t0 + i / rate`` (``i < n``) its gap-free pieces span."""
+    x = np.concatenate(list(f.sensors.values()), axis=1)
+    values = np.zeros((n, x.shape[1]))
+    cover = np.zeros(n, dtype=bool)
+    for a, b in _segments(f.times, max_gap_s):
+        if b - a < 2:
+            continue
+        i0 = max(0, math.ceil((f.times[a] - t0) * rate - 1e-9))
+        i1 = min(n - 1, math.floor((f.times[b - 1] - t0) * rate + 1e-9))
+        if i1 < i0:
+            continue
+        _, y = resample_series(f.times[a:b], x[a:b], rate, start=t0 + i0 / rate)
+        m = min(y.shape[0], i1 - i0 + 1)
+        values[i0:i0 + m] = y[:m]
+        cover[i0:i0 + m] = True
+    return values, cover
+
+
+def _nearest_labels(src_t: np.ndarray, labels: np.ndarray, dst_t: np.ndarray, max_dist: float) -> np.ndarray:
+    """For each ``dst_t`` the label of the nearest ``src_t`` sample ("" when farther than ``max_dist``)."""
+    right = np.clip(np.searchsorted(src_t, dst_t), 1, src_t.size - 1)
+    left = right - 1
+    nearest = np.where(dst_t - src_t[left] <= src_t[right] - dst_t, left, right)
+    out = labels[nearest].copy()
+    out[np.abs(src_t[nearest] - dst_t) > max_dist] = ""
+    return out
+
+
+# --------------------------------------------------------------------------- to windows
+
+
+def uniform_stretches(
+    recording: Recording,
+    sampling_rate: float,
+    *,
+    max_gap_s: float | None = DEFAULT_MAX_GAP_S,
+    jitter_tolerance: float = 0.02,
+) -> list[Stretch]:
+    """The gap-free stretches of a recording (split at intervals longer than ``max_gap_s``; None:
+    never, shorter gaps are interpolated over), each resampled to ``sampling_rate`` Hz by
+    :func:`~harcnn.data.windows.resample_series` (polyphase when regular within
+    ``jitter_tolerance``, else spline and decimation). Labels go to the nearest sample. Stretches
+    of a single sample are left out."""
+    if not isinstance(recording, Recording):
+        raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
+    t = recording.timestamps
+    x = np.concatenate(list(recording.sensors.values()), axis=1)
+    widths = np.cumsum([0] + [v.shape[1] for v in recording.sensors.values()])
+    out = []
+    for a, b in _segments(t, max_gap_s):
+        if b - a < 2:
+            continue
+        times, values = resample_series(t[a:b], x[a:b], sampling_rate, jitter_tolerance=jitter_tolerance)
+        sensors = {s: values[:, lo:hi] for s, lo, hi in zip(recording.sensors, widths[:-1], widths[1:])}
+        labels = None
+        if recording.labels is not None:
+            labels = _nearest_labels(t[a:b], recording.labels[a:b], times, math.inf)
+        out.append(Stretch(times, sensors, labels))
+    return out
+
+
+def _n_samples(span_s: float, rate: float) -> int:
+    return int(math.floor(span_s * rate + 1e-6)) + 1
+
+
+def _too_short(where: str, span_s: float, rate: float, window: int, subject: str = "the recording") -> DataError:
+    return DataError(
+        f"{where}{subject} is too short: {span_s + 1 / rate:.2f} s ({_n_samples(span_s, rate)} samples at "
+        f"{rate:g} Hz); one window needs {window} samples at {rate:g} Hz = {window / rate:.2f} s"
+    )
 
 
 def recording_to_windows(
     recording: Recording,
     config: PreprocessConfig | None = None,
     *,
+    sampling_rate: float = SAMPLING_RATE,
+    window: int = WINDOW,
+    step: int = STEP,
     max_gap_s: float | None = DEFAULT_MAX_GAP_S,
     jitter_tolerance: float = 0.02,
-    min_rate_hz: float = MIN_SAMPLING_RATE,
+    min_rate_hz: float | None = None,
 ) -> RecordingWindows:
-    """Cut a recording into UCI-style windows: ``(windows [n, 128, 9] float32, start_times, end_times)``.
-
-    The recording is split at gaps longer than ``max_gap_s`` seconds (``None``: never; shorter
-    gaps are interpolated over). Each stretch is resampled to 50 Hz (:func:`resample_series`:
-    polyphase from its mean rate when the intervals are regular within ``jitter_tolerance``,
-    otherwise interpolation onto a uniform grid first), preprocessed with ``config`` (default: causal,
-    as the dataset; see :mod:`harcnn.data.windows`) and windowed (128 samples, step 64); stretches
-    shorter than one window are skipped. Times are in the recording's clock, in seconds.
-    """
+    """Cut a recording into UCI-style windows of ``window`` samples every ``step`` at
+    ``sampling_rate`` Hz: :func:`uniform_stretches`, then each stretch preprocessed with ``config``
+    (default: causal, as the dataset; see :mod:`harcnn.data.windows`) and windowed; stretches
+    shorter than one window are skipped. The recording must be sampled at ``min_rate_hz`` or more
+    (default 0.4 x ``sampling_rate``: 20 Hz for 50 Hz windows). Times are in the recording's clock."""
     if not isinstance(recording, Recording):
         raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
     cfg = config or PreprocessConfig()
     where = f"{recording.source}: " if recording.source else ""
-    _check_rate(recording, min_rate_hz=min_rate_hz)
-    _check_length(recording)
-    t = recording.timestamps
-    signal = np.concatenate([recording.acc, recording.gyro], axis=1)
-    parts, starts = [], []
-    longest = 0.0
-    segments = _segments(t, max_gap_s)
-    for a, b in segments:
-        if b - a < 2:
-            continue
-        longest = max(longest, float(t[b - 1] - t[a]))
-        if _n_output_samples(float(t[b - 1] - t[a])) < WINDOW:
-            continue
-        times, values = resample_series(t[a:b], signal[a:b], SAMPLING_RATE, jitter_tolerance=jitter_tolerance)
-        w = make_windows(values[:, :3], values[:, 3:], cfg, window=WINDOW, step=STEP)
-        parts.append(w)
-        starts.append(times[np.arange(w.shape[0]) * STEP])
-    if not parts:
-        raise _too_short(
-            where,
-            longest,
-            f"the longest gap-free stretch (the recording has {len(segments) - 1} gap(s) longer than {max_gap_s:g} s)",
+    minimum = MIN_RATE_FRACTION * sampling_rate if min_rate_hz is None else min_rate_hz
+    if recording.sampling_rate < minimum:
+        raise DataError(
+            f"{where}sampling rate {recording.sampling_rate:.4g} Hz is too low: at least {minimum:g} Hz is needed to "
+            f"make honest {sampling_rate:g} Hz windows (the UCI signals keep content up to 20 Hz at 50 Hz)"
         )
-    windows = np.concatenate(parts)
+    span = float(recording.timestamps[-1] - recording.timestamps[0])
+    if _n_samples(span, sampling_rate) < window:
+        raise _too_short(where, span, sampling_rate, window)
+    stretches = uniform_stretches(recording, sampling_rate, max_gap_s=max_gap_s, jitter_tolerance=jitter_tolerance)
+    parts, starts, labels = [], [], []
+    for stretch in stretches:
+        if stretch.times.size < window:
+            continue
+        parts.append(make_windows(stretch.sensors, cfg, sampling_rate=sampling_rate, window=window, step=step))
+        starts.append(stretch.times[window_starts(stretch.times.size, window, step)])
+        if stretch.labels is not None:
+            labels.append(sliding_windows(stretch.labels[:, None], window, step)[:, :, 0])
+    if not parts:
+        longest = max((float(s.times[-1] - s.times[0]) for s in stretches), default=0.0)
+        raise _too_short(
+            where, longest, sampling_rate, window,
+            f"the longest gap-free stretch (the recording has {len(_segments(recording.timestamps, max_gap_s)) - 1} "
+            f"gap(s) longer than {max_gap_s:g} s)",
+        )
     start_times = np.concatenate(starts)
-    return RecordingWindows(windows, start_times, start_times + WINDOW / SAMPLING_RATE)
-
-
-def _time_order_problem(t: np.ndarray) -> tuple[str | None, int]:
-    """("unsorted", i) if t[i + 1] < t[i] first, ("duplicate", i) if t[i + 1] == t[i], else (None, -1)."""
-    dt = np.diff(t)
-    if np.any(dt < 0):
-        return "unsorted", int(np.argmax(dt < 0))
-    if np.any(dt == 0):
-        return "duplicate", int(np.argmax(dt == 0))
-    return None, -1
+    notes = list(recording.notes)
+    notes.append(f"{len(start_times)} windows of {window} samples every {step} at {sampling_rate:g} Hz from "
+                 f"{len(parts)} gap-free stretch(es)" + (f"; {len(stretches) - len(parts)} shorter than a window "
+                                                         "skipped" if len(stretches) > len(parts) else ""))
+    cutoff = cfg.noise_cutoff_at(sampling_rate)
+    if cutoff is not None and cutoff < cfg.noise_cutoff_hz:
+        notes.append(f"noise low-pass at {cutoff:g} Hz (0.8 x Nyquist at {sampling_rate:g} Hz) instead of "
+                     f"{cfg.noise_cutoff_hz:g} Hz")
+    return RecordingWindows(
+        np.concatenate(parts), start_times, start_times + window / sampling_rate,
+        output_channels(recording.sensor_names), np.concatenate(labels) if labels else None, tuple(notes),
+    )

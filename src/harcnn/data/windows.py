@@ -1,4 +1,4 @@
-"""UCI-HAR-style preprocessing: continuous accelerometer + gyroscope signals to 9-channel windows.
+"""UCI-HAR-style preprocessing: continuous sensor signals to windows.
 
 The UCI HAR dataset (Anguita et al. 2012/2013) describes its preprocessing in one paragraph:
 signals sampled at 50 Hz, noise-filtered with a median filter and a 3rd-order Butterworth
@@ -7,6 +7,23 @@ low-pass at 0.3 Hz (``body_acc = total_acc - gravity``), then cut into windows o
 128 samples with 50% overlap (step 64). Units: acceleration in g (standard gravity
 9.80665 m/s^2), angular velocity in rad/s. The output channel order matches the dataset
 loader: total_acc x,y,z; body_acc x,y,z; body_gyro x,y,z -> float32 ``[n_windows, 128, 9]``.
+
+Sensor sets
+-----------
+:func:`preprocess` takes any set of sensors, ``{name: [n, k] array}``: ``"acc"`` (3 axes, g,
+total acceleration), ``"gyro"`` (3 axes, rad/s), ``"mag"`` (3 axes, uT) and single channels
+under any other name (``[n]`` or ``[n, 1]``, e.g. ``"pressure"``). Every channel gets the median
+filter and the noise low-pass; the accelerometer is then split into total and body parts.
+The output channels (:func:`output_channels`) come in a fixed order whatever the mapping's
+order: ``total_acc_x..z, body_acc_x..z`` (acc), ``body_gyro_x..z`` (gyro, UCI's name, so
+UCI-trained models match), ``mag_x..z`` (mag), then the single channels under their own
+names. For acc + gyro this is exactly the dataset's 9-channel pipeline.
+
+**Noise cutoff at other rates**: the noise low-pass runs at ``min(noise_cutoff_hz, 0.8 x
+Nyquist)`` (:meth:`PreprocessConfig.noise_cutoff_at`). At 50 Hz that is the dataset's 20 Hz
+exactly (20 Hz *is* 0.8 x 25 Hz); at 20 Hz it is 8 Hz instead of an impossible 20 Hz; from
+50 Hz up the configured cutoff applies unchanged. The cap keeps the filter's transition band
+clear of Nyquist, where resampling has already attenuated the signal.
 
 Choices the published description leaves open, and what this module does
 --------------------------------------------------------------------------
@@ -67,7 +84,8 @@ Choices the published description leaves open, and what this module does
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 
 import numpy as np
@@ -76,19 +94,25 @@ from numpy.lib.stride_tricks import sliding_window_view
 from harcnn.errors import DataError
 
 __all__ = [
+    "AXES",
     "CHANNELS",
     "MAX_RATIO_DENOMINATOR",
+    "NOISE_CUTOFF_NYQUIST_FRACTION",
     "SAMPLING_RATE",
     "STANDARD_GRAVITY",
     "STEP",
+    "VECTOR_SENSORS",
     "WINDOW",
     "PreprocessConfig",
     "StreamingWindower",
+    "canonical_order",
     "make_windows",
+    "output_channels",
     "preprocess",
     "resample",
     "resample_ratio",
     "resample_series",
+    "sensor_array",
     "sliding_windows",
     "stitch_windows",
     "window_starts",
@@ -105,19 +129,40 @@ SAMPLING_RATE = 50.0
 WINDOW = 128
 STEP = 64
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
-CHANNELS = (
-    "total_acc_x", "total_acc_y", "total_acc_z",
-    "body_acc_x", "body_acc_y", "body_acc_z",
-    "body_gyro_x", "body_gyro_y", "body_gyro_z",
-)  # fmt: skip
 MAX_RATIO_DENOMINATOR = 1000
+VECTOR_SENSORS = ("acc", "gyro", "mag")  # the 3-axis sensors, in channel order; any other name is one channel
+AXES = ("x", "y", "z")
+NOISE_CUTOFF_NYQUIST_FRACTION = 0.8  # the noise low-pass never runs above 0.8 x Nyquist
+
+
+def canonical_order(names: Iterable[str]) -> tuple[str, ...]:
+    """Sensor names in channel order: acc, gyro, mag, then the others as given."""
+    names = list(names)
+    return tuple([s for s in VECTOR_SENSORS if s in names] + [s for s in names if s not in VECTOR_SENSORS])
+
+
+def output_channels(sensor_names: Iterable[str]) -> tuple[str, ...]:
+    """Channel names of :func:`preprocess`'s output for these sensors (see the module docstring)."""
+    prefixes = {"acc": ("total_acc", "body_acc"), "gyro": ("body_gyro",), "mag": ("mag",)}
+    names: list[str] = []
+    for sensor in canonical_order(sensor_names):
+        if sensor in prefixes:
+            names += [f"{prefix}_{axis}" for prefix in prefixes[sensor] for axis in AXES]
+        else:
+            names.append(sensor)
+    return tuple(names)
+
+
+CHANNELS = output_channels(("acc", "gyro"))
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
     """Settings of the UCI HAR preprocessing (defaults follow the dataset's description).
 
-    ``noise_cutoff_hz=None`` skips the noise low-pass and ``median_kernel=1`` the median filter.
+    ``noise_cutoff_hz=None`` skips the noise low-pass and ``median_kernel=1`` the median filter;
+    the noise cutoff is capped at 0.8 x Nyquist (:meth:`noise_cutoff_at`: 20 Hz stays 20 Hz from 50 Hz up).
+    :meth:`to_dict` / :meth:`from_dict` give plain JSON data for saved models.
     ``zero_phase=False`` (default, as the dataset: see the module docstring) filters causally,
     which :class:`StreamingWindower` reproduces; ``True`` filters forward and backward.
     """
@@ -143,11 +188,41 @@ class PreprocessConfig:
         for name, value in cutoffs:
             if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
                 raise DataError(f"{name} must be a positive number of Hz, got {value!r}")
+        if not isinstance(self.zero_phase, (bool, np.bool_)):
+            raise DataError(f"zero_phase must be true or false, got {self.zero_phase!r}")
         if self.noise_cutoff_hz is not None and self.gravity_cutoff_hz >= self.noise_cutoff_hz:
             raise DataError(
                 f"gravity_cutoff_hz ({self.gravity_cutoff_hz} Hz) must be below "
                 f"noise_cutoff_hz ({self.noise_cutoff_hz} Hz)"
             )
+
+    def noise_cutoff_at(self, sampling_rate: float) -> float | None:
+        """The noise low-pass cutoff used at ``sampling_rate`` Hz: ``noise_cutoff_hz`` capped at
+        0.8 x Nyquist (the module docstring says why); ``None`` when the low-pass is off."""
+        if self.noise_cutoff_hz is None:
+            return None
+        return min(float(self.noise_cutoff_hz), NOISE_CUTOFF_NYQUIST_FRACTION * float(sampling_rate) / 2.0)
+
+    def to_dict(self) -> dict[str, object]:
+        """The settings as plain JSON data (what a saved model stores)."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value if value is None or isinstance(value, bool) else type(f.default)(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> PreprocessConfig:
+        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise DataError(f"preprocessing settings must be a mapping, got {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise DataError(
+                f"unknown preprocessing setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+            )
+        return cls(**data)
 
     def causal(self) -> PreprocessConfig:
         """The same settings with causal filtering (what streaming reproduces)."""
@@ -247,6 +322,7 @@ def resample_series(
     to_hz: float = SAMPLING_RATE,
     *,
     jitter_tolerance: float = 0.02,
+    start: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample a timestamped ``[n, channels]`` signal to ``to_hz``; returns ``(times, values)``.
 
@@ -255,7 +331,9 @@ def resample_series(
     from its mean rate (:func:`resample`) and ``times`` are the exact output sample times.
     Otherwise it is interpolated (cubic spline) onto a uniform grid at ``k * to_hz`` (smallest integer
     ``k`` with ``k * to_hz`` >= the mean rate) and decimated by ``k`` with the anti-aliasing
-    filter; ``times`` is then exactly ``t[0] + i / to_hz``.
+    filter; ``times`` is then exactly ``t[0] + i / to_hz``. ``start`` (within the timestamps' span)
+    moves that grid to ``start + i / to_hz`` and always takes the second path: this puts separate
+    streams onto one common grid.
     """
     t = np.asarray(timestamps, dtype=np.float64)
     x = np.asarray(signal, dtype=np.float64)
@@ -276,20 +354,24 @@ def resample_series(
         raise DataError(f"timestamps must be strictly increasing (sample {i + 1}: {t[i + 1]!r} after {t[i]!r})")
     span = t[-1] - t[0]
     rate = (t.size - 1) / span
-    if np.max(np.abs(dt * rate - 1.0)) <= jitter_tolerance:
+    slack = max(1e-6 / rate, 4 * np.spacing(abs(t[0])))  # float rounding of a grid point near t[0]
+    if start is not None and not (math.isfinite(start) and t[0] - slack <= start <= t[-1]):
+        raise DataError(f"start={start!r} must lie within the timestamps ({t[0]!r} to {t[-1]!r})")
+    if start is None and np.max(np.abs(dt * rate - 1.0)) <= jitter_tolerance:
         up, down = resample_ratio(rate, to_hz)
         y = _resample_poly(x, up, down)
         times = t[0] + np.arange(y.shape[0]) * (down / (up * rate))
     else:
+        origin = t[0] if start is None else float(start)
         k = max(1, math.ceil(rate / to_hz * (1 - 1e-6)))
         grid_rate = k * to_hz
-        n_grid = int(math.floor(span * grid_rate + 1e-9)) + 1
-        grid = np.arange(n_grid) / grid_rate  # relative to t[0]: keeps precision for epoch times
+        n_grid = int(math.floor((t[-1] - origin) * grid_rate + 1e-9)) + 1
+        grid = (origin - t[0]) + np.arange(n_grid) / grid_rate  # relative to t[0]: keeps precision for epoch times
         from scipy.interpolate import CubicSpline
 
         fine = CubicSpline(t - t[0], x, axis=0)(grid)
         y = _resample_poly(fine, 1, k)
-        times = t[0] + np.arange(y.shape[0]) / to_hz
+        times = origin + np.arange(y.shape[0]) / to_hz
     return times, (y[:, 0] if squeeze else y)
 
 
@@ -338,42 +420,70 @@ def _lowpass(x: np.ndarray, sos: np.ndarray, fs: float, cutoff_hz: float, zero_p
     return y
 
 
-def _check_pair(acc, gyro) -> tuple[np.ndarray, np.ndarray]:
-    acc = _as_float_2d(acc, "acc", 3)
-    gyro = _as_float_2d(gyro, "gyro", 3)
-    if acc.shape[0] != gyro.shape[0]:
-        raise DataError(f"acc and gyro must have the same number of samples, got {acc.shape[0]} and {gyro.shape[0]}")
-    _check_finite(acc, "acc")
-    _check_finite(gyro, "gyro")
-    return acc, gyro
+def _noise_sos(config: PreprocessConfig, fs: float) -> tuple[np.ndarray | None, float | None]:
+    """The noise low-pass at ``fs`` (second-order sections, or None when off) and its cutoff."""
+    cutoff = config.noise_cutoff_at(fs)
+    if cutoff is None:
+        return None, None
+    return _design(cutoff, config.filter_order, fs, "noise_cutoff_hz"), cutoff
+
+
+def sensor_array(values, name: str, sensor: str | None = None) -> np.ndarray:
+    """One sensor's samples, checked: float64 ``[n, 3]`` for acc, gyro and mag, ``[n, 1]`` for any
+    other sensor (``[n]`` accepted). ``name`` is what messages call it; ``sensor`` (default ``name``)
+    decides the shape."""
+    single = (sensor or name) not in VECTOR_SENSORS
+    if single and np.ndim(values) == 1:
+        values = np.reshape(values, (-1, 1))
+    arr = _as_float_2d(values, name, 1 if single else 3)
+    _check_finite(arr, name)
+    return arr
+
+
+def _stack(sensors: Mapping[str, object], suffix: str = "") -> tuple[tuple[str, ...], np.ndarray]:
+    """The sensors' columns side by side in channel order: ``(names, [n, channels])``, checked."""
+    if not isinstance(sensors, Mapping) or not sensors:
+        raise DataError("sensors must be a non-empty mapping of sensor name -> array, e.g. {'acc': acc, 'gyro': gyro}")
+    for name in sensors:
+        if not isinstance(name, str) or not name:
+            raise DataError(f"sensor names must be non-empty strings, got {name!r}")
+    names = canonical_order(sensors)
+    arrays = [sensor_array(sensors[s], s + suffix, s) for s in names]
+    if len({a.shape[0] for a in arrays}) > 1:
+        counts = ", ".join(f"{s} {a.shape[0]}" for s, a in zip(names, arrays))
+        raise DataError(f"all sensors must have the same number of samples, got {counts}")
+    return names, np.concatenate(arrays, axis=1)
+
+
+def _with_body(x: np.ndarray, gravity: np.ndarray) -> np.ndarray:
+    """Insert ``body_acc = total_acc - gravity`` after the total acceleration (columns 0-2)."""
+    total = x[:, :3]
+    return np.concatenate([total, total - gravity, x[:, 3:]], axis=1)
 
 
 def preprocess(
-    acc,
-    gyro,
+    sensors: Mapping[str, object],
     config: PreprocessConfig | None = None,
-    *,
     sampling_rate: float = SAMPLING_RATE,
-) -> np.ndarray:
-    """Continuous UCI-style 9-channel series ``[n, 9]`` (float64) from signals already at 50 Hz.
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Continuous UCI-style series from signals already at ``sampling_rate`` (default 50 Hz).
 
-    ``acc`` ``[n, 3]`` in g, ``gyro`` ``[n, 3]`` in rad/s. Median filter, noise low-pass, then
-    ``gravity = lowpass_0.3Hz(total_acc)`` and ``body_acc = total_acc - gravity``. Channels:
-    total_acc x,y,z; body_acc x,y,z; body_gyro x,y,z.
+    ``sensors``: ``{"acc": [n, 3] in g, "gyro": [n, 3] in rad/s, "mag": [n, 3] in uT, other: [n]}``,
+    any subset. Median filter and noise low-pass on every channel, then ``gravity =
+    lowpass_0.3Hz(total_acc)`` and ``body_acc = total_acc - gravity``. Returns ``(series [n, C]
+    float64, channel names)`` in the order of :func:`output_channels`.
     """
     cfg = config or PreprocessConfig()
-    acc, gyro = _check_pair(acc, gyro)
+    names, x = _stack(sensors)
     fs = float(sampling_rate)
-    x = np.concatenate([acc, gyro], axis=1)
-    causal = not cfg.zero_phase
-    x = _median_filter(x, cfg.median_kernel, causal)
-    if cfg.noise_cutoff_hz is not None:
-        sos = _design(cfg.noise_cutoff_hz, cfg.filter_order, fs, "noise_cutoff_hz")
-        x = _lowpass(x, sos, fs, cfg.noise_cutoff_hz, cfg.zero_phase)
-    total = x[:, :3]
-    sos_g = _design(cfg.gravity_cutoff_hz, cfg.gravity_filter_order, fs, "gravity_cutoff_hz")
-    gravity = _lowpass(total, sos_g, fs, cfg.gravity_cutoff_hz, cfg.zero_phase)
-    return np.concatenate([total, total - gravity, x[:, 3:]], axis=1)
+    x = _median_filter(x, cfg.median_kernel, not cfg.zero_phase)
+    sos, cutoff = _noise_sos(cfg, fs)
+    if sos is not None:
+        x = _lowpass(x, sos, fs, cutoff, cfg.zero_phase)
+    if "acc" in names:
+        sos_g = _design(cfg.gravity_cutoff_hz, cfg.gravity_filter_order, fs, "gravity_cutoff_hz")
+        x = _with_body(x, _lowpass(x[:, :3], sos_g, fs, cfg.gravity_cutoff_hz, cfg.zero_phase))
+    return x, output_channels(names)
 
 
 # --------------------------------------------------------------------------- windows
@@ -431,31 +541,35 @@ def stitch_windows(windows, step: int = STEP, *, check: bool = True, atol: float
 
 
 def make_windows(
-    acc,
-    gyro,
+    sensors: Mapping[str, object],
     config: PreprocessConfig | None = None,
     *,
+    sampling_rate: float = SAMPLING_RATE,
     window: int = WINDOW,
     step: int = STEP,
 ) -> np.ndarray:
-    """``sliding_windows(preprocess(acc, gyro, config))`` as float32 ``[n_windows, window, 9]``."""
-    return sliding_windows(preprocess(acc, gyro, config), window, step).astype(np.float32)
+    """``sliding_windows(preprocess(sensors, config, sampling_rate))`` as float32 ``[n_windows, window, C]``
+    (channels: :func:`output_channels`)."""
+    series, _ = preprocess(sensors, config, sampling_rate)
+    return sliding_windows(series, window, step).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- streaming
 
 
 class StreamingWindower:
-    """Causal UCI-style preprocessing of a live 50 Hz stream, returning windows as they complete.
+    """Causal UCI-style preprocessing of a live stream, returning windows as they complete.
 
-    ``push(acc_chunk [k, 3], gyro_chunk [k, 3])`` accepts chunks of any length (0 included) and
-    returns the float32 windows ``[m, window, 9]`` completed by that chunk. The median tail and
-    the Butterworth states (``sosfilt`` ``zi``) are carried from chunk to chunk, so for any
-    chunking the windows equal ``make_windows(acc, gyro, config)`` with the same (causal)
-    config, the default (within float tolerance; in practice bit for bit). Zero-phase filtering
-    cannot be streamed (it looks into the future): its batch windows differ from these by
-    design. Window ``j`` (counted from 0 since the start or :meth:`reset`) starts at sample
-    ``j * step``: the windows of the last push are ``windows_emitted - m .. windows_emitted - 1``.
+    ``push(acc_chunk [k, 3], gyro_chunk [k, 3], mag=[k, 3], pressure=[k], ...)`` takes chunks of
+    any length (0 included) of any sensor set (the first push fixes it; pass ``None`` or leave
+    out what the stream lacks) and returns the float32 windows ``[m, window, C]`` completed by that
+    chunk, channels as :func:`output_channels`. The median tail and the Butterworth states
+    (``sosfilt`` ``zi``) are carried from chunk to chunk, so for any chunking the windows equal
+    ``make_windows(sensors, config)`` with the same (causal) config, the default (within float
+    tolerance; in practice bit for bit). Zero-phase filtering cannot be streamed (it looks into
+    the future): its batch windows differ from these by design. Window ``j`` (counted from 0 since
+    the start or :meth:`reset`) starts at sample ``j * step``: the windows of the last push are
+    ``windows_emitted - m .. windows_emitted - 1``.
     """
 
     def __init__(
@@ -477,22 +591,19 @@ class StreamingWindower:
         self.window = int(window)
         self.step = int(step)
         self.sampling_rate = float(sampling_rate)
-        self._sos_noise = (
-            _design(cfg.noise_cutoff_hz, cfg.filter_order, self.sampling_rate, "noise_cutoff_hz")
-            if cfg.noise_cutoff_hz is not None
-            else None
-        )
+        self._sos_noise, _ = _noise_sos(cfg, self.sampling_rate)
         self._sos_gravity = _design(
             cfg.gravity_cutoff_hz, cfg.gravity_filter_order, self.sampling_rate, "gravity_cutoff_hz"
         )
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything: the next push starts a new stream."""
+        """Forget everything, the sensor set included: the next push starts a new stream."""
+        self._sensors: tuple[str, ...] | None = None
         self._median_tail: np.ndarray | None = None
         self._zi_noise: np.ndarray | None = None
         self._zi_gravity: np.ndarray | None = None
-        self._buffer = np.zeros((0, 9), dtype=np.float64)
+        self._buffer = np.zeros((0, 0), dtype=np.float64)
         self._buffer_start = 0
         self._n_samples = 0
         self._next_start = 0
@@ -511,21 +622,37 @@ class StreamingWindower:
         """Sample index at which the next window will start."""
         return self._next_start
 
-    @staticmethod
-    def _chunk(x, name: str) -> np.ndarray:
-        arr = np.asarray(x, dtype=np.float64)
-        if arr.ndim == 1 and arr.shape[0] == 3:
-            arr = arr[None, :]
-        elif arr.ndim == 1 and arr.shape[0] == 0:
-            arr = arr.reshape(0, 3)
-        return _as_float_2d(arr, name, 3)
+    @property
+    def channel_names(self) -> tuple[str, ...] | None:
+        """The output channels, once the first push has fixed the sensor set."""
+        return None if self._sensors is None else output_channels(self._sensors)
 
-    def push(self, acc_chunk, gyro_chunk) -> np.ndarray:
-        """Feed ``k`` new samples (acc in g, gyro in rad/s); return the windows they complete."""
-        acc, gyro = _check_pair(self._chunk(acc_chunk, "acc_chunk"), self._chunk(gyro_chunk, "gyro_chunk"))
-        k = acc.shape[0]
-        if k > 0:
-            self._process(np.concatenate([acc, gyro], axis=1))
+    @staticmethod
+    def _one_sample(x, name: str):
+        """A single 3-axis sample given as ``[3]`` (or an empty ``[0]``) becomes ``[1, 3]`` (``[0, 3]``)."""
+        if name in VECTOR_SENSORS and isinstance(x, (np.ndarray, list, tuple)) and np.ndim(x) == 1:
+            if len(x) in (0, 3):
+                return np.reshape(np.asarray(x, dtype=object), (-1, 3))
+        if name not in VECTOR_SENSORS and np.ndim(x) == 0:
+            return np.reshape(np.asarray(x, dtype=object), (1,))
+        return x
+
+    def push(self, acc_chunk=None, gyro_chunk=None, **other_sensors) -> np.ndarray:
+        """Feed ``k`` new samples of every sensor (acc in g, gyro in rad/s, mag in uT); return the
+        windows they complete."""
+        given = {"acc": acc_chunk, "gyro": gyro_chunk, **other_sensors}
+        chunks = {name: self._one_sample(x, name) for name, x in given.items() if x is not None}
+        names, x = _stack(chunks, "_chunk")
+        if self._sensors is None:
+            self._sensors = names
+            self._buffer = np.zeros((0, len(output_channels(names))), dtype=np.float64)
+        elif names != self._sensors:
+            raise DataError(
+                f"this push has sensors {', '.join(names)} but the stream has {', '.join(self._sensors)} "
+                "(fixed by its first push): push the same sensors every time, or reset()"
+            )
+        if x.shape[0] > 0:
+            self._process(x)
         return self._emit()
 
     def _process(self, x: np.ndarray) -> None:
@@ -540,13 +667,13 @@ class StreamingWindower:
             self._median_tail = padded[-(kernel - 1):]
         if self._sos_noise is not None:
             x, self._zi_noise = _signal().sosfilt(self._sos_noise, x, axis=0, zi=self._zi_noise)
-        total = x[:, :3]
-        if self._zi_gravity is None:
-            self._zi_gravity = _steady_zi(self._sos_gravity, total[0])
-        gravity, self._zi_gravity = _signal().sosfilt(self._sos_gravity, total, axis=0, zi=self._zi_gravity)
-        out = np.concatenate([total, total - gravity, x[:, 3:]], axis=1)
-        self._buffer = np.concatenate([self._buffer, out])
-        self._n_samples += out.shape[0]
+        if "acc" in self._sensors:
+            if self._zi_gravity is None:
+                self._zi_gravity = _steady_zi(self._sos_gravity, x[0, :3])
+            gravity, self._zi_gravity = _signal().sosfilt(self._sos_gravity, x[:, :3], axis=0, zi=self._zi_gravity)
+            x = _with_body(x, gravity)
+        self._buffer = np.concatenate([self._buffer, x])
+        self._n_samples += x.shape[0]
 
     def _emit(self) -> np.ndarray:
         found = []
@@ -560,5 +687,5 @@ class StreamingWindower:
             self._buffer = self._buffer[drop:]
             self._buffer_start += drop
         if not found:
-            return np.zeros((0, self.window, 9), dtype=np.float32)
+            return np.zeros((0, self.window, self._buffer.shape[1]), dtype=np.float32)
         return np.stack(found).astype(np.float32)
