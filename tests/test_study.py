@@ -73,7 +73,7 @@ def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
     run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None, executor=InProcessExecutor())
     calls = []
     original = executors.run_trials
-    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[1].repeats) or original(*a, **k))
     result = run_study(dataset, spec, tmp_path, repeats=3, progress=False, log=lambda _: None, executor=InProcessExecutor())
     assert calls == [(2,)]  # only the new repeat is trained
     assert sorted(r.repeat for r in result.records) == [0, 1, 2]
@@ -107,13 +107,13 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(uci_folder, tmp_p
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
     result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None, executor=InProcessExecutor())
-    keys = [(r.config_id, r.repeat) for r in result.records]
+    keys = [(r.config_id, r.fold, r.repeat) for r in result.records]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert len(ResultStore(folder).records()) == 4
 
 
 def test_cli_custom_study_and_report(capsys, uci_folder, tmp_path):
-    argv = ["study", "custom", "--grid", "filters=4,6", "kernel=3", "--set", "epochs=1", "--set", "dense_units=8",
+    argv = ["study", "custom", "--grid", "filters=4,6", "kernel=3", "--epochs", "1", "--dense-units", "8",
             "--repeats", "2", "--data", str(uci_folder), "--out", str(tmp_path), "--quiet", "--workers", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -123,9 +123,10 @@ def test_cli_custom_study_and_report(capsys, uci_folder, tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["study", "custom"], "needs either --grid"),
-    (["study", "filters", "--validation", "random:5"], "subjects:N"),
+    (["study", "custom"], "needs --grid"),
+    (["study", "filters", "--cv", "random:5"], "is not a protocol"),
     (["study", "custom", "--grid", "nope=1"], "unknown setting 'nope'"),
+    (["study", "kernels", "--epochs", "2.5"], "epochs takes an integer"),
 ])
 def test_cli_study_errors(capsys, uci_folder, argv, message):
     assert main(argv + ["--data", str(uci_folder), "--quiet"]) == 2
@@ -150,10 +151,37 @@ def test_identical_trials_are_reused_from_other_studies(uci_folder, tmp_path, mo
                       repeats=2, **quiet)
     calls = []
     original = executors.run_trials
-    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[1].model_params) or original(*a, **k))
+    monkeypatch.setattr(executors, "run_trials",
+                        lambda *a, **k: calls.append(a[1].config.model_params) or original(*a, **k))
     second = run_study(dataset, grid_study({"kernel_size": [7, 3]}, name="b", settings=FAST), tmp_path / "b",
                        repeats=2, reuse=[tmp_path / "a", tmp_path / "missing"], **quiet)
     assert [params["kernel_size"] for params in calls] == [7]  # kernel 3 was copied, not trained
     copied = sorted((r.repeat, r.test_accuracy) for r in second.records if r.label == "kernel_size=3")
     assert copied == sorted((r.repeat, r.test_accuracy) for r in first.records if r.label == "kernel_size=3")
     assert all(r.study == "b" for r in second.records)
+
+
+def test_a_study_folder_refuses_other_data_and_another_protocol(uci_folder, tmp_path):
+    from conftest import make_uci_har_tree
+
+    quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
+    spec = grid_study({"kernel_size": [3]}, settings=FAST)
+    run_study(load_uci_har(uci_folder), spec, tmp_path / "s", repeats=1, **quiet)
+    other = load_uci_har(make_uci_har_tree(tmp_path / "other", seed=9), cache_dir=tmp_path / "c")
+    with pytest.raises(HarcnnError, match="holds trials on other data .*choose another --out"):
+        run_study(other, spec, tmp_path / "s", repeats=1, **quiet)
+    with pytest.raises(HarcnnError, match="protocol --cv official, not --cv subjects:2"):
+        run_study(load_uci_har(uci_folder), spec, tmp_path / "s", protocol="subjects:2", repeats=1, **quiet)
+    # the same study by cross-validation in a folder of its own: every (fold, repeat) once
+    result = run_study(load_uci_har(uci_folder), spec, tmp_path / "cv", protocol="subjects:2", repeats=2, **quiet)
+    assert sorted((r.fold, r.repeat) for r in result.records) == [("fold1", 0), ("fold1", 1), ("fold2", 0),
+                                                                   ("fold2", 1)]
+    assert json.loads((tmp_path / "cv" / "study.json").read_text())["protocol"] == "subjects:2"
+
+
+def test_study_kernels_takes_the_training_options(capsys, uci_folder, tmp_path):
+    code = main(["study", "kernels", "--epochs", "1", "--filters", "4", "--dense-units", "8", "--repeats", "1",
+                 "--data", str(uci_folder), "--out", str(tmp_path), "--quiet", "--workers", "1"])
+    assert code == 0, capsys.readouterr().err
+    grid = json.loads((tmp_path / "kernels" / "study.json").read_text())["grid"]
+    assert all(c["epochs"] == 1 and c["filters"] == 4 for c in grid.values()) and len(grid) == 5

@@ -297,29 +297,40 @@ def predict_windows(model: TrainedModel, windows: np.ndarray, *, labels: np.ndar
     return pred
 
 
-def _preprocess_config(model: TrainedModel):
-    """The model's recording preprocessing, or a clear error when its windows did not come from recordings."""
+def recording_recipe(model: TrainedModel):
+    """``(sensors, PreprocessConfig)``: how the model's windows were made from recordings, or a clear error
+    when its windows did not come from recordings."""
     from harcnn.data.windows import PreprocessConfig
 
     recipe = model.spec.preprocessing
     if recipe is None:
         raise HarcnnError(f"this model was trained on windows without a recording preprocessing ({model.describe()}); "
                           "it predicts window files (.npy/.npz) only")
-    settings = {k: v for k, v in recipe.items() if k != "sensors"}
-    return PreprocessConfig(**settings)
+    return tuple(recipe["sensors"]), PreprocessConfig.from_dict({k: v for k, v in recipe.items() if k != "sensors"})
 
 
 def predict_recording(model: TrainedModel, recording, **window_options) -> Prediction:
-    """Predict a :class:`~harcnn.data.Recording`: windows prepared with the model's input spec, times
-    from the recording's clock."""
+    """Predict a :class:`~harcnn.data.Recording`: the sensors the model reads, prepared with the model's
+    input spec (rate, window, step, preprocessing); times from the recording's clock."""
     from harcnn.data.recordings import recording_to_windows
 
-    config = _preprocess_config(model)
-    cut = recording_to_windows(recording, config, **window_options)
+    sensors, config = recording_recipe(model)
+    missing = [s for s in sensors if s not in recording.sensor_names]
+    if missing:
+        raise HarcnnError(f"{recording.source or 'the recording'} has no {', '.join(missing)} data, which this model "
+                          f"needs (it reads {', '.join(sensors)}; the recording has {', '.join(recording.sensor_names)})")
+    spec = model.spec
+    cut = recording_to_windows(recording.select(*sensors), config, sampling_rate=spec.sampling_rate,
+                               window=spec.window, step=spec.step, **window_options)
+    if tuple(cut.channel_names) != spec.channels:
+        raise HarcnnError(f"the recording gives channels {', '.join(cut.channel_names)}, but the model reads "
+                          f"{', '.join(spec.channels)}")
     pred = predict_windows(model, cut.windows, source=recording.source or "recording", kind="recording")
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
-    pred.signal_times = recording.timestamps
-    pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
+    pred.notes = list(cut.notes)
+    if "acc" in recording.sensor_names:
+        pred.signal_times = recording.timestamps
+        pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
     return pred
 
 
@@ -342,10 +353,9 @@ def predict_dataset(model: TrainedModel, path: str | os.PathLike) -> Prediction:
                            source=f"{dataset.source} ({part})", kind="dataset")
 
 
-def predict_path(model: TrainedModel, path: str | os.PathLike, *, acc_units: str = "g",
-                 gyro_units: str = "rad/s", time_column: str | None = "time", time_unit: str = "s",
-                 sampling_rate: float | None = None, columns: dict[str, str] | None = None) -> Prediction:
-    """Predict whatever ``path`` holds (see the module docstring)."""
+def predict_path(model: TrainedModel, path: str | os.PathLike, **recording_options) -> Prediction:
+    """Predict whatever ``path`` holds (see the module docstring); ``recording_options`` go to
+    :func:`harcnn.data.load_recording` (units, time column and unit, ...; detected when not given)."""
     kind = input_kind(path)
     if kind == "windows":
         X, y = load_windows_file(path)
@@ -354,9 +364,7 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, *, acc_units: str
         return predict_dataset(model, path)
     from harcnn.data.recordings import load_recording
 
-    recording = load_recording(path, acc_units=acc_units, gyro_units=gyro_units, time_column=time_column,
-                               time_unit=time_unit, sampling_rate=sampling_rate, columns=columns)
-    return predict_recording(model, recording)
+    return predict_recording(model, load_recording(path, **recording_options))
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -408,12 +416,14 @@ class StreamEvent:
 class StreamingPredictor:
     """Predict live sensor samples window by window.
 
-    ``push(acc_chunk [k, 3], gyro_chunk [k, 3])`` takes samples at the model's rate (acceleration
-    in g, or m/s^2 with ``acc_units="m/s2"``; angular velocity in rad/s), any ``k`` (0 included),
-    and returns a :class:`StreamEvent` for every window the chunk completes. Preprocessing is the
-    model's causal pipeline carried across chunks (:class:`harcnn.data.StreamingWindower`), so the
-    events equal the batch path on the whole signal (the windows bit for bit; the probabilities to
-    float rounding, since a batch of one may round differently from a large batch).
+    ``push(acc_chunk [k, 3], gyro_chunk [k, 3])`` (the sensors the model reads, in its order:
+    ``push(acc_chunk)`` for an accelerometer-only model) takes samples at the model's rate
+    (acceleration in g, or m/s^2 with ``acc_units="m/s2"``; angular velocity in rad/s), any ``k``
+    (0 included), and returns a :class:`StreamEvent` for every window the chunk completes.
+    Preprocessing is the model's causal pipeline carried across chunks
+    (:class:`harcnn.data.StreamingWindower`), so the events equal the batch path on the whole signal
+    (the windows bit for bit; the probabilities to float rounding, since a batch of one may round
+    differently from a large batch).
     """
 
     def __init__(self, model: TrainedModel, *, acc_units: str = "g", start_time: float = 0.0):
@@ -423,9 +433,10 @@ class StreamingPredictor:
         if acc_units not in units:
             raise HarcnnError(f"acc_units must be 'g' or 'm/s2', got {acc_units!r}")
         self.model = model
+        self.sensors, config = recording_recipe(model)
         self.acc_scale = units[acc_units]
         self.start_time = float(start_time)
-        self.windower = StreamingWindower(_preprocess_config(model), window=model.window, step=model.step,
+        self.windower = StreamingWindower(config, window=model.window, step=model.step,
                                           sampling_rate=model.sampling_rate)
 
     def reset(self) -> None:
@@ -435,9 +446,15 @@ class StreamingPredictor:
     def windows_emitted(self) -> int:
         return self.windower.windows_emitted
 
-    def push(self, acc_chunk, gyro_chunk) -> list[StreamEvent]:
-        acc = np.asarray(acc_chunk, dtype=np.float64) * self.acc_scale
-        windows = self.windower.push(acc, gyro_chunk)
+    def push(self, *chunks) -> list[StreamEvent]:
+        if len(chunks) != len(self.sensors):
+            raise HarcnnError(f"push takes one chunk per sensor the model reads ({', '.join(self.sensors)}), "
+                              f"got {len(chunks)}")
+        sensors = dict(zip(self.sensors, chunks))
+        if "acc" in sensors:
+            sensors["acc"] = np.asarray(sensors["acc"], dtype=np.float64) * self.acc_scale
+        windows = self.windower.push(**{f"{name}_chunk" if name in ("acc", "gyro") else name: values
+                                        for name, values in sensors.items()})
         if len(windows) == 0:
             return []
         probabilities = self.model.predict_proba(windows)

@@ -21,6 +21,11 @@ def add_commands(commands) -> None:
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: the per-user cache)")
     download.add_argument("--force", action="store_true", help="download again even if cached")
     download.set_defaults(run=_data_download)
+    example = data_commands.add_parser("example", help="write a small example folder of labelled phone recordings "
+                                                       "(synthetic), to try every command on")
+    example.add_argument("folder", type=Path, help="a new folder to write")
+    example.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    example.set_defaults(run=_data_example)
 
     models = commands.add_parser("models", help="the registered models and their settings (from the settings schema)")
     models.add_argument("name", nargs="?", help="one model's settings (default: every model, briefly)")
@@ -39,6 +44,16 @@ def _data_download(args: argparse.Namespace) -> int:
         from harcnn.data.uci_har import download_uci_har as download
     path = download(args.cache_dir, force=args.force)
     print(f"{args.kind} dataset ready: {path}")
+    return 0
+
+
+def _data_example(args: argparse.Namespace) -> int:
+    from harcnn.data.example import write_example_recordings
+
+    folder = write_example_recordings(args.folder, seed=args.seed)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    print(f"Wrote {len(files)} files to {folder}: {', '.join(files[:6])}, ...")
+    print(f"Try: harcnn data info --data {folder}")
     return 0
 
 

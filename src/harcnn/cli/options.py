@@ -42,7 +42,25 @@ DATA_OPTIONS = {
     "classes": ("--classes", dict(choices=["basic", "all"],
                                   help="HAPT: the 6 basic activities (default) or all 12 with the postural transitions")),
     "sampling_rate": ("--rate", dict(type=positive_float, metavar="HZ",
-                                     help="recordings: resample to this rate (default 50); windows: their rate")),
+                                     help="recordings: the windows' rate (default 50); a .npz: its windows' rate")),
+    "window": ("--window", dict(type=positive_float, metavar="SECONDS",
+                                help="recordings: window length (default 2.56 s)")),
+    "step": ("--step", dict(type=positive_float, metavar="SECONDS",
+                            help="recordings and .npz: seconds between window starts (default half a window)")),
+    "labels": ("--labels", dict(metavar="TABLE", help="recordings: a segments table (recording, start, end, label; "
+                                                      "default labels.csv in the folder)")),
+    "unit": ("--labels-unit", dict(choices=["s", "samples"], help="recordings: unit of the segments table's start and "
+                                                                  "end (default s)")),
+    "label_column": ("--label-column", dict(metavar="NAME", help="recordings: the per-sample label column (default "
+                                                                 "label or activity)")),
+    "label_policy": ("--label-policy", dict(choices=["pure", "majority"],
+                                            help="recordings: drop windows that straddle a label change (pure, the "
+                                                 "default) or label them by majority")),
+    "subjects": ("--subjects", dict(metavar="TABLE|PATTERN",
+                                    help="recordings: a subjects table (recording, subject), or a regular expression "
+                                         "on the recording names with one group (default subjects.csv, or the first "
+                                         "folder of each name)")),
+    "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings: which sensors, e.g. acc (default: all they share)")),
 }
 
 

@@ -224,13 +224,15 @@ def _pack(items: list[str], indent: str, width: int) -> list[str]:
 @dataclass(frozen=True)
 class SourceKind:
     """One kind of data source: ``detect(path)`` says whether a path holds it; ``load(path, **options)``
-    reads it. ``options`` names the options it accepts, with their help."""
+    reads it. ``options`` names the options it accepts, with their help. A ``generic`` kind (any folder
+    of recordings) is tried only after the specific ones."""
 
     name: str
     description: str
     detect: Callable[[Path], bool]
     load: Callable[..., Dataset]
     options: Mapping[str, str] = field(default_factory=dict)
+    generic: bool = False
 
 
 _SOURCES: dict[str, SourceKind] = {}
@@ -247,7 +249,7 @@ def source_kinds() -> dict[str, SourceKind]:
 
 
 def _import_sources() -> None:
-    from harcnn.data import npz, uci_har  # noqa: F401  (they register themselves)
+    from harcnn.data import npz, recording_folder, uci_har  # noqa: F401  (they register themselves)
 
 
 def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:
@@ -268,7 +270,7 @@ def load_dataset(path: str | Path | None = None, kind: str | None = None, **opti
         if kind is not None:
             chosen = kinds[kind]
         else:
-            found = [k for k in kinds.values() if k.detect(path)]
+            found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
             if not found:
                 raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
                                 ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "

@@ -8,7 +8,8 @@ Arrays (names as ``numpy.savez`` writes them):
 * ``subject``: ``[n]`` subject ids (ints or strings); without it every window counts as one subject, and
   cross-validation by subject is impossible;
 * ``channel_names`` ``[C]``, ``class_names`` ``[K]``, ``sampling_rate`` (Hz), ``step`` (samples between
-  window starts), ``units`` ``[C]``: optional; the loader's options fill or override them.
+  window starts), ``units`` ``[C]``: optional; the loader's options fill or override them (its ``step``
+  in seconds).
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_windows(path: str | Path, *, sampling_rate: float | None = None, step: int | None = None,
+def load_windows(path: str | Path, *, sampling_rate: float | None = None, step: float | None = None,
                  class_names: str | None = None, channel_names: str | None = None) -> Dataset:
-    """A :class:`Dataset` from a ``.npz`` of windows (see the module docstring); ``class_names`` and
-    ``channel_names`` as comma-separated text."""
+    """A :class:`Dataset` from a ``.npz`` of windows (see the module docstring); ``step`` in seconds;
+    ``class_names`` and ``channel_names`` as comma-separated text."""
     path = Path(path)
     where = f"{path}: "
     arrays = read_npz_arrays(path)
@@ -87,7 +88,7 @@ def load_windows(path: str | Path, *, sampling_rate: float | None = None, step: 
     rate = sampling_rate if sampling_rate is not None else _scalar(arrays, "sampling_rate", where)
     if rate is None:
         raise DataError(f"{where}no sampling rate: add an array 'sampling_rate' or pass --rate HZ")
-    window_step = step if step is not None else _scalar(arrays, "step", where)
+    window_step = int(round(step * rate)) if step is not None else _scalar(arrays, "step", where)
     if window_step is None:
         window_step = X.shape[1] // 2
         notes.append(f"no step given: assuming windows overlap by half ({window_step} samples)")
@@ -120,6 +121,6 @@ register_source(SourceKind(
     "windows", "a .npz of windows X [n, T, C] with labels y (and optionally subject, names, rate)",
     lambda path: path.is_file() and path.suffix.lower() == ".npz", load_windows,
     {"sampling_rate": "Hz of the windows (when the file does not say)",
-     "step": "samples between window starts (when the file does not say)",
+     "step": "seconds between window starts (when the file does not say)",
      "class_names": "comma-separated class names (for integer labels)",
      "channel_names": "comma-separated channel names"}))

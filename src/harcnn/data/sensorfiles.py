@@ -381,6 +381,10 @@ def _read_parquet(path: Path) -> Table:
 # --------------------------------------------------------------------------- options
 
 
+#: Columns taken as per-sample labels when no label column is named.
+LABEL_NAMES = ("label", "activity")
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """The options of ``load_recording`` that say how to read each file, checked once."""
@@ -525,6 +529,11 @@ class _Columns:
             col = table.find(options.label_column)
             if col is not None:
                 self._take("label", col)
+        elif table.has_header:
+            col = next((c for c in map(table.find, LABEL_NAMES) if c is not None and c not in self.used), None)
+            if col is not None:
+                self._take("label", col)
+                notes.append(f"labels from column {table.header[col]!r}")
         self.unusable: dict[str, list[int]] = {"linear": [], "gravity": []}
         if table.has_header:
             self._time(options)

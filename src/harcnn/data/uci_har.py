@@ -28,6 +28,7 @@ import numpy as np
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
+from harcnn.data.windows import PreprocessConfig
 from harcnn.errors import DataError
 from harcnn.io import atomic_write_bytes
 
@@ -62,8 +63,7 @@ STEP = 64  # samples: 50% overlap
 UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}
 #: The dataset's preprocessing of the raw phone signals (see harcnn.data.windows), which a model
 #: trained on UCI HAR applies to a new recording.
-PREPROCESSING = {"sensors": ["acc", "gyro"], "median_kernel": 3, "noise_cutoff_hz": 20.0, "gravity_cutoff_hz": 0.3,
-                 "filter_order": 3, "gravity_filter_order": 3, "zero_phase": False}
+PREPROCESSING = {"sensors": ["acc", "gyro"], **PreprocessConfig().to_dict()}
 SPEC = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNEL_NAMES, tuple(UNITS[c.rsplit("_", 1)[0]] for c in CHANNEL_NAMES),
                  CLASS_NAMES, PREPROCESSING)
 SPLITS = ("train", "test")

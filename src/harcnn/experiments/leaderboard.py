@@ -371,7 +371,9 @@ def run_leaderboard(dataset: Dataset, folder: str | Path, *, protocol: Protocol 
         means = _fold_probabilities(folder, config, records, folds)
         if means is not None:
             means_by_model[model] = means
-        own = {**config.model_params, **model_settings.get(model, {})}  # its architecture, and its own settings
+        defaults = Config(model).values
+        changed = {k: v for k, v in config.model_params.items() if v != defaults[k]}  # its architecture
+        own = {**changed, **{k: config.values[k] for k in model_settings.get(model, {})}}  # and its own settings
         row = _network_row(model, config, dataset, own, records, means, y_folds, timing)
         by_model[model] = row
         rows.append(row)
