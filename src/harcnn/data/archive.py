@@ -48,6 +48,18 @@ class DatasetFiles:
             raise DataError(f"{self.label}: cannot read {name} (corrupt or truncated?): {error}") from error
 
 
+def check_names_file(files: DatasetFiles, name: str, expected: Sequence[str], what: str) -> None:
+    """The file ``name`` must list ``expected`` as lines '<i> <name>', i = 1, 2, ... in order."""
+    label = f"{name} in {files.label}"
+    try:
+        rows = [tuple(line.split()) for line in files.read(name).decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as error:
+        raise DataError(f"{label}: not text: {error}") from error
+    if rows != [(str(i), n) for i, n in enumerate(expected, start=1)]:
+        raise DataError(f"{label}: expected {what} '1 {expected[0]}' .. '{len(expected)} {expected[-1]}', "
+                        f"found {rows}")
+
+
 def open_dataset(source: Path, marker: str, *, what: str, root_names: Sequence[str] = (),
                  nested: str | None = None) -> DatasetFiles:
     """The files of the dataset in ``source``: a folder (the root or a child named in ``root_names``),

@@ -37,18 +37,24 @@ def parse_float_table(data: bytes, name: str, *, ncols: int | None = None) -> np
 
 def parse_int_column(data: bytes, name: str) -> np.ndarray:
     """Parse a file with one integer per line (labels, subject ids) into int64 [rows]."""
+    return parse_int_table(data, name, ncols=1)[:, 0]
+
+
+def parse_int_table(data: bytes, name: str, *, ncols: int) -> np.ndarray:
+    """Parse a file of ``ncols`` whitespace-separated integers per line into int64 [rows, ncols]."""
     lines = _content_lines(data, name)
     tokens = []
     for number, line in enumerate(lines, start=1):
         fields = line.split()
-        if len(fields) != 1:
-            raise DataError(f"{name}, line {number}: expected one integer, found {len(fields)} values")
-        tokens.append(fields[0])
+        if len(fields) != ncols:
+            expected = "one integer" if ncols == 1 else f"{ncols} integers"
+            raise DataError(f"{name}, line {number}: expected {expected}, found {len(fields)} values")
+        tokens.extend(fields)
     try:
-        return np.array(tokens, dtype=np.int64)
+        return np.array(tokens, dtype=np.int64).reshape(len(lines), ncols)
     except (ValueError, OverflowError):
-        number, token = next((i, t) for i, t in enumerate(tokens, start=1) if not _is_int(t))
-        raise DataError(f"{name}, line {number}: not an integer: {_show(token)}") from None
+        index, token = next((i, t) for i, t in enumerate(tokens) if not _is_int(t))
+        raise DataError(f"{name}, line {index // ncols + 1}: not an integer: {_show(token)}") from None
 
 
 def _parse_fixed_width(data: bytes) -> np.ndarray | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harcnn.data.archive import DatasetFiles, dataset_root, existing_path, open_dataset, verify_zip
+from harcnn.data.archive import DatasetFiles, check_names_file, dataset_root, existing_path, open_dataset, verify_zip
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
@@ -237,15 +237,7 @@ def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> _Part:
 
 def _check_class_names(files: DatasetFiles) -> None:
     """The activity names of activity_labels.txt must be the six official ones, in order."""
-    label = f"{_MARKER} in {files.label}"
-    try:
-        rows = [line.split() for line in files.read(_MARKER).decode("utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise DataError(f"{label}: not text: {error}") from error
-    found = [tuple(row) for row in rows]
-    expected = [(str(i), name) for i, name in enumerate(CLASS_NAMES, start=1)]
-    if found != expected:
-        raise DataError(f"{label}: expected the six activities '1 WALKING' .. '6 LAYING', found {found}")
+    check_names_file(files, _MARKER, CLASS_NAMES, "the six activities")
 
 
 def _count_features(files: DatasetFiles) -> int:
