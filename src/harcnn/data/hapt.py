@@ -23,11 +23,12 @@ every file, caches the parsed recordings per user and cuts windows:
   would not, and gets none). On the 21-subject copy this gives 44-90 windows per transition
   class; the start-aligned rule would give SIT_TO_STAND 23 windows for its 44 segments.
 
-Split: HAPT keeps UCI HAR's partition of the volunteers (README: "70% of the volunteers was selected
-for generating the training data and 30% the test data", the same sentence as UCI HAR's README),
-so the test subjects are UCI HAR's (:data:`TEST_SUBJECTS`; the archive's own
-``Test/subject_id_test.txt`` is used where present). ``Dataset.split`` is set only when all 30
-subjects are there.
+Split: HAPT extends UCI HAR and describes the same partition of the same 30 volunteers (README:
+"70% of the volunteers was selected for generating the training data and 30% the test data", word
+for word as UCI HAR's README), so harcnn takes UCI HAR's test subjects (:data:`TEST_SUBJECTS`).
+The full archive's ``Test/subject_id_test.txt`` is used instead where present; the shared copy lacks
+it, so the list could not be checked against it. ``Dataset.split`` is set only when all 30 subjects
+are there.
 
 :func:`hapt_recordings` gives the recordings themselves (raw signals, labelled segments in
 seconds, and the same preprocessing), for predicting and scoring timelines.
