@@ -2,6 +2,7 @@
 window transforms, and continuous recordings with their preprocessing."""
 
 from harcnn.data.dataset import Dataset, InputSpec, load_dataset, source_kinds
+from harcnn.data.hapt import HaptRecording, download_hapt, hapt_recordings, load_hapt
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.splits import Fold, Protocol, subject_holdout
 from harcnn.data.transforms import Standardizer, remove_overlap
@@ -9,8 +10,8 @@ from harcnn.data.uci_har import UCI_HAR_URL, default_cache_dir, download_uci_har
 from harcnn.data.windows import PreprocessConfig, StreamingWindower, preprocess, sliding_windows, stitch_windows
 
 __all__ = [
-    "Dataset", "Fold", "InputSpec", "PreprocessConfig", "Protocol", "Recording", "Standardizer", "StreamingWindower",
-    "UCI_HAR_URL", "default_cache_dir", "download_uci_har", "find_uci_har", "load_dataset", "load_recording",
-    "load_uci_har", "preprocess", "recording_to_windows", "remove_overlap", "sliding_windows", "source_kinds",
-    "stitch_windows", "subject_holdout",
+    "Dataset", "Fold", "HaptRecording", "InputSpec", "PreprocessConfig", "Protocol", "Recording", "Standardizer",
+    "StreamingWindower", "UCI_HAR_URL", "default_cache_dir", "download_hapt", "download_uci_har", "find_uci_har",
+    "hapt_recordings", "load_dataset", "load_hapt", "load_recording", "load_uci_har", "preprocess",
+    "recording_to_windows", "remove_overlap", "sliding_windows", "source_kinds", "stitch_windows", "subject_holdout",
 ]

@@ -196,9 +196,10 @@ class Dataset:
         lines += list(self.notes)
         parts = {"all": self} if self.split is None else {s: self.part(s) for s in dict.fromkeys(self.split.tolist())}
         width = max(len(c) for c in self.class_names) + 4
+        digits = len(str(len(self.class_names) - 1)) + 1  # the index column: '9 ' or '10 '
         lines.append(f"{'class':<{width}}" + "".join(f"{name:>8}" for name in parts))
         for index, class_name in enumerate(self.class_names):
-            lines.append(f"{index:<2}{class_name:<{width - 2}}"
+            lines.append(f"{index:<{digits}}{class_name:<{width - digits}}"
                          + "".join(f"{int(np.sum(p.y == index)):>8}" for p in parts.values()))
         lines.append(f"{'total':<{width}}" + "".join(f"{len(p):>8}" for p in parts.values()))
         for name, part in parts.items():

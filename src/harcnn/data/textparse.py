@@ -2,8 +2,9 @@
 
 The official UCI HAR files are fixed-width: every value takes 16 bytes (``'  1.8085150e-004'``,
 ``' -1.8965500e-002'``) and lines end in CRLF. :func:`parse_float_table` parses that layout with
-vectorised numpy on the raw bytes and falls back to a general token parser for anything else.
-Both paths give exactly the value a correctly rounded decimal-to-float64 conversion gives
+vectorised numpy on the raw bytes; other layouts whose every line holds the same number of values
+(HAPT's recordings: shortest repr, single spaces) are split and converted in one go; anything else
+(and every bad file, for its message) goes through a line-by-line token parser. All paths give exactly the value a correctly rounded decimal-to-float64 conversion gives
 (the same as ``np.loadtxt``); every problem is reported as a :class:`DataError` naming the file
 and, where it applies, the line.
 """
@@ -31,24 +32,32 @@ def parse_float_table(data: bytes, name: str, *, ncols: int | None = None) -> np
     """
     table = _parse_fixed_width(data)
     if table is None or (ncols is not None and table.shape[1] != ncols):
+        table = _parse_uniform(data, ncols)
+    if table is None:
         table = _parse_general(data, name, ncols)
     return table
 
 
 def parse_int_column(data: bytes, name: str) -> np.ndarray:
     """Parse a file with one integer per line (labels, subject ids) into int64 [rows]."""
+    return parse_int_table(data, name, ncols=1)[:, 0]
+
+
+def parse_int_table(data: bytes, name: str, *, ncols: int) -> np.ndarray:
+    """Parse a file of ``ncols`` whitespace-separated integers per line into int64 [rows, ncols]."""
     lines = _content_lines(data, name)
     tokens = []
     for number, line in enumerate(lines, start=1):
         fields = line.split()
-        if len(fields) != 1:
-            raise DataError(f"{name}, line {number}: expected one integer, found {len(fields)} values")
-        tokens.append(fields[0])
+        if len(fields) != ncols:
+            expected = "one integer" if ncols == 1 else f"{ncols} integers"
+            raise DataError(f"{name}, line {number}: expected {expected}, found {len(fields)} values")
+        tokens.extend(fields)
     try:
-        return np.array(tokens, dtype=np.int64)
+        return np.array(tokens, dtype=np.int64).reshape(len(lines), ncols)
     except (ValueError, OverflowError):
-        number, token = next((i, t) for i, t in enumerate(tokens, start=1) if not _is_int(t))
-        raise DataError(f"{name}, line {number}: not an integer: {_show(token)}") from None
+        index, token = next((i, t) for i, t in enumerate(tokens) if not _is_int(t))
+        raise DataError(f"{name}, line {index // ncols + 1}: not an integer: {_show(token)}") from None
 
 
 def _parse_fixed_width(data: bytes) -> np.ndarray | None:
@@ -99,6 +108,31 @@ def _digits_value(fields: np.ndarray, positions: tuple[int, ...], dtype: type) -
         value *= 10
         value += digit
     return value
+
+
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[[9, 10, 11, 12, 13, 32]] = True  # what bytes.split() splits on
+
+
+def _parse_uniform(data: bytes, ncols: int | None) -> np.ndarray | None:
+    """One-go parse of a whitespace-separated table whose lines all hold ``ncols`` values (the first
+    line's count when None) and nothing but finite numbers; None when ``data`` is not such a table."""
+    body = data.rstrip()
+    if not body:
+        return None
+    chars = np.frombuffer(body, np.uint8)
+    space = _WHITESPACE[chars]
+    token_starts = np.flatnonzero(~space & np.r_[True, space[:-1]])
+    newlines = np.flatnonzero(chars == ord("\n"))
+    per_line = np.bincount(np.searchsorted(newlines, token_starts), minlength=len(newlines) + 1)
+    ncols = int(per_line[0]) if ncols is None else ncols
+    if ncols == 0 or not (per_line == ncols).all():
+        return None
+    try:
+        table = np.array(body.split(), dtype=np.float64).reshape(len(per_line), ncols)
+    except ValueError:
+        return None
+    return table if np.isfinite(table).all() else None
 
 
 def _parse_general(data: bytes, name: str, ncols: int | None) -> np.ndarray:

@@ -10,27 +10,21 @@ This module is the one place for UCI HAR's constants: channels, classes, rate, w
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import warnings
 import zipfile
-import zlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harcnn.data.archive import DatasetFiles, check_names_file, dataset_root, existing_path, open_dataset, verify_zip
+from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
 from harcnn.data.windows import PreprocessConfig
 from harcnn.errors import DataError
-from harcnn.io import atomic_write_bytes
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -70,6 +64,7 @@ SPLITS = ("train", "test")
 DOWNLOAD_NAME = "uci_har.zip"  # the downloaded archive, in the cache folder
 CACHE_FORMAT = 1  # bump when the parsed-array cache changes meaning
 _NESTED_ZIP = "UCI HAR Dataset.zip"
+_ROOT_NAMES = ("UCI HAR Dataset",)  # the folder an extracted copy may sit in
 _MARKER = "activity_labels.txt"  # the file that marks a dataset root
 
 
@@ -105,10 +100,10 @@ def find_uci_har(
     when none applies; a ``path`` or ``$HARCNN_DATA`` that does not exist is a DataError.
     """
     if path is not None:
-        return _existing(path, "data path")
+        return existing_path(path, "data path")
     if os.environ.get("HARCNN_DATA"):
-        return _existing(os.environ["HARCNN_DATA"], "HARCNN_DATA")
-    downloaded = _cache_root(cache_dir) / DOWNLOAD_NAME
+        return existing_path(os.environ["HARCNN_DATA"], "HARCNN_DATA")
+    downloaded = cache_root(cache_dir) / DOWNLOAD_NAME
     return downloaded if downloaded.is_file() else None
 
 
@@ -125,7 +120,7 @@ def load_uci_har(
     Parsed arrays are cached under ``cache_dir`` (default :func:`default_cache_dir`), keyed by
     the source's path, size and modification time; a damaged cache entry is rebuilt.
     """
-    cache = _cache_root(cache_dir)
+    cache = cache_root(cache_dir)
     source = find_uci_har(path, cache)
     if source is None:
         if not download:
@@ -155,7 +150,7 @@ def download_uci_har(
     The download is verified (zip integrity, the dataset's files present, and the pinned sha256
     when ``url`` is :data:`UCI_HAR_URL`) before it is moved into place.
     """
-    dest = _cache_root(cache_dir) / DOWNLOAD_NAME
+    dest = cache_root(cache_dir) / DOWNLOAD_NAME
     if dest.is_file() and not force:
         return dest
     sha256 = UCI_HAR_SHA256 if url == UCI_HAR_URL else None
@@ -165,86 +160,9 @@ def download_uci_har(
 # --- reading a source -----------------------------------------------------------------------
 
 
-_READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, EOFError)
-
-
-class _Files:
-    """Read access to the files of one dataset copy by path relative to its root (a context manager)."""
-
-    def __init__(self, label: str, names: set[str], read: Callable[[str], bytes], resources: ExitStack):
-        self.label = label
-        self._names = names
-        self._read = read
-        self._resources = resources
-
-    def __enter__(self) -> _Files:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._resources.close()
-
-    def has(self, name: str) -> bool:
-        return name in self._names
-
-    def read(self, name: str) -> bytes:
-        if name not in self._names:
-            raise DataError(f"{self.label}: missing file {name}")
-        try:
-            return self._read(name)
-        except _READ_ERRORS as error:
-            raise DataError(f"{self.label}: cannot read {name} (corrupt or truncated?): {error}") from error
-
-
-def _open_files(source: Path) -> _Files:
+def _open_files(source: Path) -> DatasetFiles:
     """Index the dataset files of a folder, an inner zip or an outer zip with a nested zip."""
-    with ExitStack() as resources:
-        if source.is_dir():
-            root = _dataset_root(source)
-            names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-            return _Files(str(root), names, lambda name: (root / name).read_bytes(), resources.pop_all())
-        label = str(source)
-        archive = resources.enter_context(_open_zip(source, label))
-        prefix = _zip_prefix(archive)
-        if prefix is None:
-            nested = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == _NESTED_ZIP]
-            if not nested:
-                raise DataError(f"{label}: no UCI HAR dataset in this zip (no {_MARKER}, no nested '{_NESTED_ZIP}')")
-            try:
-                inner = archive.read(nested[0])
-            except _READ_ERRORS as error:
-                raise DataError(f"{label}: cannot read {nested[0]} (corrupt or truncated?): {error}") from error
-            label = f"{label}!{nested[0]}"
-            archive = resources.enter_context(_open_zip(io.BytesIO(inner), label))
-            prefix = _zip_prefix(archive)
-            if prefix is None:
-                raise DataError(f"{label}: no UCI HAR dataset in this zip (no {_MARKER})")
-        names = {n[len(prefix) :] for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")}
-        return _Files(label, names, lambda name: archive.read(prefix + name), resources.pop_all())
-
-
-def _open_zip(file: Path | io.BytesIO, label: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise DataError(f"{label}: not a readable zip archive (truncated or corrupt?): {error}") from error
-
-
-def _zip_prefix(archive: zipfile.ZipFile) -> str | None:
-    """The folder prefix (e.g. 'UCI HAR Dataset/') holding the dataset in ``archive``, or None."""
-    markers = [
-        n[: -len(_MARKER)]
-        for n in archive.namelist()
-        if n.rsplit("/", 1)[-1] == _MARKER and not n.startswith("__MACOSX")
-    ]
-    return min(markers, key=len) if markers else None
-
-
-def _dataset_root(folder: Path) -> Path:
-    """The 'UCI HAR Dataset' folder: ``folder`` itself or its child of that name."""
-    for root in (folder, folder / "UCI HAR Dataset"):
-        if (root / _MARKER).is_file():
-            return root
-    raise DataError(f"{folder}: not a UCI HAR folder (no {_MARKER} in it or in 'UCI HAR Dataset/' below it)")
+    return open_dataset(source, _MARKER, what="UCI HAR", root_names=_ROOT_NAMES, nested=_NESTED_ZIP)
 
 
 def _member_names(split: str) -> dict[str, str]:
@@ -261,7 +179,7 @@ def _required_members() -> list[str]:
     return members
 
 
-def _check_required(files: _Files) -> None:
+def _check_required(files: DatasetFiles) -> None:
     missing = [name for name in _required_members() if not files.has(name)]
     if missing:
         raise DataError(f"{files.label}: missing file(s): {', '.join(missing)}")
@@ -277,7 +195,7 @@ def _read_source(source: Path) -> list[_Part]:
     return [_assemble(split, arrays[split], files.label) for split in SPLITS]
 
 
-def _parse_members(files: _Files, n_features: int | None) -> dict[str, dict[str, np.ndarray]]:
+def _parse_members(files: DatasetFiles, n_features: int | None) -> dict[str, dict[str, np.ndarray]]:
     """Parse every data file present, in parallel (zlib and numpy release the GIL): {split: {role: array}}."""
 
     def parse(job: tuple[str, str, str]) -> np.ndarray:
@@ -317,20 +235,12 @@ def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> _Part:
     return _Part(X=X, y=y - 1, subject=subject, features=arrays.get("X"))
 
 
-def _check_class_names(files: _Files) -> None:
+def _check_class_names(files: DatasetFiles) -> None:
     """The activity names of activity_labels.txt must be the six official ones, in order."""
-    label = f"{_MARKER} in {files.label}"
-    try:
-        rows = [line.split() for line in files.read(_MARKER).decode("utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise DataError(f"{label}: not text: {error}") from error
-    found = [tuple(row) for row in rows]
-    expected = [(str(i), name) for i, name in enumerate(CLASS_NAMES, start=1)]
-    if found != expected:
-        raise DataError(f"{label}: expected the six activities '1 WALKING' .. '6 LAYING', found {found}")
+    check_names_file(files, _MARKER, CLASS_NAMES, "the six activities")
 
 
-def _count_features(files: _Files) -> int:
+def _count_features(files: DatasetFiles) -> int:
     """The number of features named in features.txt ('<number> <name>' per line)."""
     label = f"features.txt in {files.label}"
     try:
@@ -348,13 +258,7 @@ def _count_features(files: _Files) -> int:
 
 def _verify_archive(path: Path) -> None:
     """Check a downloaded archive: every zip member passes its CRC and the dataset files are there."""
-    with _open_zip(path, str(path)) as archive:
-        try:
-            bad = archive.testzip()
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-            raise DataError(f"downloaded archive is corrupt: {error}") from error
-        if bad is not None:
-            raise DataError(f"downloaded archive is corrupt: member {bad} fails its CRC check")
+    verify_zip(path)
     with _open_files(path) as files:
         _check_required(files)
 
@@ -362,72 +266,31 @@ def _verify_archive(path: Path) -> None:
 # --- locations and the parsed-array cache ---------------------------------------------------------
 
 
-def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
-    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-
-
-def _existing(path: str | os.PathLike, what: str) -> Path:
-    resolved = Path(path).expanduser().resolve()
-    if not resolved.exists():
-        raise DataError(f"{what} {path} does not exist")
-    return resolved
-
-
 def _cache_file(source: Path, cache: Path) -> Path:
-    """The cache entry for ``source``: named by a hash of its path and of its files' sizes and mtimes."""
-    if source.is_dir():
-        root = _dataset_root(source)
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        state = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    else:
-        state = [(source.name, source.stat().st_size, source.stat().st_mtime_ns)]
-    path_key = _digest(str(source))[:12]
-    state_key = _digest(json.dumps([CACHE_FORMAT, str(source), state]))[:16]
-    return cache / "parsed" / f"uci_har-{path_key}-{state_key}.npz"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The cache entry for ``source`` (see :func:`harcnn.data.cache.cache_entry`)."""
+    root = dataset_root(source, _MARKER, what="UCI HAR", root_names=_ROOT_NAMES) if source.is_dir() else None
+    return cache_entry("uci_har", source, root, cache, CACHE_FORMAT)
 
 
 def _write_cache(cache_file: Path, parts: list[_Part]) -> None:
-    """Store the parsed arrays (uncompressed npz, atomically); drop older entries of the same source.
-
-    A cache that cannot be written only costs speed, so that is a warning, not an error.
-    """
+    """Store the parsed arrays of both splits."""
     arrays = {"class_names": np.array(CLASS_NAMES), "format": np.array(CACHE_FORMAT)}
     for name, split in zip(SPLITS, parts):
         arrays.update({f"{name}_X": split.X, f"{name}_y": split.y, f"{name}_subject": split.subject})
         if split.features is not None:
             arrays[f"{name}_features"] = split.features
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    try:
-        atomic_write_bytes(cache_file, buffer.getvalue())
-        prefix = cache_file.name.rsplit("-", 1)[0] + "-"
-        for old in cache_file.parent.glob(f"{prefix}*.npz"):
-            if old != cache_file:
-                old.unlink(missing_ok=True)
-    except OSError as error:
-        warnings.warn(f"could not write the UCI HAR cache {cache_file}: {error}", stacklevel=3)
+    write_entry(cache_file, arrays, "UCI HAR")
 
 
 def _read_cache(cache_file: Path) -> list[_Part] | None:
-    """The cached dataset, or None when absent; a damaged or inconsistent entry is deleted.
+    """The cached dataset, or None when absent; a damaged or inconsistent entry is deleted."""
+    return read_entry(cache_file, _unpack_cache)
 
-    Reading every npz member to its end makes zipfile check its CRC-32, so corruption is caught.
-    """
-    if not cache_file.is_file():
-        return None
-    try:
-        with np.load(cache_file, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        if int(arrays["format"]) != CACHE_FORMAT or tuple(arrays["class_names"]) != CLASS_NAMES:
-            raise ValueError("cache format or classes differ")
-        return [_cached_split(arrays, name) for name in SPLITS]
-    except Exception:  # any damage means: rebuild from the source
-        cache_file.unlink(missing_ok=True)
-        return None
+
+def _unpack_cache(arrays: dict[str, np.ndarray]) -> list[_Part]:
+    if int(arrays["format"]) != CACHE_FORMAT or tuple(arrays["class_names"]) != CLASS_NAMES:
+        raise ValueError("cache format or classes differ")
+    return [_cached_split(arrays, name) for name in SPLITS]
 
 
 def _cached_split(arrays: dict[str, np.ndarray], name: str) -> _Part:
