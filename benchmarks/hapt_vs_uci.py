@@ -153,7 +153,7 @@ def per_segment(recording, chains: list[tuple[int, int]]) -> np.ndarray:
     """Each UCI chain of windows preprocessed on its own (filters restarted at its first sample)."""
     out = np.full((len(recording.acc), 9), np.nan)
     for lo, hi in chains:
-        out[lo:hi] = preprocess(recording.acc[lo:hi], recording.gyro[lo:hi])
+        out[lo:hi] = preprocess({"acc": recording.acc[lo:hi], "gyro": recording.gyro[lo:hi]})[0]
     return out
 
 

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from harcnn.artifact import load_model
     from harcnn.data import load_uci_har
     from harcnn.io import write_csv
-    from harcnn.predict import predict_path, timeline_plot
+    from harcnn.plots import timeline_plot
+    from harcnn.predict import predict_path
 
     dataset = load_uci_har(args.data, progress=False)
     times, acc, gyro, labels, n_pieces = stitch_subject(dataset, args.subject)

@@ -69,3 +69,37 @@ def test_data_info(capsys, uci_zip):
 
 def test_parse_assignments_keeps_text_for_the_settings_to_convert():
     assert parse_assignments(["a=1", "b-c=0.5", "kernel=3,5"]) == {"a": "1", "b_c": "0.5", "kernel_size": "3,5"}
+
+
+def test_output_to_a_file_is_plain_lines(uci_folder, tmp_path):
+    """Off a terminal, no redrawn progress bars: one line per finished trial or epoch."""
+    import subprocess
+    import sys
+
+    with open(tmp_path / "log.txt", "w") as log:
+        code = subprocess.run([sys.executable, "-m", "harcnn.cli", "evaluate", "--data", str(uci_folder), "--repeats",
+                               "2", "--epochs", "2", "--filters", "4", "--workers", "1", "--out", str(tmp_path / "e")],
+                              stdout=log, stderr=subprocess.STDOUT, timeout=300).returncode
+        code_train = subprocess.run([sys.executable, "-m", "harcnn.cli", "train", "--data", str(uci_folder),
+                                     "--epochs", "2", "--filters", "4", "--save", str(tmp_path / "m")],
+                                    stdout=log, stderr=subprocess.STDOUT, timeout=300).returncode
+    text = (tmp_path / "log.txt").read_text()
+    assert code == 0 and code_train == 0, text
+    assert "\r" not in text and "it/s" not in text
+    assert text.count("repeat  1/2:") == 1 and text.count("training cnn: epoch 2/2") == 1
+
+
+def test_a_single_job_runs_in_process_with_all_threads(uci_folder, tmp_path, monkeypatch):
+    import torch
+
+    from harcnn.experiments import executors
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("started worker processes"))
+    seen = []
+    original = executors.run_trials
+    monkeypatch.setattr(executors, "run_trials", lambda *a, **k: seen.append(torch.get_num_threads()) or
+                        original(*a, **k))
+    assert main(["evaluate", "--data", str(uci_folder), "--repeats", "1", "--epochs", "1", "--filters", "4",
+                 "--workers", "2", "--out", str(tmp_path / "e"), "--quiet"]) == 0
+    executor = executors.make_executor("cpu", 2)
+    assert seen == [executor.workers * executor.threads]

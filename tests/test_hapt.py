@@ -141,7 +141,7 @@ def test_windows_land_where_the_rule_says(folder: Path) -> None:
     assert data.X.dtype == np.float32 and data.X.shape == (len(BASIC), 128, 9)
     for name in RECORDINGS:  # each window is the whole recording's preprocessing, cut at its start
         acc, gyro = (np.loadtxt(folder / "RawData" / f"{sensor}_{name}.txt") for sensor in ("acc", "gyro"))
-        series = preprocess(acc, gyro).astype(np.float32)
+        series = preprocess({"acc": acc, "gyro": gyro})[0].astype(np.float32)
         for index in np.flatnonzero(data.recording == name):
             first = int(round(data.start[index] * 50))
             np.testing.assert_array_equal(data.X[index], series[first:first + 128])
@@ -179,7 +179,7 @@ def test_recordings_give_segments_in_seconds_and_the_continuous_series(folder: P
                                         "WALKING_UPSTAIRS"]
     np.testing.assert_allclose(segments.starts, [0.2, 6.2, 8.0, 16.0, 20.0, 20.8])
     np.testing.assert_allclose(segments.ends, [6.2, 8.0, 14.0, 20.0, 20.8, 23.36])  # 14 .. 16 s: unlabelled
-    np.testing.assert_array_equal(first.preprocessed(), preprocess(first.acc, first.gyro))
+    np.testing.assert_array_equal(first.preprocessed(), preprocess({"acc": first.acc, "gyro": first.gyro})[0])
 
 
 # --- the official split -------------------------------------------------------------------------------

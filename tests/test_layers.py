@@ -46,8 +46,10 @@ def test_sliding_max3_and_pad_time():
 
 def test_window_statistics_in_float32_under_bf16_autocast():
     x = torch.randn(8, 128, 9)
-    exact = window_statistics(x.double())
-    layer = WindowStatistics(9)
+    from harcnn.data.uci_har import CHANNEL_NAMES
+
+    exact = window_statistics(x.double(), 50.0, CHANNEL_NAMES)
+    layer = WindowStatistics(CHANNEL_NAMES, 50.0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = layer(x)
     assert got.dtype == torch.float32 and got.shape == (8, layer.n_features) == exact.shape

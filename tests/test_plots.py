@@ -77,7 +77,9 @@ def test_boxplot_is_deterministic(tmp_path):
 
 def test_histograms(tmp_path):
     X = np.random.default_rng(0).normal(size=(20, 128, 9)).astype(np.float32)
-    _assert_png(plots.histograms(X, plots.CHANNEL_NAMES, tmp_path / "histograms.png", "Inputs"))
+    from harcnn.data.uci_har import CHANNEL_NAMES
+
+    _assert_png(plots.histograms(X, CHANNEL_NAMES, tmp_path / "histograms.png", "Inputs"))
     with pytest.raises(HarcnnError):
         plots.histograms(X, ["only", "two"], tmp_path / "bad.png", "bad")
     with pytest.raises(HarcnnError):

@@ -144,11 +144,17 @@ def test_recording_in_m_per_s2_and_ms(capsys, model_dir, tmp_path):
     t, acc, gyro = synthetic_recording(seconds=12, rate=50)
     write_recording(tmp_path / "r.csv", t * 1000, acc * 9.80665, gyro, header=["ts", *HEADER[1:]])
     code, _, err = run(capsys, "predict", model_dir, tmp_path / "r.csv", "--acc-units", "m/s2", "--time-unit", "ms",
-                       "--out", tmp_path / "r_out.json", "--no-plot")
+                       "--out", tmp_path / "given.json", "--no-plot")
     assert code == 0, err
-    code, _, err = run(capsys, "predict", model_dir, tmp_path / "r.csv", "--time-unit", "ms",
-                       "--out", tmp_path / "r_out.json", "--no-plot")
-    assert code == 2 and "m/s2" in err  # forgot the units: the loader notices ~9.8 g
+    code, out, err = run(capsys, "predict", model_dir, tmp_path / "r.csv", "--out", tmp_path / "detected.json",
+                         "--no-plot")  # the units detected, and said
+    assert code == 0, err
+    assert "m/s^2" in out and " ms" in out
+    given, detected = (json.loads((tmp_path / f"{n}.json").read_text())["windows"] for n in ("given", "detected"))
+    assert [w["activity"] for w in given] == [w["activity"] for w in detected]
+    code, _, err = run(capsys, "predict", model_dir, tmp_path / "r.csv", "--acc-units", "g", "--out",
+                       tmp_path / "wrong.json", "--no-plot")
+    assert code == 2 and "m/s" in err  # the wrong unit given: the loader notices ~9.8 g
 
 
 def _bad_csvs(tmp_path):

@@ -66,7 +66,7 @@ def test_predict_windows_folder_and_recording(served, tiny, recording, tmp_path,
 def test_streaming_equals_batch(served, recording):
     trained, _ = served
     t, acc, gyro = recording[1]
-    batch = predict_recording(trained, Recording(t, acc, gyro, source="live"))
+    batch = predict_recording(trained, Recording(t, {"acc": acc, "gyro": gyro}, source="live"))
     streamer = StreamingPredictor(trained)
     events = [e for i in range(0, len(t), 100) for e in streamer.push(acc[i:i + 100], gyro[i:i + 100])]
     np.testing.assert_allclose(np.stack([e.probabilities for e in events]), batch.probabilities, atol=1e-5)

@@ -10,7 +10,7 @@ The main entry points, imported on first use so that ``import harcnn`` stays lig
 * ``harcnn.load_model(DIR)`` - a model saved by ``harcnn train --save DIR``
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "load_dataset": "harcnn.data",

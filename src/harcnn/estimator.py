@@ -108,7 +108,8 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def save(self, path, *, overwrite: bool = False):
         """Save the fitted networks as the artifact ``harcnn predict`` and ``harcnn export`` read."""

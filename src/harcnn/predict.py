@@ -9,8 +9,9 @@ Inputs (:func:`predict_path` picks by what ``path`` is):
   recordings, ...): its test split when it has an official one, else all its windows; labels and
   subjects come along, so the accuracy is reported too. Its windows must be made like the model's.
 * **a recording**: CSV (or Parquet) with a time column and the sensors the model needs, at any
-  rate, read by :func:`harcnn.data.load_recording` and prepared the way the model's training
-  windows were (its input spec: rate, window, step, preprocessing).
+  rate, or a folder of one file per sensor as phone apps export them; read by
+  :func:`harcnn.data.load_recording` and prepared the way the model's training windows were (its
+  input spec: rate, window, step, preprocessing).
 
 :class:`Prediction` holds one row per window (probabilities, predicted activity, times for
 recordings) and merges consecutive equal predictions into :class:`Segment` s. Segment times tile
@@ -262,7 +263,11 @@ def input_kind(path: str | os.PathLike) -> str:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix == ".zip":
+    if path.is_dir():
+        from harcnn.data.recording_folder import sensor_files
+
+        return "recording" if sensor_files(path) else "dataset"
+    if suffix == ".zip":
         return "dataset"
     if suffix in WINDOW_SUFFIXES:
         return "windows"
@@ -357,14 +362,21 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, **recording_optio
     """Predict whatever ``path`` holds (see the module docstring); ``recording_options`` go to
     :func:`harcnn.data.load_recording` (units, time column and unit, ...; detected when not given)."""
     kind = input_kind(path)
+    if kind != "recording":
+        given = sorted(k for k, v in recording_options.items() if v is not None)
+        if given:
+            raise HarcnnError(f"{path}: {', '.join(given)} apply to recordings, and this is a {kind} input")
     if kind == "windows":
         X, y = load_windows_file(path)
         return predict_windows(model, X, labels=y, source=str(path))
     if kind == "dataset":
         return predict_dataset(model, path)
+    from harcnn.data.recording_folder import sensor_files
     from harcnn.data.recordings import load_recording
 
-    return predict_recording(model, load_recording(path, **recording_options))
+    path = Path(path)
+    return predict_recording(model, load_recording(sensor_files(path) if path.is_dir() else path,
+                                                   **recording_options))
 
 
 # ---------------------------------------------------------------------------------------- writing

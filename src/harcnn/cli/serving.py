@@ -39,13 +39,13 @@ def add_commands(commands) -> None:
                               "segments go beside it as <name>_segments.<ext>")
     predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
     predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
-    recording = predict.add_argument_group("recordings")
-    recording.add_argument("--acc-units", default="g", choices=["g", "m/s2"], help="acceleration unit (default g)")
-    recording.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
-                           help="angular velocity unit (default rad/s)")
-    recording.add_argument("--time-column", default="time", metavar="NAME",
-                           help="time column (default 'time' and its aliases); 'none' for none (then give --rate)")
-    recording.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"], help="time unit (default s)")
+    recording = predict.add_argument_group("recordings (each detected when not given; the output says what was "
+                                           "assumed)")
+    recording.add_argument("--acc-units", default=None, choices=["g", "m/s2"], help="acceleration unit")
+    recording.add_argument("--gyro-units", default=None, choices=["rad/s", "deg/s"], help="angular velocity unit")
+    recording.add_argument("--time-column", default=None, metavar="NAME", help="the time column's name")
+    recording.add_argument("--time-unit", default=None, choices=["s", "ms", "us", "ns"],
+                           help="unit of the time column (of numbers since the start or an epoch)")
     recording.add_argument("--rate", type=float, metavar="HZ", help="sampling rate of a recording without a time "
                                                                    "column")
     predict.set_defaults(run=_predict)
@@ -116,9 +116,8 @@ def _predict(args: argparse.Namespace) -> int:
         out = Path(f"{name}_predictions.csv")
     windows_path, _ = output_paths(out)  # check the extension before the work
     plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
-    time_column = None if args.time_column.lower() == "none" else args.time_column
     prediction = predict_path(model, args.input, acc_units=args.acc_units, gyro_units=args.gyro_units,
-                              time_column=time_column, time_unit=args.time_unit, sampling_rate=args.rate)
+                              time_column=args.time_column, time_unit=args.time_unit, sampling_rate=args.rate)
     print(prediction.summary())
     written = list(write_prediction(prediction, out))
     if plot is not None:

@@ -250,7 +250,7 @@ def source_kinds() -> dict[str, SourceKind]:
 
 
 def _import_sources() -> None:
-    from harcnn.data import npz, recording_folder, uci_har  # noqa: F401  (they register themselves)
+    from harcnn.data import hapt, npz, recording_folder, uci_har  # noqa: F401  (they register themselves)
 
 
 def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:

@@ -158,12 +158,14 @@ def _transition_starts(first: int, stop: int, n_samples: int) -> np.ndarray:
 
 def _preprocess(acc: np.ndarray, gyro: np.ndarray, config: PreprocessConfig | None) -> np.ndarray:
     """The one call of the preprocessing (whole recordings, HAPT's rate)."""
-    return preprocess(acc, gyro, config, sampling_rate=SAMPLING_RATE)
+    series, channels = preprocess({"acc": acc, "gyro": gyro}, config, sampling_rate=SAMPLING_RATE)
+    assert channels == CHANNELS
+    return series
 
 
 def _preprocessing(config: PreprocessConfig) -> dict[str, Any]:
     """The input spec's description of the preprocessing: the sensors read and the settings."""
-    return {"sensors": list(SENSOR_UNITS), **dataclasses.asdict(config)}
+    return {"sensors": list(SENSOR_UNITS), **config.to_dict()}
 
 
 def _class_count(classes: str) -> int:

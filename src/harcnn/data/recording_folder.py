@@ -50,16 +50,22 @@ DEFAULT_WINDOW_S = 2.56
 UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s", "mag": "uT"}
 
 
-def _recording_files(root: Path) -> dict[str, list[Path]]:
-    """Recording name -> its files: every data file directly in a folder is a recording of its own,
-    unless the folder holds only sensor files of one recording (no subfolders, a sensor in each name)."""
+def sensor_files(folder: Path) -> list[Path] | None:
+    """The files of one recording exported one file per sensor (``Accelerometer.csv``, ``Gyroscope.csv``):
+    several data files, each named after a sensor; None when ``folder`` is not such a folder."""
     from harcnn.data.sensorfiles import sensor_from_name
 
+    files = sorted(p for p in folder.iterdir() if _is_data(p))
+    return files if len(files) > 1 and all(sensor_from_name(p) for p in files) else None
+
+
+def _recording_files(root: Path) -> dict[str, list[Path]]:
+    """Recording name -> its files: every data file directly in a folder is a recording of its own,
+    unless a subfolder holds the per-sensor files of one recording (:func:`sensor_files`)."""
     found: dict[str, list[Path]] = {}
     for folder in sorted({p.parent for p in root.rglob("*") if _is_data(p)}):
         files = sorted(p for p in folder.iterdir() if _is_data(p))
-        per_sensor = folder != root and len(files) > 1 and all(sensor_from_name(p) for p in files)
-        if per_sensor:
+        if folder != root and sensor_files(folder):
             found[folder.relative_to(root).as_posix()] = files
         else:
             for p in files:

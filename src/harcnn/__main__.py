@@ -1,0 +1,5 @@
+import sys
+
+from harcnn.cli import main
+
+sys.exit(main())

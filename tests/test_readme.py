@@ -1,0 +1,71 @@
+"""The README says what exists: every command and option in its examples parses, and its layout names
+every module of the package."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from harcnn.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> list[str]:
+    """Every ``harcnn ...`` command line in the README's code (indented blocks, ``$`` prompts, continuations)."""
+    commands, current = [], None
+    for line in README.splitlines():
+        text = line.strip()
+        if text.startswith("| `harcnn"):  # the commands table: its example column
+            commands += re.findall(r"`(harcnn [^`]+)`", text.split("|")[3])
+            continue
+        if current is not None:
+            current += " " + text.rstrip("\\").strip()
+            if not text.endswith("\\"):
+                commands.append(current)
+                current = None
+            continue
+        if not (line.startswith("    ") or line.startswith("\t")):
+            continue
+        text = text.removeprefix("$ ")
+        for part in text.split("&&"):
+            part = part.strip()
+            if part.startswith("harcnn "):
+                if part.endswith("\\"):
+                    current = part.rstrip("\\").strip()
+                else:
+                    commands.append(part)
+    return commands
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_has_examples_of_every_command():
+    names = {shlex.split(c.split("#")[0])[1] for c in COMMANDS}
+    assert {"data", "models", "evaluate", "study", "report", "leaderboard", "features", "train", "predict",
+            "export"} <= names
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_readme_command_parses(command):
+    argv = shlex.split(command.split(" #")[0])[1:]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:
+        pytest.fail(f"the README's `{command}` does not parse (exit {exit.code})")
+    assert hasattr(args, "run"), command
+
+
+def test_the_layout_section_names_every_module():
+    layout = README.split("## Layout", 1)[1].split("```")[1]
+    modules = sorted(p for p in (ROOT / "src" / "harcnn").rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    missing = [str(p.relative_to(ROOT / "src" / "harcnn")) for p in modules
+               if not re.search(rf"\b{re.escape(p.stem)}(\.py|/)", layout)]
+    assert missing == []
+    folders = sorted(p.name for p in (ROOT / "src" / "harcnn").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert [f for f in folders if f"{f}/" not in layout] == []

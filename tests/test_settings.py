@@ -1,0 +1,139 @@
+"""The settings schema: every setting checked the same way from the command line, config files and Python."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harcnn.cli import main
+from harcnn.models import list_models
+from harcnn.settings import SHARED, Bool, Choice, Config, Float, Int, Ints, SettingError, model_settings, settings_for
+
+
+def _all_settings():
+    """(model, setting) for every setting: each model's own, and the shared ones with the cnn."""
+    out = [("cnn", s) for s in SHARED.values()]
+    for model in list_models():
+        out += [(model, s) for s in model_settings(model).values()]
+    return out
+
+
+def _bad_values(setting):
+    """(kind of mistake, value, what the message must say) for one setting."""
+    kind, cases = setting.kind, []
+    if isinstance(kind, (Int, Float, Ints)):
+        cases.append(("wrong type", "abc", "takes"))
+        low = kind.low
+        if low is not None:
+            cases.append(("out of range", str(low - 1), "takes"))
+    if isinstance(kind, Int):
+        cases.append(("not whole", "2.5", "takes an integer"))
+    if isinstance(kind, Float) and kind.high is not None:
+        cases.append(("out of range", str(kind.high + 1), "takes a number in"))
+    if isinstance(kind, Bool):
+        cases.append(("wrong type", "maybe", "takes true or false"))
+    if isinstance(kind, Choice):
+        cases.append(("unknown choice", "nope", "takes one of"))
+    return cases
+
+
+CASES = [(model, setting, mistake, value, message) for model, setting in _all_settings()
+         for mistake, value, message in _bad_values(setting)]
+
+
+@pytest.mark.parametrize("model,setting,mistake,value,message", CASES,
+                         ids=[f"{m}-{s.name}-{k}" for m, s, k, _, _ in CASES])
+def test_every_bad_value_is_one_clear_error_in_python_and_config_files(tmp_path, model, setting, mistake, value,
+                                                                       message):
+    with pytest.raises(SettingError, match=f"setting {setting.name}=.* is not allowed: {setting.name} {message}"):
+        Config.from_flat({"model": model, setting.name: value})
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[settings]\nmodel = "{model}"\n{setting.name} = "{value}"\n')
+    from harcnn.settings import read_settings_file
+
+    with pytest.raises(SettingError, match=f"{setting.name} {message}"):
+        Config.from_flat(read_settings_file(path)["settings"])
+
+
+@pytest.mark.parametrize("model,setting,mistake,value,message", CASES[::3],
+                         ids=[f"{m}-{s.name}-{k}" for m, s, k, _, _ in CASES[::3]])
+def test_every_bad_value_is_one_clear_error_on_the_command_line(capsys, tmp_path, model, setting, mistake, value,
+                                                                message):
+    if isinstance(setting.kind, Bool):
+        argv = ["--config", str(tmp_path / "s.toml")]
+        (tmp_path / "s.toml").write_text(f'[settings]\n{setting.name} = "{value}"\n')
+    else:
+        argv = [f"--{setting.name.replace('_', '-')}", value]
+    code = main(["evaluate", "--model", model, *argv, "--data", str(tmp_path / "nowhere"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{setting.name} {message}" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_settings_and_models_are_clear_errors(tmp_path):
+    with pytest.raises(SettingError, match="unknown setting 'filterz' for model 'cnn'; its settings are: filters"):
+        Config.from_flat({"filterz": 3})
+    with pytest.raises(SettingError, match="unknown model 'nope'"):
+        Config.from_flat({"model": "nope"})
+    (tmp_path / "s.toml").write_text("[setings]\nepochs = 2\n")
+    from harcnn.settings import read_settings_file
+
+    with pytest.raises(SettingError, match="unknown top-level key 'setings'"):
+        read_settings_file(tmp_path / "s.toml")
+
+
+def test_values_are_converted_once_to_canonical_types():
+    config = Config.from_flat({"model": "multihead", "epochs": "7", "weight_decay": 0, "standardize": "yes",
+                               "kernel_sizes": "3, 5", "learning_rate": "3e-3", "lr": 0.003})
+    assert config.values["epochs"] == 7 and isinstance(config.values["weight_decay"], float)
+    assert config.values["standardize"] is True and config.values["kernel_sizes"] == [3, 5]
+    assert config.learning_rate == 0.003
+
+
+def test_settings_of_one_name_have_one_kind_in_every_model():
+    kinds = {}
+    for model in list_models():
+        for name, setting in settings_for(model).items():
+            kinds.setdefault(name, set()).add(type(setting.kind).__name__)
+    assert {name: k for name, k in kinds.items() if len(k) > 1} == {}
+
+
+def test_the_models_command_lists_models_and_their_settings(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in list_models()) and "filters=64" in out
+    assert main(["models", "hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "--blocks" in out and "--augment-rotate" in out and "a number in [0, 180]" in out
+
+
+def test_loading_a_saved_model_and_predicting_imports_no_sqlite_lock_or_executor(tmp_path):
+    """The saved-model path stands alone: no SQLite, no flock (absent on Windows), no experiment code."""
+    from conftest import make_uci_har_tree, train_on
+
+    from harcnn.data import load_uci_har
+
+    dataset = load_uci_har(make_uci_har_tree(tmp_path, n_train=12, n_test=6), cache_dir=tmp_path / "c")
+    train_on(dataset, {"filters": 4, "dense_units": 8, "epochs": 1, "standardize": True}).save(tmp_path / "m")
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from harcnn.artifact import load_model
+        from harcnn.predict import predict_windows
+        model = load_model({str(tmp_path / 'm')!r})
+        prediction = predict_windows(model, np.zeros((3, 128, 9), np.float32))
+        assert len(prediction) == 3
+        loaded = [m for m in ("sqlite3", "harcnn.experiments", "concurrent.futures.process") if m in sys.modules]
+        # torch itself imports fcntl through subprocess on POSIX: no harcnn module on this path may
+        ours = [m for m in sys.modules if m.startswith("harcnn")]
+        for name in ours:
+            source = open(sys.modules[name].__file__).read()
+            loaded += [name + " imports " + lib for lib in ("fcntl", "sqlite3") if "import " + lib in source]
+        print(",".join(loaded) or "none")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "none"
