@@ -561,15 +561,27 @@ def _envelope(t: np.ndarray, y: np.ndarray, max_points: int = 6000):
     return t[idx + np.diff(edges) // 2], mean, np.minimum.reduceat(y, idx), np.maximum.reduceat(y, idx)
 
 
+def _spans(lo: np.ndarray, hi: np.ndarray, names: Sequence[str | None]) -> list[tuple[float, float, str | None]]:
+    """Runs of equal names over the windows' stretches: ``[(start, end, name)]``."""
+    out: list[tuple[float, float, str | None]] = []
+    for a, b, name in zip(lo, hi, names):
+        if out and out[-1][2] == name and abs(out[-1][1] - a) < 1e-9:
+            out[-1] = (out[-1][0], b, name)
+        else:
+            out.append((a, b, name))
+    return out
+
+
 def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None = None,
                   width: float = 12.0) -> Path:
     """A PNG: the signal (acceleration magnitude) over coloured bands of the predicted activity,
-    a ribbon of the predicted (and, when known, true) activity, and the confidence per window."""
+    ribbons of the predicted activity (after smoothing, and per window before it) and of the true one
+    when known, and the confidence per window."""
     from matplotlib.patches import Patch
 
     if len(prediction) == 0:
         raise HarcnnError("nothing to plot: no windows")
-    colors = activity_colors(prediction.class_names)
+    colors = activity_colors((*prediction.class_names, "unknown"))
     lo, hi, _ = prediction.window_spans()
     segments = prediction.segments()
     scale, unit = 1.0, "window"
@@ -582,9 +594,17 @@ def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None
     def x(v):
         return (np.asarray(v, dtype=np.float64) - offset) / scale
 
-    ribbons = [("predicted", prediction.predicted)]
-    if prediction.labels is not None:
-        ribbons.append(("true", prediction.labels))
+    # every ribbon as (label, [(start, end, activity name)]): the predicted timeline, and the truth, from the
+    # labels table's segments (exact times) or from the windows' true labels
+    ribbons = [("predicted", _spans(lo, hi, [prediction.name(k) for k in prediction.predicted]))]
+    if prediction.truth is not None:
+        t = prediction.truth
+        ribbons.append(("true", list(zip(t.starts, t.ends, t.labels))))
+    elif prediction.labels is not None:
+        ribbons.append(("true", _spans(lo, hi, [prediction.name(k) if k >= 0 else None for k in prediction.labels])))
+    if prediction.smoothing != "none":
+        ribbons.insert(1, ("window", _spans(lo, hi, [prediction.class_names[k]
+                                                     for k in prediction.probabilities.argmax(axis=1)])))
     fig = _new_figure(width, 4.6 + 0.3 * len(ribbons))
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 0.45 * len(ribbons), 1.1]})
     ax_signal, ax_ribbon, ax_conf = axes
@@ -606,17 +626,16 @@ def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None
     ax_signal.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax_signal.set_axisbelow(True)
 
-    for row, (label, classes) in enumerate(ribbons):
+    present: dict[str, None] = {}
+    for row, (label, spans) in enumerate(ribbons):
         y0 = len(ribbons) - 1 - row
-        runs = np.flatnonzero(np.diff(classes) != 0) + 1
-        bounds = [0, *runs.tolist(), len(classes)]
-        by_class: dict[int, list[tuple[float, float]]] = {}
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            start = x(lo[a])
-            by_class.setdefault(int(classes[a]), []).append((float(start), float(x(hi[b - 1]) - start)))
-        for k, bars in by_class.items():
-            ax_ribbon.broken_barh(bars, (y0 + 0.08, 0.84), facecolors=colors[prediction.class_names[k]],
-                                  linewidth=0)
+        by_name: dict[str, list[tuple[float, float]]] = {}
+        for a, b, name in spans:
+            if name is not None:
+                by_name.setdefault(name, []).append((float(x(a)), float(x(b) - x(a))))
+                present[name] = None
+        for name, bars in by_name.items():
+            ax_ribbon.broken_barh(bars, (y0 + 0.08, 0.84), facecolors=colors[name], linewidth=0)
     ax_ribbon.set_ylim(0, len(ribbons))
     ax_ribbon.set_yticks([len(ribbons) - 1 - i + 0.5 for i in range(len(ribbons))], [r[0] for r in ribbons])
     ax_ribbon.tick_params(axis="y", length=0)
@@ -650,17 +669,17 @@ def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None
                                    xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
                                    color="#333333")
 
-    present = sorted(set(prediction.predicted.tolist()) | set(() if prediction.labels is None
-                                                               else prediction.labels.tolist()))
-    handles = [Patch(facecolor=colors[prediction.class_names[k]],
-                     label=prediction.class_names[k].replace("_", " ").lower()) for k in present]
+    order = [n for n in (*prediction.class_names, "unknown") if n in present]
+    handles = [Patch(facecolor=colors[name], label=name.replace("_", " ").lower()) for name in order]
     ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
                      frameon=False, fontsize=9, handlelength=1.2, borderaxespad=0.2)
     if title is None:
         title = f"Predicted activities: {Path(prediction.source).name}"
         if prediction.model:
             title += f"  [{prediction.model}]"
+        if prediction.smoothing != "none":
+            title += f"  ({prediction.smoothing} smoothing)"
         if prediction.accuracy is not None:
-            title += f"  accuracy {100 * prediction.accuracy:.1f}%"
+            title += f"  agreement {100 * prediction.accuracy:.1f}% of labelled windows"
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     return _save(fig, path)

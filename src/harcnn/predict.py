@@ -17,8 +17,14 @@ Inputs (:func:`predict_path` picks by what ``path`` is):
 recordings) and merges consecutive equal predictions into :class:`Segment` s. Segment times tile
 the recording: consecutive windows overlap, so each window is given the stretch that is closer to
 its centre than to its neighbours' centres (:func:`harcnn.timeline.window_spans`); a gap in the
-recording ends a segment. :class:`StreamingPredictor` predicts live samples window by window,
-with the same results as the batch path.
+recording ends a segment.
+
+:meth:`Prediction.decide` turns the window probabilities into the activity timeline: smoothed over
+time (``"hmm"``: Viterbi decoding with the model's timeline smoother, learned from labelled
+recordings; ``"median"``: a majority vote over 5 windows; ``"none"``), never across a gap, and with
+windows below a confidence threshold marked ``unknown``. :meth:`Prediction.score` compares it with a
+table of true labelled segments. :class:`StreamingPredictor` predicts live samples window by window,
+with the same results as the batch path (and, smoothed, as the HMM's forward pass).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ import numpy as np
 from harcnn.artifact import TrainedModel
 from harcnn.errors import DataError, HarcnnError
 from harcnn.io import write_csv, write_json
-from harcnn.timeline import window_spans
+from harcnn.timeline import Timeline, window_spans
+
+UNKNOWN = "unknown"
+SMOOTHING = ("none", "median", "hmm")
 
 __all__ = [
     "Prediction", "Segment", "StreamEvent", "StreamingPredictor", "input_kind", "load_windows_file", "predict_path",
@@ -81,8 +90,9 @@ class Prediction:
 
     ``probabilities`` ``[n, K]`` (members averaged); for recordings ``start_times``/``end_times``
     (s, the recording's clock) and a signal trace for the timeline (``signal_times``, ``signal``:
-    the acceleration magnitude); for labelled inputs ``labels`` (class indices); ``subjects`` when
-    known (a new subject breaks segments).
+    the acceleration magnitude); for labelled inputs ``labels`` (class indices, -1 unlabelled);
+    ``subjects`` when known (a new subject breaks segments). ``decision`` is the activity timeline
+    after :meth:`decide` (class indices, -1 unknown); before it, the most probable class per window.
     """
 
     probabilities: np.ndarray
@@ -99,17 +109,28 @@ class Prediction:
     signal: np.ndarray | None = None
     signal_label: str = "|acceleration| (g)"
     notes: list[str] = field(default_factory=list)
+    decision: np.ndarray | None = None
+    smoothing: str = "none"
+    truth: Timeline | None = None  # the true labelled segments, after :meth:`score`
 
     def __len__(self) -> int:
         return len(self.probabilities)
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        return self.decision if self.decision is not None else self.probabilities.argmax(axis=1)
+
+    def name(self, k: int) -> str:
+        return UNKNOWN if k < 0 else self.class_names[k]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The class names, and ``unknown`` when some window is."""
+        return self.class_names + ((UNKNOWN,) if (self.predicted < 0).any() else ())
 
     @property
     def activities(self) -> list[str]:
-        return [self.class_names[i] for i in self.predicted]
+        return [self.name(i) for i in self.predicted]
 
     @property
     def confidence(self) -> np.ndarray:
@@ -117,7 +138,65 @@ class Prediction:
 
     @property
     def accuracy(self) -> float | None:
-        return None if self.labels is None else float((self.predicted == self.labels).mean())
+        """The share of labelled windows whose activity is the true one (unknown counts as wrong)."""
+        if self.labels is None or not (self.labels >= 0).any():
+            return None
+        known = self.labels >= 0
+        return float((self.predicted[known] == self.labels[known]).mean())
+
+    # ------------------------------------------------------------------ the timeline
+    def decide(self, smooth: str = "none", *, hmm: dict | None = None, unknown: float | None = None,
+               width: int = 5) -> "Prediction":
+        """Set :attr:`decision`: the window probabilities smoothed by ``smooth`` (``hmm`` needs the
+        model's smoother, :attr:`TrainedModel.timeline`), each gap-free stretch on its own; then windows
+        whose probability of their most probable class is below ``unknown`` become unknown (-1)."""
+        from harcnn.timeline import HMMSmoother, mark_unknown
+        from harcnn.timeline import smooth as smooth_labels
+
+        if smooth not in SMOOTHING:
+            raise HarcnnError(f"smoothing must be one of {', '.join(SMOOTHING)}, got {smooth!r}")
+        smoother = None
+        if smooth == "hmm":
+            if not hmm:
+                raise HarcnnError("this model has no timeline smoother (it was trained on windows without "
+                                  "recordings): use --smooth median or none, or train it with --timeline-data "
+                                  "(labelled recordings of its classes)")
+            smoother = HMMSmoother.from_dict(hmm)
+        _, _, contiguous = self.window_spans()
+        labels = smooth_labels(self.probabilities, smooth, hmm=smoother, width=width, contiguous=contiguous)
+        if unknown is not None:
+            labels = mark_unknown(labels, self.confidence, unknown)
+        self.decision, self.smoothing = labels, smooth
+        note = f"timeline: {smooth} smoothing"
+        if unknown is not None:
+            note += f", unknown below confidence {unknown:.3f} ({int((labels < 0).sum())} windows)"
+        self.notes.append(note)
+        return self
+
+    def timeline(self) -> Timeline:
+        """The predicted activity timeline (seconds for recordings, window units otherwise)."""
+        lo, hi, _ = self.window_spans()
+        return Timeline(lo, hi, np.array(self.activities, dtype=object)).merged()
+
+    def score(self, truth: Timeline, *, tolerance_s: float = 2.0):
+        """Scores against the true labelled segments, within their labelled time (time the model has no
+        class for is left out, as are its predictions there): agreement per second and per window,
+        segment precision/recall/F1 within ``tolerance_s``, fragmentation, confusion over time. Sets
+        :attr:`truth` and the true label of every window (the label at its centre; -1 where unlabelled)."""
+        from harcnn.timeline import score_timeline
+
+        if not self.has_times:
+            raise HarcnnError("a labels table scores a recording's timeline: this input has no times")
+        keep = np.isin(truth.labels, self.class_names)
+        truth = Timeline(truth.starts[keep], truth.ends[keep], truth.labels[keep])
+        centres = (self.start_times + self.end_times) / 2
+        inside = (truth.starts[None, :] <= centres[:, None]) & (centres[:, None] < truth.ends[None, :])
+        index = {name: k for k, name in enumerate(self.class_names)}
+        self.labels = np.array([index[truth.labels[row.argmax()]] if row.any() else -1 for row in inside])
+        self.truth = truth
+        true_windows = [self.class_names[k] if k >= 0 else None for k in self.labels]
+        return score_timeline(truth, self.timeline().within(truth), self.class_names, tolerance_s=tolerance_s,
+                              true_windows=true_windows, pred_windows=self.activities)
 
     @property
     def has_times(self) -> bool:
@@ -146,7 +225,7 @@ class Prediction:
         bounds = [0, *breaks.tolist(), len(self)]
         out = []
         for a, b in zip(bounds[:-1], bounds[1:]):
-            seg = Segment(self.class_names[predicted[a]], a, b - 1, float(confidence[a:b].mean()))
+            seg = Segment(self.name(predicted[a]), a, b - 1, float(confidence[a:b].mean()))
             if self.has_times:
                 seg.start, seg.end = float(lo[a]), float(hi[b - 1])
             if self.subjects is not None:
@@ -162,6 +241,8 @@ class Prediction:
         if self.has_times:
             header += ["start_s", "end_s"]
         header += ["activity", "confidence"]
+        if self.decision is not None:
+            header.append("window_activity")
         if self.labels is not None:
             header.append("true_activity")
         header += [f"p_{name}" for name in self.class_names]
@@ -173,9 +254,11 @@ class Prediction:
                 row.append(str(self.subjects[i]))
             if self.has_times:
                 row += [f"{self.start_times[i]:.4f}", f"{self.end_times[i]:.4f}"]
-            row += [self.class_names[predicted[i]], f"{confidence[i]:.6f}"]
+            row += [self.name(predicted[i]), f"{confidence[i]:.6f}"]
+            if self.decision is not None:
+                row.append(self.class_names[int(self.probabilities[i].argmax())])
             if self.labels is not None:
-                row.append(self.class_names[self.labels[i]])
+                row.append(self.name(self.labels[i]) if self.labels[i] >= 0 else "")
             row += [f"{p:.6f}" for p in self.probabilities[i]]
             rows.append(row)
         return header, rows
@@ -184,17 +267,17 @@ class Prediction:
         """Seconds (recordings) or windows (window inputs) predicted per activity, in class order."""
         lo, hi, _ = self.window_spans()
         owned = hi - lo
-        totals = {name: 0.0 for name in self.class_names}
+        totals = {name: 0.0 for name in self.names}
         for k, amount in zip(self.predicted, owned):
-            totals[self.class_names[k]] += float(amount)
+            totals[self.name(k)] += float(amount)
         return totals
 
     def summary(self) -> str:
         """A few lines: what was predicted, how much of each activity, the accuracy if labelled."""
         totals = self.time_per_activity()
-        counts = np.bincount(self.predicted, minlength=len(self.class_names))
+        counts = {name: int(np.sum(np.array(self.activities) == name)) for name in self.names}
         segments = self.segments()
-        n_segments = {name: sum(s.activity == name for s in segments) for name in self.class_names}
+        n_segments = {name: sum(s.activity == name for s in segments) for name in self.names}
         total = sum(totals.values()) or 1.0
         if self.has_times:
             head = (f"{len(self)} windows covering {total:.1f} s of {Path(self.source).name} "
@@ -202,17 +285,18 @@ class Prediction:
         else:
             head = f"{len(self)} windows from {Path(self.source).name} ({len(segments)} segments)"
         lines = [head]
-        width = max(len(n) for n in self.class_names)
-        for k, name in enumerate(self.class_names):
-            if not counts[k]:
+        width = max(len(n) for n in self.names)
+        for name in self.names:
+            if not counts[name]:
                 continue
             amount = (f"{totals[name]:8.1f} s" if self.has_times
-                      else f"{int(counts[k]):6d} window{'s' if counts[k] != 1 else ' '}")
+                      else f"{counts[name]:6d} window{'s' if counts[name] != 1 else ' '}")
             lines.append(f"  {name:<{width}}  {amount}  {100 * totals[name] / total:5.1f}%  "
                          f"({n_segments[name]} segment{'s' if n_segments[name] != 1 else ''})")
-        if self.labels is not None:
+        if self.accuracy is not None:
+            known = self.labels >= 0
             lines.append(f"Accuracy against the labels: {100 * self.accuracy:.2f}% "
-                         f"({int((self.predicted == self.labels).sum())}/{len(self)})")
+                         f"({int((self.predicted[known] == self.labels[known]).sum())}/{int(known.sum())})")
         lines += self.notes
         return "\n".join(lines)
 
@@ -228,7 +312,7 @@ class Prediction:
             entry["probabilities"] = {n: float(p) for n, p in zip(self.class_names, row[-k:])}
             windows.append(entry)
         return {"source": self.source, "kind": self.kind, "model": self.model, "class_names": list(self.class_names),
-                "n_windows": len(self), "accuracy": self.accuracy,
+                "smoothing": self.smoothing, "n_windows": len(self), "accuracy": self.accuracy,
                 "time_per_activity" if self.has_times else "windows_per_activity":
                     {n: (round(v, 4) if self.has_times else int(v)) for n, v in self.time_per_activity().items()},
                 "windows": windows}
@@ -411,7 +495,9 @@ def write_prediction(prediction: Prediction, out: str | os.PathLike) -> tuple[Pa
 @dataclass(frozen=True)
 class StreamEvent:
     """One completed window of a stream: its index (from 0), its time span in seconds since the
-    first sample (plus the predictor's ``start_time``), the class probabilities and the prediction."""
+    first sample (plus the predictor's ``start_time``), the window's class probabilities, and the
+    prediction: the most probable class, or with smoothing the most probable class of ``smoothed``
+    (the HMM's posterior given the windows up to this one and ``lag`` more)."""
 
     index: int
     start_time: float
@@ -419,10 +505,11 @@ class StreamEvent:
     probabilities: np.ndarray
     class_index: int
     activity: str
+    smoothed: np.ndarray | None = None
 
     @property
     def confidence(self) -> float:
-        return float(self.probabilities[self.class_index])
+        return float((self.smoothed if self.smoothed is not None else self.probabilities)[self.class_index])
 
 
 class StreamingPredictor:
@@ -436,9 +523,14 @@ class StreamingPredictor:
     (:class:`harcnn.data.StreamingWindower`), so the events equal the batch path on the whole signal
     (the windows bit for bit; the probabilities to float rounding, since a batch of one may round
     differently from a large batch).
+
+    ``smooth="hmm"`` smooths causally with the model's HMM: forward filtering (``lag=0``), or with a
+    bounded delay of ``lag`` windows (each event comes ``lag`` windows late; :meth:`flush` gives the
+    last ones at the end of a stream), equal to :meth:`HMMSmoother.fixed_lag` on the whole stream.
     """
 
-    def __init__(self, model: TrainedModel, *, acc_units: str = "g", start_time: float = 0.0):
+    def __init__(self, model: TrainedModel, *, acc_units: str = "g", start_time: float = 0.0, smooth: str = "none",
+                 lag: int = 0):
         from harcnn.data.windows import STANDARD_GRAVITY, StreamingWindower
 
         units = {"g": 1.0, "m/s2": 1.0 / STANDARD_GRAVITY, "m/s^2": 1.0 / STANDARD_GRAVITY}
@@ -450,9 +542,22 @@ class StreamingPredictor:
         self.start_time = float(start_time)
         self.windower = StreamingWindower(config, window=model.window, step=model.step,
                                           sampling_rate=model.sampling_rate)
+        if smooth not in ("none", "hmm"):
+            raise HarcnnError(f"streaming smooths with smooth='hmm' (causal) or 'none', got {smooth!r}")
+        self.smoother = None
+        if smooth == "hmm":
+            from harcnn.timeline import HMMSmoother, OnlineSmoother
+
+            if not model.timeline.get("hmm"):
+                raise HarcnnError("this model has no timeline smoother (it was trained on windows without recordings)")
+            self.smoother = OnlineSmoother(HMMSmoother.from_dict(model.timeline["hmm"]), lag=lag)
+        self._waiting: dict[int, StreamEvent] = {}
 
     def reset(self) -> None:
         self.windower.reset()
+        self._waiting.clear()
+        if self.smoother is not None:
+            self.smoother.reset()
 
     @property
     def windows_emitted(self) -> int:
@@ -477,5 +582,23 @@ class StreamingPredictor:
             index = first + j
             k = int(p.argmax())
             start = self.start_time + index * step / rate
-            events.append(StreamEvent(index, start, start + length / rate, p, k, self.model.class_names[k]))
+            event = StreamEvent(index, start, start + length / rate, p, k, self.model.class_names[k])
+            if self.smoother is None:
+                events.append(event)
+            else:
+                self._waiting[index] = event
+                events += self._smoothed(self.smoother.push(p))
         return events
+
+    def flush(self) -> list[StreamEvent]:
+        """The windows still waiting for their delay at the end of a stream (with ``lag`` > 0)."""
+        return self._smoothed(self.smoother.flush()) if self.smoother is not None else []
+
+    def _smoothed(self, finals: list[tuple[int, np.ndarray]]) -> list[StreamEvent]:
+        out = []
+        for index, posterior in finals:
+            raw = self._waiting.pop(index)
+            k = int(posterior.argmax())
+            out.append(StreamEvent(raw.index, raw.start_time, raw.end_time, raw.probabilities, k,
+                                   self.model.class_names[k], posterior))
+        return out

@@ -192,6 +192,14 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
     _shared("augment_shift", Int(0), 0, "augmentation", "roll each window by up to this many time steps"),
 )})
 
+#: Named sets of settings (``--preset NAME``); options given with them win. "reference" is the
+#: tutorial's baseline (every default); "best" is the most accurate recipe found so far, chosen on
+#: validation subjects only (benchmarks/README.md has each step), for models meant for prediction.
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "reference": {},
+    "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 90.0},
+})
+
 #: Other spellings accepted for setting names.
 ALIASES = MappingProxyType({"kernel": "kernel_size", "kernels": "kernel_sizes", "lr": "learning_rate",
                             "batch": "batch_size"})

@@ -133,6 +133,12 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
                                                                    "'harcnn models')")
     groups["model"].add_argument("--config", type=Path, default=None, metavar="FILE",
                                  help="settings from a TOML/YAML file ([settings] table; options given here win)")
+    from harcnn.settings import PRESETS
+
+    groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
+                                 help="a named set of settings: reference (the tutorial's baseline, every default) "
+                                      "or best (" + ", ".join(f"{k}={_plain(v)}" for k, v in PRESETS["best"].items())
+                                      + "); the config file and options given here win")
     for name, owners in _setting_table().items():
         setting = owners[0][1]
         flag = "--" + name.replace("_", "-")
@@ -156,9 +162,11 @@ def _plain(value: Any) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given (file first, then options), as raw values: the schema converts them."""
-    from harcnn.settings import read_settings_file
+    from harcnn.settings import PRESETS, read_settings_file
 
-    values = dict(read_settings_file(args.config)["settings"]) if getattr(args, "config", None) else {}
+    values = dict(PRESETS[args.preset]) if getattr(args, "preset", None) else {}
+    if getattr(args, "config", None):
+        values.update(read_settings_file(args.config)["settings"])
     values.update({key[len("setting_"):]: value for key, value in vars(args).items()
                    if key.startswith("setting_") and value is not None})
     if getattr(args, "model", None) is not None:

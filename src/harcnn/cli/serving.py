@@ -20,6 +20,9 @@ def add_commands(commands) -> None:
                        help="the windows it is scored on after training: official (the dataset's test split; the "
                             "default where there is one), holdout:N (N test subjects), or none (train on every "
                             "window; the default otherwise)")
+    train.add_argument("--timeline-data", type=Path, default=None, metavar="PATH",
+                       help="labelled recordings of the model's classes whose activity sequences teach the timeline "
+                            "smoother (default: the training data, when it comes from recordings)")
     train.add_argument("--seed", type=int, default=0, help="base seed; member i equals 'harcnn evaluate' repeat i "
                                                            "(default 0)")
     train.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
@@ -39,6 +42,20 @@ def add_commands(commands) -> None:
                               "segments go beside it as <name>_segments.<ext>")
     predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
     predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
+    timeline = predict.add_argument_group("timelines (recordings)")
+    timeline.add_argument("--smooth", choices=["auto", "hmm", "median", "none"], default="auto",
+                          help="smoothing over time: hmm (the model's smoother, learned from labelled recordings), "
+                               "median (a majority vote over 5 windows) or none; auto: hmm where the model has one, "
+                               "else median (default)")
+    timeline.add_argument("--unknown", default="off", metavar="auto|THRESHOLD|off",
+                          help="mark windows whose confidence is below a threshold as unknown: auto (the threshold "
+                               "chosen on the model's validation subjects), a number in [0, 1], or off (default)")
+    timeline.add_argument("--labels", type=Path, metavar="TABLE",
+                          help="a table of true segments (start, end, label; and recording when it holds several): "
+                               "score the timeline (agreement per second and window, segment F1, fragmentation, "
+                               "confusion over time) and draw the true row in the plot")
+    timeline.add_argument("--tolerance", type=float, default=2.0, metavar="SECONDS",
+                          help="segment F1: how far a segment's start and end may be off (default 2 s)")
     recording = predict.add_argument_group("recordings (each detected when not given; the output says what was "
                                            "assumed)")
     recording.add_argument("--acc-units", default=None, choices=["g", "m/s2"], help="acceleration unit")
@@ -85,8 +102,16 @@ def _train(args: argparse.Namespace) -> int:
     scored = f"scoring on {len(test)} test windows" if test is not None else "no test windows (--test none)"
     print(f"on {len(train)} {dataset.name} windows ({dataset.source}); {scored}", flush=True)
     callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
+    timeline_data = None
+    if args.timeline_data is not None:
+        from harcnn.data.dataset import load_dataset
+
+        timeline_data = load_dataset(args.timeline_data)
+        if timeline_data.recording is None:
+            raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows do not come from recordings, so "
+                              "they have no activity sequences")
     trained = train_model(config, train, repeats=args.repeats, seed=args.seed, test=test, device=args.device,
-                          callbacks=callbacks)
+                          callbacks=callbacks, timeline_data=timeline_data)
     scores = trained.scores
     print(f"Trained in {scores['train_seconds']:.1f} s")
     if test is not None:
@@ -96,6 +121,8 @@ def _train(args: argparse.Namespace) -> int:
             print(f"Ensemble test accuracy (averaged probabilities): {100 * scores['test_accuracy']:.2f}%")
         else:
             print(f"Test accuracy: {100 * scores['test_accuracy']:.2f}%")
+    for note in trained.timeline.get("notes", []):
+        print(f"Timeline smoother: {note}")
     path = trained.save(args.save, overwrite=args.force)
     weights = trained.metadata["weights"]
     print(f"Saved to {path} (weights {weights['bytes'] / 1e6:.2f} MB, sha256 {weights['sha256'][:12]})")
@@ -118,12 +145,62 @@ def _predict(args: argparse.Namespace) -> int:
     plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
     prediction = predict_path(model, args.input, acc_units=args.acc_units, gyro_units=args.gyro_units,
                               time_column=args.time_column, time_unit=args.time_unit, sampling_rate=args.rate)
+    scores = None
+    if prediction.has_times:
+        smooth = args.smooth if args.smooth != "auto" else ("hmm" if model.timeline.get("hmm") else "median")
+        prediction.decide(smooth, hmm=model.timeline.get("hmm"), unknown=_unknown_threshold(args.unknown, model))
+        if args.labels is not None:
+            scores = prediction.score(_truth_for(args.labels, args.input), tolerance_s=args.tolerance)
+    elif args.smooth not in ("auto", "none") or args.unknown != "off" or args.labels is not None:
+        raise HarcnnError(f"{args.input}: --smooth, --unknown and --labels are for recordings (windows in time order); "
+                          "this input's windows are independent")
     print(prediction.summary())
     written = list(write_prediction(prediction, out))
+    if scores is not None:
+        from harcnn.io import write_json
+
+        print(scores.summary())
+        written.append(write_json(windows_path.with_name(f"{windows_path.stem}_scores.json"), scores.to_dict()))
     if plot is not None:
         written.append(timeline_plot(prediction, plot))
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _unknown_threshold(text: str, model) -> float | None:
+    if text == "off":
+        return None
+    if text == "auto":
+        threshold = model.timeline.get("unknown_threshold")
+        if threshold is None:
+            raise HarcnnError("--unknown auto needs a threshold chosen on validation subjects, and this model has none "
+                              "(train it with --validation-subjects N on recordings); or give one, e.g. --unknown 0.6")
+        return float(threshold)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise HarcnnError(f"--unknown takes auto, off or a threshold in [0, 1], got {text!r}")
+    return value
+
+
+def _truth_for(table: Path, recording: Path):
+    """The true timeline of ``recording`` from a labels table (a table of several recordings: by its name)."""
+    from harcnn.timeline import read_labels_table
+
+    truth = read_labels_table(table)
+    if not isinstance(truth, dict):
+        return truth
+    path = recording.resolve().as_posix()
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        path = path.removesuffix(suffix)
+    name = path.rsplit("/", 1)[-1]
+    matches = [key for key in truth if path.endswith(f"/{key.strip('/')}")]  # the key names the path's end
+    if len(matches) != 1:
+        raise HarcnnError(f"{table}: {'no' if not matches else 'more than one'} recording named {name!r} "
+                          f"(it has {', '.join(sorted(truth)[:6])}{' ...' if len(truth) > 6 else ''})")
+    return truth[matches[0]]
 
 
 def _export(args: argparse.Namespace) -> int:

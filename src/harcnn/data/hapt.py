@@ -116,6 +116,14 @@ class HaptRecording:
         return Timeline(self.labels[:, 1] / SAMPLING_RATE, self.labels[:, 2] / SAMPLING_RATE,
                         np.array(CLASS_NAMES)[self.labels[:, 0] - 1])
 
+    def recording(self) -> "Recording":
+        """The experiment as a :class:`~harcnn.data.recordings.Recording` (seconds from its start), e.g. to
+        predict its whole timeline."""
+        from harcnn.data.recordings import Recording
+
+        return Recording(np.arange(len(self.acc)) / SAMPLING_RATE, {"acc": self.acc, "gyro": self.gyro},
+                         source=self.name)
+
     def preprocessed(self, config: PreprocessConfig | None = None) -> np.ndarray:
         """The whole recording as the 9-channel series ``[n, 9]`` (float64, ``windows.CHANNELS``)."""
         return _preprocess(self.acc, self.gyro, config)

@@ -164,6 +164,15 @@ class Recording:
                             f"cannot select {', '.join(missing) or 'none'}")
         return Recording(self.timestamps, {n: self.sensors[n] for n in names}, self.labels, self.source, self.notes)
 
+    def rotated(self, matrix) -> Recording:
+        """The recording as the phone would have measured it turned by the rotation ``matrix`` [3, 3]:
+        every 3-axis sensor's samples ``v`` become ``matrix @ v``; single channels stay."""
+        R = np.asarray(matrix, dtype=np.float64)
+        if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+            raise DataError(f"a rotation is a 3 x 3 orthogonal matrix with determinant 1, got {R.tolist()}")
+        sensors = {n: v @ R.T if n in VECTOR_SENSORS else v for n, v in self.sensors.items()}
+        return Recording(self.timestamps, sensors, self.labels, self.source, self.notes)
+
     def __repr__(self) -> str:
         src = f" from {self.source!r}" if self.source else ""
         labelled = ", labelled" if self.labels is not None else ""

@@ -25,6 +25,7 @@ from harcnn.timeline.smoothing import (
     HMMSmoother,
     OnlineSmoother,
     choose_unknown_threshold,
+    label_sequences,
     majority_smooth,
     mark_unknown,
     runs,
@@ -33,6 +34,6 @@ from harcnn.timeline.smoothing import (
 
 __all__ = [
     "METHODS", "HMMSmoother", "OnlineSmoother", "Timeline", "TimelineScores", "agreement", "choose_unknown_threshold",
-    "confusion_seconds", "coverage", "fragmentation", "majority_smooth", "mark_unknown", "read_labels_table", "runs",
-    "score_timeline", "segment_scores", "smooth", "window_agreement", "window_spans",
+    "confusion_seconds", "coverage", "fragmentation", "label_sequences", "majority_smooth", "mark_unknown",
+    "read_labels_table", "runs", "score_timeline", "segment_scores", "smooth", "window_agreement", "window_spans",
 ]

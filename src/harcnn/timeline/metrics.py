@@ -118,6 +118,23 @@ class Timeline:
         return Timeline(self.starts[np.r_[True, ~join]], self.ends[np.r_[~join, True]],
                         self.labels[np.r_[True, ~join]])
 
+    def within(self, other: Timeline) -> Timeline:
+        """The parts of these segments that lie inside ``other``'s segments (e.g. a prediction restricted
+        to the labelled time of the truth), merged."""
+        starts, ends, labels = [], [], []
+        j = 0
+        for a, b, label in zip(self.starts, self.ends, self.labels):
+            while j < len(other) and other.ends[j] <= a:
+                j += 1
+            k = j
+            while k < len(other) and other.starts[k] < b:
+                lo, hi = max(a, other.starts[k]), min(b, other.ends[k])
+                if hi > lo:
+                    starts.append(lo), ends.append(hi), labels.append(label)
+                k += 1
+        return Timeline(np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64),
+                        np.array(labels, dtype=object)).merged()
+
     @classmethod
     def from_windows(cls, start_times: np.ndarray, end_times: np.ndarray, labels: Sequence[str],
                      step: float) -> Timeline:
@@ -349,6 +366,22 @@ class TimelineScores:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(classes=list(self.classes), confusion_seconds=self.confusion_seconds.tolist())
         return d
+
+    def summary(self) -> str:
+        """A few lines for a person: the agreement, segment scores, fragmentation and the largest confusions."""
+        lines = [f"Against the labels: agreement {100 * self.agreement:.2f}% of the labelled time"
+                 + (f", {100 * self.per_window:.2f}% of the labelled windows" if self.per_window is not None else "")
+                 + f" (coverage {100 * self.coverage:.1f}%)",
+                 f"  segments: F1 {100 * self.f1:.1f}% (precision {100 * self.precision:.1f}%, recall "
+                 f"{100 * self.recall:.1f}%, boundaries within {self.tolerance_s:g} s); {self.n_pred_segments} "
+                 f"predicted for {self.n_true_segments} true (fragmentation {self.fragmentation:.2f})"]
+        confusion = self.confusion_seconds.copy()
+        np.fill_diagonal(confusion, 0.0)
+        for i, j in zip(*np.unravel_index(np.argsort(-confusion, axis=None)[:3], confusion.shape)):
+            if confusion[i, j] >= 0.05:
+                other = self.classes[j] if j < len(self.classes) else "unknown or uncovered"
+                lines.append(f"  {self.classes[i]} taken for {other}: {confusion[i, j]:.1f} s")
+        return "\n".join(lines)
 
 
 def score_timeline(true: Timeline, pred: Timeline, classes: Sequence[str], *, tolerance_s: float = 2.0,

@@ -454,3 +454,29 @@ def mark_unknown(labels: np.ndarray, confidence: np.ndarray, threshold: float, u
         raise HarcnnError(f"labels and confidence must be 1-D arrays of one length, got shapes "
                           f"{list(labels.shape)} and {list(conf.shape)}")
     return np.where(conf < threshold, unknown, labels)
+
+
+# ---------------------------------------------------------------------------------------- label sequences
+
+
+def label_sequences(recordings: np.ndarray, starts: np.ndarray, labels: np.ndarray, step: float,
+                    max_gap_windows: int = 10) -> list[np.ndarray]:
+    """The label sequence of every recording, in time order, one label per window.
+
+    Windows are ``step`` seconds apart; a few missing windows (up to ``max_gap_windows``: the windows a
+    dataset drops at a label change or an unlabelled pause) are stepped over, so the sequence goes from
+    one activity to the next as the person did; a longer gap starts a new sequence.
+    """
+    recordings, starts, labels = np.asarray(recordings), np.asarray(starts, dtype=np.float64), np.asarray(labels)
+    if not (recordings.shape == starts.shape == labels.shape) or recordings.ndim != 1:
+        raise HarcnnError("recordings, starts and labels must be 1-D arrays of one length")
+    if not step > 0:
+        raise HarcnnError(f"step must be a positive number of seconds, got {step!r}")
+    sequences = []
+    for name in dict.fromkeys(recordings.tolist()):
+        index = np.flatnonzero(recordings == name)
+        index = index[np.argsort(starts[index], kind="stable")]
+        gaps = np.diff(starts[index]) / step
+        cuts = np.flatnonzero(gaps > max_gap_windows + 1.5) + 1
+        sequences += [labels[part] for part in np.split(index, cuts) if len(part)]
+    return sequences

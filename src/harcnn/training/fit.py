@@ -34,6 +34,7 @@ class Fitted:
     history: History
     train_windows: int
     validation_subjects: list = field(default_factory=list)
+    validation: Dataset | None = None  # the held-out validation subjects' windows, raw
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """Raw windows as the networks take them (standardized when they were trained so)."""
@@ -44,11 +45,11 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
                  callbacks: Sequence = ()) -> Fitted:
     """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
     the validation subjects that ``config.validation_subjects`` holds out)."""
-    X, y, validation, held = data.X, data.y, None, []
+    X, y, validation, held, held_out = data.X, data.y, None, [], None
     if config.validation_subjects:
         keep, holdout = subject_holdout(data.subject, config.validation_subjects)
         validation = (X[holdout], y[holdout])
-        held = sorted(np.unique(data.subject[holdout]).tolist())
+        held, held_out = sorted(np.unique(data.subject[holdout]).tolist()), data.subset(holdout)
         X, y = X[keep], y[keep]
     standardizer = Standardizer().fit(X) if config.standardize else None
     if standardizer is not None:
@@ -58,13 +59,16 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
     model = create_model(config.model, n_models=len(seeds), **data.spec.model_inputs(), **config.model_params)
     history = Trainer(TrainConfig.from_values(config), device=device, callbacks=callbacks).fit(
         model, X, y, seeds, validation=validation)
-    return Fitted(model, standardizer, history, len(X), held)
+    return Fitted(model, standardizer, history, len(X), held, held_out)
 
 
 def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int = 0, test: Dataset | None = None,
-                device: str = "cpu", callbacks: Sequence = ()) -> "TrainedModel":
+                device: str = "cpu", callbacks: Sequence = (), timeline_data: Dataset | None = None) -> "TrainedModel":
     """Train ``repeats`` members of ``config`` on ``train`` (seeded as ``harcnn evaluate`` seeds its
-    repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given."""
+    repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given.
+
+    Where the training windows come from recordings (or ``timeline_data`` has recordings of the same
+    classes), the model also gets a timeline smoother (:func:`fit_timeline`)."""
     from harcnn.artifact import TrainedModel, scores_on
     from harcnn.errors import HarcnnError
     from harcnn.seeding import repeat_seeds
@@ -87,4 +91,37 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
         trained.scores["validation_accuracy"] = [history.final_validation_accuracy(r) for r in range(repeats)]
     if test is not None:
         trained.scores.update(scores_on(trained, test.X, test.y))
+    sequences = timeline_data if timeline_data is not None else train
+    if sequences.recording is not None:
+        trained.timeline = fit_timeline(trained, sequences, train, fitted.validation)
     return trained
+
+
+def fit_timeline(trained: "TrainedModel", sequences: Dataset, train: Dataset,
+                 validation: Dataset | None) -> dict:
+    """The timeline smoother of a trained model, as plain data: an HMM over its classes whose transitions
+    come from the label sequences of ``sequences``' recordings and whose class priors are ``train``'s;
+    with validation windows (held-out subjects), its temperature is calibrated on their predictions and
+    the threshold below which a window is marked unknown is chosen on them."""
+    from harcnn.errors import HarcnnError
+    from harcnn.timeline import HMMSmoother, choose_unknown_threshold, label_sequences
+
+    if sequences.class_names != train.class_names:
+        raise HarcnnError(f"the timeline data's classes ({', '.join(sequences.class_names)}) are not the model's "
+                          f"({', '.join(train.class_names)})")
+    K = len(train.class_names)
+    hmm = HMMSmoother(K).fit(label_sequences(sequences.recording, sequences.start, sequences.y,
+                                             sequences.spec.step_seconds),
+                             class_priors=np.bincount(train.y, minlength=K) + 1.0)
+    notes = [f"transitions from {len(set(sequences.recording.tolist()))} recordings of {sequences.name} "
+             f"({sequences.source})"]
+    threshold = None
+    if validation is not None:
+        probabilities = trained.predict_proba(validation.X)
+        hmm.calibrate(probabilities, validation.y)
+        threshold = choose_unknown_threshold(probabilities.max(axis=1), probabilities.argmax(axis=1) == validation.y)
+        notes.append(f"temperature {hmm.temperature_:.3f} and unknown threshold {threshold:.3f} from "
+                     f"{len(validation)} windows of the validation subjects")
+    else:
+        notes.append("not calibrated (no validation subjects): temperature 1, no unknown threshold")
+    return {"hmm": hmm.to_dict(), "unknown_threshold": threshold, "notes": notes}
