@@ -1,18 +1,20 @@
-"""Model size on disk, test accuracy and single-window latency: PyTorch vs ONNX fp32 vs ONNX int8.
+"""Every model family through serving: size on disk, test accuracy, single-window latency, ONNX agreement.
 
-Trains the baseline CNN on the real UCI HAR data (``--epochs``, default 10, the reference recipe),
-saves it (safetensors), exports it to ONNX (fp32, raw windows in, standardization and the
-member average inside the graph) and quantizes it (dynamic int8), then prints:
+For each model (``--models``, default every registered one) trained on the real UCI HAR training split
+(``--epochs``, its defaults otherwise, standardized: the normalisation is then inside the exported
+graph), saved (safetensors), loaded back, exported to ONNX (fp32: raw windows in, the member average
+inside the graph) and quantized (dynamic int8), it prints:
 
-* model size on disk: safetensors, ONNX fp32, ONNX int8;
-* test accuracy (2947 windows) of PyTorch, ONNX fp32 and ONNX int8;
-* single-window latency, median (and 90th percentile) of ``--runs`` calls with 1 thread:
-  PyTorch (the bare network forward, and the full ``TrainedModel.predict_proba`` with its numpy
-  standardization and checks) and onnxruntime (fp32 and int8).
+* the size on disk of the safetensors weights, the ONNX fp32 and the int8 files;
+* the test accuracy (2947 windows) of PyTorch, ONNX fp32 and ONNX int8, and the ONNX check (the largest
+  absolute difference of the probabilities from PyTorch's over the test windows and 64 random ones);
+* single-window latency, median of ``--runs`` calls with 1 thread: the bare PyTorch forward, the full
+  ``TrainedModel.predict_proba`` (with its checks and standardization), onnxruntime fp32 and int8.
 
 Usage (from the repository root; skips when the dataset is absent)::
 
-    python benchmarks/export_latency.py [--data ZIP] [--epochs 10] [--standardize] [--keep DIR]
+    python benchmarks/export_latency.py [--data ZIP] [--models cnn,hybrid] [--epochs 10] [--runs 500]
+    python benchmarks/export_latency.py --model models/hybrid        # one saved model, as it is
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
 
 
-def timings(fn, runs: int, warmup: int = 50) -> tuple[float, float]:
-    """(median, 90th percentile) in microseconds of ``fn()``."""
+def timings(fn, runs: int, warmup: int = 30) -> float:
+    """The median in microseconds of ``fn()``."""
     for _ in range(warmup):
         fn()
     samples = []
@@ -39,8 +41,7 @@ def timings(fn, runs: int, warmup: int = 50) -> tuple[float, float]:
         start = time.perf_counter_ns()
         fn()
         samples.append((time.perf_counter_ns() - start) / 1e3)
-    samples.sort()
-    return statistics.median(samples), samples[int(0.9 * (len(samples) - 1))]
+    return statistics.median(samples)
 
 
 def cpu_name() -> str:
@@ -53,16 +54,51 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def measure(model_dir: Path, test, folder: Path, runs: int) -> dict:
+    import torch
+
+    from harcnn.artifact import load_model
+    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
+
+    model = load_model(model_dir)
+    fp32 = export_onnx(model, folder / f"{model_dir.name}.onnx", check_windows=test.X)
+    int8 = quantize_int8(fp32.path, folder / f"{model_dir.name}.int8.onnx")
+    torch.set_num_threads(1)
+    sessions = {"fp32": onnx_session(fp32.path, threads=1), "int8": onnx_session(int8, threads=1)}
+    reference = model.predict_proba(test.X)
+    row = {"model": model.name, "parameters": model.model.num_parameters(),
+           "safetensors_mb": (model_dir / "model.safetensors").stat().st_size / 1e6, "onnx_mb": fp32.bytes / 1e6,
+           "int8_mb": int8.stat().st_size / 1e6, "max_abs_diff": fp32.max_abs_diff,
+           "accuracy": float((reference.argmax(1) == test.y).mean())}
+    for label, session in sessions.items():
+        probabilities = onnx_predict_proba(session, test.X)
+        row[f"accuracy_{label}"] = float((probabilities.argmax(1) == test.y).mean())
+        row[f"agreement_{label}"] = float((probabilities.argmax(1) == reference.argmax(1)).mean())
+    window = test.X[:1].copy()
+    prepared = torch.from_numpy(model.prepare(window))
+    net = model.model.eval()
+
+    def forward():
+        with torch.inference_mode():
+            torch.softmax(net(prepared), dim=-1)
+
+    row["us_forward"] = timings(forward, runs)
+    row["us_predict_proba"] = timings(lambda: model.predict_proba(window), runs)
+    for label, session in sessions.items():
+        name = session.get_inputs()[0].name
+        row[f"us_onnx_{label}"] = timings(lambda s=session, n=name: s.run(None, {n: window}), runs)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"UCI HAR zip (default {DEFAULT_DATA})")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    parser.add_argument("--standardize", action="store_true", help="train on standardized windows")
+    parser.add_argument("--models", default=None, help="comma-separated model names (default: every registered one)")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs of each model (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    parser.add_argument("--runs", type=int, default=2000, help="latency measurements per engine (default 2000)")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the model folder and ONNX files here")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="measure this saved model (harcnn train --save) instead of training one")
+    parser.add_argument("--runs", type=int, default=500, help="latency measurements per engine (default 500)")
+    parser.add_argument("--model", type=Path, default=None, help="measure this saved model instead of training")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the model folders and ONNX files here")
     args = parser.parse_args(argv)
 
     if not args.data.exists():
@@ -75,73 +111,40 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
 
-    from harcnn.artifact import load_model, train_model
     from harcnn.data import load_uci_har
-    from harcnn.experiments import ExperimentConfig
-    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
+    from harcnn.models import list_models
+    from harcnn.settings import Config
+    from harcnn.training.fit import train_model
 
     dataset = load_uci_har(args.data, progress=False)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="harcnn-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
     if args.model is not None:
-        model_dir = args.model
-        print(f"Measuring the saved model {model_dir}")
+        saved = [args.model]
     else:
-        config = ExperimentConfig.from_flat({"model": "cnn", "epochs": args.epochs, "standardize": args.standardize})
-        print(f"Training the baseline CNN ({args.epochs} epochs, standardize={args.standardize}, seed {args.seed}) "
-              f"on {len(dataset.train)} windows, {torch.get_num_threads()} threads ...", flush=True)
-        start = time.perf_counter()
-        trained = train_model(dataset, config, repeats=1, seed=args.seed)
-        print(f"  trained in {time.perf_counter() - start:.0f} s")
-        model_dir = trained.save(folder / "model", overwrite=True)
-    model = load_model(model_dir)
-    flat = model.config.to_flat()
-    test = dataset.test
-    fp32 = export_onnx(model, folder / "model.onnx", check_windows=test.X)
-    int8 = quantize_int8(fp32.path, folder / "model.int8.onnx")
-
-    torch.set_num_threads(1)
-    sessions = {"ONNX fp32": onnx_session(fp32.path, threads=1), "ONNX int8": onnx_session(int8, threads=1)}
-    accuracy = {"PyTorch": model.score(test.X, test.y)}
-    for label, session in sessions.items():
-        accuracy[label] = float((onnx_predict_proba(session, test.X).argmax(1) == test.y).mean())
-
-    window = test.X[:1].copy()
-    prepared = torch.from_numpy(model.prepare(window))
-    net = model.model.eval()
-
-    def torch_forward():
-        with torch.inference_mode():
-            torch.softmax(net(prepared), dim=-1)
-
-    latency = {"PyTorch, network forward": timings(torch_forward, args.runs),
-               "PyTorch, TrainedModel.predict_proba": timings(lambda: model.predict_proba(window), args.runs)}
-    for label, session in sessions.items():
-        name = session.get_inputs()[0].name
-        latency[f"onnxruntime {label[5:]}"] = timings(lambda s=session, n=name: s.run(None, {n: window}), args.runs)
-
-    mb = 1e6
+        saved = []
+        for name in (args.models.split(",") if args.models else list_models()):
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            trained = train_model(Config.from_flat({"model": name, "epochs": args.epochs, "standardize": True}),
+                                  dataset.train, seed=args.seed)
+            print(f"trained {name} ({args.epochs} epochs) in {time.perf_counter() - start:.0f} s", flush=True)
+            saved.append(trained.save(folder / name, overwrite=True))
+    rows = [measure(path, dataset.test, folder, args.runs) for path in saved]
     print()
     print(f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs (shared); Python {platform.python_version()}, "
           f"torch {torch.__version__}, onnxruntime {ort.__version__}")
-    print(f"Model: {model.describe()}, {model.model.num_parameters():,} parameters per member, "
-          f"{flat['epochs']} epochs, standardize={flat['standardize']}; ONNX check: max abs difference "
-          f"{fp32.max_abs_diff:.1e} on {fp32.n_checked} windows")
     print()
-    print("| artifact | size on disk | test accuracy |")
-    print("|---|---:|---:|")
-    print(f"| PyTorch (safetensors) | {(model_dir / 'model.safetensors').stat().st_size / mb:.2f} MB | "
-          f"{100 * accuracy['PyTorch']:.2f}% |")
-    print(f"| ONNX fp32 | {fp32.bytes / mb:.2f} MB | {100 * accuracy['ONNX fp32']:.2f}% |")
-    print(f"| ONNX int8 (dynamic) | {int8.stat().st_size / mb:.2f} MB | {100 * accuracy['ONNX int8']:.2f}% |")
-    print()
-    print(f"Single-window latency, 1 thread, {args.runs} runs:")
-    print()
-    print("| engine | median | p90 |")
-    print("|---|---:|---:|")
-    for label, (median, p90) in latency.items():
-        print(f"| {label} | {median:.0f} us | {p90:.0f} us |")
-    if args.keep:
-        print(f"\nKept: {model_dir}, {fp32.path}, {int8}")
+    print("| model | parameters | safetensors MB | ONNX MB | int8 MB | test accuracy % (PyTorch / ONNX / int8) | "
+          "ONNX max abs diff | int8 agreement % | latency us: forward / predict_proba / ONNX / int8 |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['parameters']:,} | {r['safetensors_mb']:.2f} | {r['onnx_mb']:.2f} | "
+              f"{r['int8_mb']:.2f} | {100 * r['accuracy']:.2f} / {100 * r['accuracy_fp32']:.2f} / "
+              f"{100 * r['accuracy_int8']:.2f} | {r['max_abs_diff']:.1e} | {100 * r['agreement_int8']:.2f} | "
+              f"{r['us_forward']:.0f} / {r['us_predict_proba']:.0f} / {r['us_onnx_fp32']:.0f} / "
+              f"{r['us_onnx_int8']:.0f} |")
     return 0
 
 

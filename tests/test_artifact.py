@@ -209,3 +209,25 @@ def test_wrong_window_shapes_are_rejected(saved):
     bad[1, 5, 2] = np.nan
     with pytest.raises(HarcnnError, match="NaN"):
         trained.predict(bad)
+
+
+def test_a_model_saved_by_the_previous_format_still_loads(saved, tmp_path, tiny):
+    """Format 2 (models trained on UCI HAR before any dataset could be used) is read as format 3."""
+    trained, _ = saved
+    _, dataset = tiny
+    path = copy_artifact(saved, tmp_path)
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    old = {
+        "format": "harcnn-model", "format_version": 2, "created": meta["created"],
+        "model": {"name": "cnn", "n_models": 2, "params": {**meta["model"]["params"], "n_channels": 9, "n_classes": 6,
+                                                          "window": 128}},
+        "n_models": 2, "config": meta["training"]["config"], "seeds": meta["training"]["seeds"],
+        "preprocessing": meta["preprocessing"], "class_names": meta["input"]["classes"],
+        "input": {"window": 128, "step": 64, "channels": meta["input"]["channels"], "sampling_rate": 50.0,
+                  "units": {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}},
+        "scores": meta["scores"], "versions": meta["versions"], "weights": meta["weights"],
+    }
+    (path / CONFIG_FILE).write_text(json.dumps(old))
+    back = load_model(path)
+    assert back.spec.units == trained.spec.units and back.spec.preprocessing == trained.spec.preprocessing
+    assert np.array_equal(back.predict_proba(dataset.test.X), trained.predict_proba(dataset.test.X))

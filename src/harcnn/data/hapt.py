@@ -60,7 +60,7 @@ from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
-from harcnn.data.windows import CHANNELS, PreprocessConfig, preprocess
+from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units, preprocess
 from harcnn.errors import DataError
 from harcnn.timeline.metrics import Timeline
 
@@ -249,7 +249,7 @@ def _dataset(copy: _Copy, classes: str, source: str) -> Dataset:
         raise DataError(f"{source}: no labelled segment is long enough for a {WINDOW}-sample window")
     subject = np.repeat([r.subject for r in copy.recordings], counts)
     spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNELS,
-                     tuple(SENSOR_UNITS["gyro" if "gyro" in c else "acc"] for c in CHANNELS),
+                     output_units(CHANNELS),
                      CLASS_NAMES[:n_classes], _preprocessing(PreprocessConfig()))
     notes = ["windows: 128 samples every 64 from the start of each labelled activity segment, complete ones only",
              "postural transitions: not used" if classes == "basic" else

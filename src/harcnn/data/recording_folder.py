@@ -40,14 +40,11 @@ import numpy as np
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.sensorfiles import read_table
-from harcnn.data.windows import PreprocessConfig, canonical_order
+from harcnn.data.windows import SAMPLING_RATE, WINDOW, PreprocessConfig, canonical_order, output_units
 from harcnn.errors import DataError
 
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 TABLES = ("labels.csv", "subjects.csv")
-DEFAULT_RATE_HZ = 50.0
-DEFAULT_WINDOW_S = 2.56
-UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s", "mag": "uT"}
 
 
 def sensor_files(folder: Path) -> list[Path] | None:
@@ -198,8 +195,8 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
         raise DataError(f"label_policy must be pure or majority, got {label_policy!r}")
     if unit not in ("s", "samples"):
         raise DataError(f"unit (of the segments table) must be s or samples, got {unit!r}")
-    rate = float(sampling_rate or DEFAULT_RATE_HZ)
-    window_s = float(window or DEFAULT_WINDOW_S)
+    rate = float(sampling_rate or SAMPLING_RATE)
+    window_s = float(window or WINDOW / SAMPLING_RATE)
     n_window = int(round(window_s * rate))
     n_step = int(round(float(step) * rate)) if step else n_window // 2
     if n_window < 4 or n_step < 1:
@@ -251,8 +248,8 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
     classes = tuple(sorted(set(y_all.tolist())))
     notes.append(f"{len(y_all)} labelled windows ({label_policy} labels) of {n_window} samples every {n_step} at "
                  f"{rate:g} Hz from {', '.join(chosen)}")
-    units = tuple(UNITS.get(c.rsplit("_", 1)[0], "") for c in channels)
-    spec = InputSpec(rate, n_window, n_step, channels, units, classes, {"sensors": list(chosen), **config.to_dict()})
+    spec = InputSpec(rate, n_window, n_step, channels, output_units(channels), classes,
+                     {"sensors": list(chosen), **config.to_dict()})
     return Dataset(X=np.concatenate(X), y=np.array([classes.index(v) for v in y_all]), subject=np.array(subject),
                    spec=spec, name="recordings", source=str(path), recording=np.array(recording_of),
                    start=np.concatenate(start), notes=tuple(notes))

@@ -23,7 +23,7 @@ from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
-from harcnn.data.windows import PreprocessConfig
+from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units
 from harcnn.errors import DataError
 
 __all__ = [
@@ -40,11 +40,7 @@ __all__ = [
 ]
 
 CLASS_NAMES = ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING")
-CHANNEL_NAMES = (
-    "total_acc_x", "total_acc_y", "total_acc_z",
-    "body_acc_x", "body_acc_y", "body_acc_z",
-    "body_gyro_x", "body_gyro_y", "body_gyro_z",
-)  # fmt: skip
+CHANNEL_NAMES = CHANNELS  # the preprocessing names its output after these files
 UCI_HAR_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
 # sha256 of the archive UCI serves at UCI_HAR_URL (61,005,872 bytes: the outer zip holding
 # 'UCI HAR Dataset.zip'). UCI publishes no checksum; this digest is the one several independent
@@ -54,12 +50,10 @@ UCI_HAR_SHA256 = "c00b803081a5c797cd5e4b83700a9810b38d53d9d84e01917e090e1fdbc810
 SAMPLING_RATE = 50.0  # Hz
 WINDOW = 128  # samples: 2.56 s
 STEP = 64  # samples: 50% overlap
-UNITS = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s"}
 #: The dataset's preprocessing of the raw phone signals (see harcnn.data.windows), which a model
 #: trained on UCI HAR applies to a new recording.
 PREPROCESSING = {"sensors": ["acc", "gyro"], **PreprocessConfig().to_dict()}
-SPEC = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNEL_NAMES, tuple(UNITS[c.rsplit("_", 1)[0]] for c in CHANNEL_NAMES),
-                 CLASS_NAMES, PREPROCESSING)
+SPEC = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNEL_NAMES, output_units(CHANNEL_NAMES), CLASS_NAMES, PREPROCESSING)
 SPLITS = ("train", "test")
 DOWNLOAD_NAME = "uci_har.zip"  # the downloaded archive, in the cache folder
 CACHE_FORMAT = 1  # bump when the parsed-array cache changes meaning

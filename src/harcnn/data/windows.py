@@ -108,6 +108,7 @@ __all__ = [
     "canonical_order",
     "make_windows",
     "output_channels",
+    "output_units",
     "preprocess",
     "resample",
     "resample_ratio",
@@ -151,6 +152,12 @@ def output_channels(sensor_names: Iterable[str]) -> tuple[str, ...]:
         else:
             names.append(sensor)
     return tuple(names)
+
+
+def output_units(channel_names: Iterable[str]) -> tuple[str, ...]:
+    """The unit of every channel of :func:`preprocess`'s output: g, rad/s, uT, or "" (a user's channel)."""
+    units = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s", "mag": "uT"}
+    return tuple(units.get(name.rsplit("_", 1)[0], "") for name in channel_names)
 
 
 CHANNELS = output_channels(("acc", "gyro"))
