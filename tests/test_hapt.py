@@ -113,15 +113,9 @@ def folder(_pristine: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    """load_dataset over the source kinds this branch has (some are still being ported)."""
-    try:
-        dataset_module._import_sources()
-    except ImportError as error:  # a source module listed there that is not on this branch yet
-        if not (error.name or "").startswith("harcnn.data"):
-            raise
-        from harcnn.data import uci_har  # noqa: F401  (registers itself; hapt is imported above)
-        monkeypatch.setattr(dataset_module, "_import_sources", lambda: None)
+def sources() -> None:
+    """Every source kind registered (load_dataset detects among them)."""
+    dataset_module._import_sources()
 
 
 # --- windows ----------------------------------------------------------------------------------------
@@ -218,7 +212,7 @@ def test_load_dataset_detects_hapt(folder: Path, tmp_path: Path, sources: None) 
         assert data.name == "hapt" and len(data.spec.classes) == 12
     uci = make_uci_har_tree(tmp_path / "uci")
     assert load_dataset(uci).name == "uci_har" and not is_hapt(uci)
-    with pytest.raises(DataError, match="hapt data takes no option 'features'.*classes, download"):
+    with pytest.raises(DataError, match="hapt data takes no option 'features'.*classes, sensors, download"):
         load_dataset(folder, features=True)
 
 
@@ -382,3 +376,12 @@ def test_first_uci_har_window_is_cut_from_exp01(tmp_path: Path) -> None:
     series = hapt_recordings(SHARED_HAPT_ZIP, cache_dir=tmp_path)[0].preprocessed()
     offsets = [np.abs(series[o:o + 128, :3] - official[:, :3]).mean() for o in range(239, 260)]
     assert 239 + int(np.argmin(offsets)) == 249  # no other alignment fits as well
+
+
+def test_accelerometer_only_windows(folder):
+    acc = load_hapt(folder, sensors="acc", progress=False)
+    both = load_hapt(folder, progress=False)
+    assert acc.spec.channels == both.spec.channels[:6] and acc.spec.preprocessing["sensors"] == ["acc"]
+    np.testing.assert_allclose(acc.X, both.X[:, :, :6], atol=1e-6)  # the accelerometer's channels are the same
+    with pytest.raises(DataError, match="HAPT sensors are acc, gyro"):
+        load_hapt(folder, sensors="mag", progress=False)

@@ -60,7 +60,8 @@ DATA_OPTIONS = {
                                     help="recordings: a subjects table (recording, subject), or a regular expression "
                                          "on the recording names with one group (default subjects.csv, or the first "
                                          "folder of each name)")),
-    "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings: which sensors, e.g. acc (default: all they share)")),
+    "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings and HAPT: which sensors, e.g. acc (default: all "
+                                                        "they share)")),
 }
 
 

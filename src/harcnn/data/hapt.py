@@ -43,7 +43,6 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -60,7 +59,7 @@ from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
-from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units, preprocess
+from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess
 from harcnn.errors import DataError
 from harcnn.timeline.metrics import Timeline
 
@@ -124,9 +123,11 @@ class HaptRecording:
         return Recording(np.arange(len(self.acc)) / SAMPLING_RATE, {"acc": self.acc, "gyro": self.gyro},
                          source=self.name)
 
-    def preprocessed(self, config: PreprocessConfig | None = None) -> np.ndarray:
-        """The whole recording as the 9-channel series ``[n, 9]`` (float64, ``windows.CHANNELS``)."""
-        return _preprocess(self.acc, self.gyro, config)
+    def preprocessed(self, config: PreprocessConfig | None = None, sensors: tuple[str, ...] = ("acc", "gyro")
+                     ) -> np.ndarray:
+        """The whole recording as the preprocessed series ``[n, C]`` (float64): 9 channels
+        (``windows.CHANNELS``), or the 6 of the accelerometer with ``sensors=("acc",)``."""
+        return _preprocess({s: getattr(self, s) for s in sensors}, config)
 
     def window_plan(self, classes: str = "basic") -> tuple[np.ndarray, np.ndarray]:
         """``(starts, y)``: the first sample and class index of every window (see the module docstring)."""
@@ -145,11 +146,11 @@ class HaptRecording:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(starts).astype(np.int64), np.concatenate(ids).astype(np.int64)
 
-    def windows(self, classes: str = "basic",
-                config: PreprocessConfig | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(X [k, 128, 9] float32, y [k], starts [k])``: the windows of :meth:`window_plan`."""
+    def windows(self, classes: str = "basic", config: PreprocessConfig | None = None,
+                sensors: tuple[str, ...] = ("acc", "gyro")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X [k, 128, C] float32, y [k], starts [k])``: the windows of :meth:`window_plan`."""
         starts, y = self.window_plan(classes)
-        series = self.preprocessed(config)
+        series = self.preprocessed(config, sensors)
         return series[starts[:, None] + np.arange(WINDOW)].astype(np.float32), y, starts
 
 
@@ -164,16 +165,18 @@ def _transition_starts(first: int, stop: int, n_samples: int) -> np.ndarray:
     return starts[(starts >= 0) & (starts + WINDOW <= n_samples)]
 
 
-def _preprocess(acc: np.ndarray, gyro: np.ndarray, config: PreprocessConfig | None) -> np.ndarray:
+def _preprocess(sensors: dict[str, np.ndarray], config: PreprocessConfig | None) -> np.ndarray:
     """The one call of the preprocessing (whole recordings, HAPT's rate)."""
-    series, channels = preprocess({"acc": acc, "gyro": gyro}, config, sampling_rate=SAMPLING_RATE)
-    assert channels == CHANNELS
+    series, channels = preprocess(sensors, config, sampling_rate=SAMPLING_RATE)
+    assert channels == output_channels(sensors)
     return series
 
 
-def _preprocessing(config: PreprocessConfig) -> dict[str, Any]:
-    """The input spec's description of the preprocessing: the sensors read and the settings."""
-    return {"sensors": list(SENSOR_UNITS), **config.to_dict()}
+def _sensors(sensors: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip() for s in sensors.split(",") if s.strip())
+    if not chosen or set(chosen) - set(SENSOR_UNITS):
+        raise DataError(f"HAPT sensors are {', '.join(SENSOR_UNITS)} (e.g. sensors=acc), got {sensors!r}")
+    return tuple(s for s in SENSOR_UNITS if s in chosen)
 
 
 def _class_count(classes: str) -> int:
@@ -225,32 +228,34 @@ def hapt_recordings(path: str | os.PathLike | None = None, *, cache_dir: str | o
     return _load(_source(path, cache, download, progress), cache).recordings
 
 
-def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic",
+def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic", sensors: str = "acc,gyro",
               cache_dir: str | os.PathLike | None = None, download: bool = True, progress: bool = True) -> Dataset:
     """HAPT as windows (see the module docstring): ``classes="basic"`` the 6 activities (the
-    transitions' samples unused), ``"all"`` all 12 classes. Every window has its ``subject``,
-    ``recording`` ("exp01_user01") and ``start`` (seconds from the recording's start).
+    transitions' samples unused), ``"all"`` all 12 classes; ``sensors="acc"`` only the accelerometer's
+    6 channels. Every window has its ``subject``, ``recording`` ("exp01_user01") and ``start`` (seconds
+    from the recording's start).
 
     Parsed recordings are cached under ``cache_dir`` (default: the per-user cache), keyed by the
     source's path, size and modification time; a damaged cache entry is rebuilt.
     """
     _class_count(classes)  # a bad option fails before any download
+    chosen = _sensors(sensors)
     cache = cache_root(cache_dir)
     source = _source(path, cache, download, progress)
-    return _dataset(_load(source, cache), classes, str(source))
+    return _dataset(_load(source, cache), classes, chosen, str(source))
 
 
-def _dataset(copy: _Copy, classes: str, source: str) -> Dataset:
+def _dataset(copy: _Copy, classes: str, sensors: tuple[str, ...], source: str) -> Dataset:
     """The windows of every recording as one :class:`Dataset`."""
     n_classes = _class_count(classes)
-    windows, labels, starts = zip(*(r.windows(classes) for r in copy.recordings))
+    windows, labels, starts = zip(*(r.windows(classes, sensors=sensors) for r in copy.recordings))
     counts = [len(y) for y in labels]
     if not sum(counts):
         raise DataError(f"{source}: no labelled segment is long enough for a {WINDOW}-sample window")
     subject = np.repeat([r.subject for r in copy.recordings], counts)
-    spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNELS,
-                     output_units(CHANNELS),
-                     CLASS_NAMES[:n_classes], _preprocessing(PreprocessConfig()))
+    channels = output_channels(sensors)
+    spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, channels, output_units(channels), CLASS_NAMES[:n_classes],
+                     {"sensors": list(sensors), **PreprocessConfig().to_dict()})
     notes = ["windows: 128 samples every 64 from the start of each labelled activity segment, complete ones only",
              "postural transitions: not used" if classes == "basic" else
              "postural transitions: windows every 64 centred on each (one when it is shorter than a window)"]
@@ -435,4 +440,5 @@ register_source(SourceKind(
     "hapt", "HAPT (Human Activities and Postural Transitions): windows cut from the raw recordings, official "
     "train/test split when all 30 subjects are present", is_hapt, lambda path, **options: load_hapt(path, **options),
     {"classes": "basic (the 6 activities) or all (12 classes: also the 6 postural transitions)",
+     "sensors": "acc,gyro (default) or acc",
      "download": "download the archive when no path is given and none is cached"}))
