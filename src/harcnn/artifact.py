@@ -374,8 +374,7 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
 
 def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
     """A format-2 description (models trained on UCI HAR before any dataset could be used) as format 3."""
-    from harcnn.data.uci_har import PREPROCESSING
-    from harcnn.data.windows import output_units
+    from harcnn.data.windows import PreprocessConfig, output_units
 
     params = dict(meta["model"]["params"])
     inputs = {k: params.pop(k) for k in ("window", "n_channels", "n_classes") if k in params}
@@ -385,7 +384,7 @@ def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
         inputs.update(sampling_rate=float(old["sampling_rate"]), channel_names=channels)
     spec = {"sampling_rate": old["sampling_rate"], "window": old["window"], "step": old["step"], "channels": channels,
             "units": list(output_units(channels)), "classes": meta["class_names"],
-            "preprocessing": PREPROCESSING}
+            "preprocessing": {"sensors": ["acc", "gyro"], **PreprocessConfig().to_dict()}}  # what harcnn 0.1 applied
     return {**meta, "model": {**meta["model"], "n_models": meta["n_models"], "params": params, "inputs": inputs},
             "input": spec, "training": {"config": meta.get("config"), "seeds": meta.get("seeds", [])}}
 

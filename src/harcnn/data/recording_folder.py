@@ -30,6 +30,7 @@ or takes the label of more than half of its samples (``"majority"``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 import zipfile
@@ -188,7 +189,7 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
             dataset = load_recordings(root, sampling_rate=sampling_rate, window=window, step=step, labels=labels,
                                       label_column=label_column, unit=unit, subjects=subjects, sensors=sensors,
                                       label_policy=label_policy, **reading)
-        return Dataset(**{**dataset.__dict__, "source": str(path)})
+        return dataclasses.replace(dataset, source=str(path))
     if not path.is_dir():
         raise DataError(f"{path}: a recordings dataset is a folder (or a zip of one)")
     if label_policy not in ("pure", "majority"):

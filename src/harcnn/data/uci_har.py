@@ -52,7 +52,7 @@ WINDOW = 128  # samples: 2.56 s
 STEP = 64  # samples: 50% overlap
 #: The dataset's preprocessing of the raw phone signals (see harcnn.data.windows), which a model
 #: trained on UCI HAR applies to a new recording.
-PREPROCESSING = {"sensors": ["acc", "gyro"], **PreprocessConfig().to_dict()}
+PREPROCESSING = {"sensors": ["acc", "gyro"], **PreprocessConfig(gyro_drift_cutoff_hz=0.1).to_dict()}
 SPEC = InputSpec(SAMPLING_RATE, WINDOW, STEP, CHANNEL_NAMES, output_units(CHANNEL_NAMES), CLASS_NAMES, PREPROCESSING)
 SPLITS = ("train", "test")
 DOWNLOAD_NAME = "uci_har.zip"  # the downloaded archive, in the cache folder
