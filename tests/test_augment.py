@@ -10,8 +10,11 @@ def windows(n=8):
     return torch.randn(n, 128, 9, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("augmenter", [Augmenter(noise=0.1), Augmenter(scale=0.2), Augmenter(rotate=15),
-                                       Augmenter(shift=5), Augmenter(0.1, 0.2, 15, 5)])
+UCI = ((0, 1, 2), (3, 4, 5), (6, 7, 8))
+
+
+@pytest.mark.parametrize("augmenter", [Augmenter(noise=0.1), Augmenter(scale=0.2), Augmenter(rotate=15, triplets=UCI),
+                                       Augmenter(shift=5), Augmenter(0.1, 0.2, 15, 5, UCI)])
 def test_shapes_kept_and_seeded(augmenter):
     x = windows()
     a = augmenter.augment(x, torch.Generator().manual_seed(1))
@@ -22,9 +25,20 @@ def test_shapes_kept_and_seeded(augmenter):
 
 def test_rotation_preserves_each_triplets_norm():
     x = windows()
-    rotated = Augmenter(rotate=30).augment(x, torch.Generator().manual_seed(0))
+    rotated = Augmenter(rotate=30, triplets=UCI).augment(x, torch.Generator().manual_seed(0))
     norms = lambda t: t.reshape(8, 128, 3, 3).norm(dim=3)  # noqa: E731
     torch.testing.assert_close(norms(rotated), norms(x), rtol=1e-5, atol=1e-5)
+
+
+def test_rotation_turns_only_the_named_triplets_all_by_one_rotation():
+    """acc at 0-2, a pressure channel at 3, gyro at 4-6: the pressure stays, acc and gyro turn together."""
+    x = torch.randn(4, 16, 7, generator=torch.Generator().manual_seed(0))
+    rotated = Augmenter(rotate=90, triplets=((0, 1, 2), (4, 5, 6))).augment(x, torch.Generator().manual_seed(3))
+    assert torch.equal(rotated[:, :, 3], x[:, :, 3])
+    for b in range(4):  # the same matrix maps acc and gyro of one sample
+        R_acc = torch.linalg.lstsq(x[b, :, 0:3], rotated[b, :, 0:3]).solution
+        R_gyro = torch.linalg.lstsq(x[b, :, 4:7], rotated[b, :, 4:7]).solution
+        torch.testing.assert_close(R_acc, R_gyro, atol=1e-4, rtol=1e-4)
 
 
 def test_rotations_are_proper_and_bounded():

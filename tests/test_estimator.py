@@ -35,7 +35,8 @@ def test_standardize_is_fitted_on_training_data():
     clf = HARClassifier(**SMALL, epochs=1, standardize=True, random_state=0).fit(X * 5 + 3, y)
     standardizer = clf.model_.standardizer
     assert standardizer.mean_.shape == (3,)
-    assert np.allclose(standardizer.mean_, (X[:, 16:] * 5 + 3).reshape(-1, 3).mean(0), atol=1e-5)
+    # windows of unknown step: no overlap assumed, every sample counts
+    assert np.allclose(standardizer.mean_, (X * 5 + 3).reshape(-1, 3).mean(0), atol=1e-5)
 
 
 def test_params_and_errors():
@@ -107,3 +108,20 @@ def test_a_fitted_estimator_saves_a_model_that_harcnn_predict_reads(tmp_path, ca
     assert rows[0].startswith("window,activity,confidence") and len(rows) == 11
     predicted = [row.split(",")[1] for row in rows[1:]]
     assert predicted == list(clf.predict(X[:10]))
+
+
+def test_a_dataset_spec_names_the_classes_of_index_labels(tmp_path, capsys):
+    """The README flow: ``fit(data.X, data.y)`` with ``input_spec=data.spec`` saves a model whose classes
+    are the dataset's names, so ``harcnn predict`` reads that dataset back."""
+    from harcnn.artifact import load_model
+    from harcnn.cli import main
+    from harcnn.data import load_dataset
+    from harcnn.data.example import write_example_recordings
+
+    data = load_dataset(write_example_recordings(tmp_path / "example", people=3, recordings_per_person=1))
+    clf = HARClassifier(**SMALL, epochs=1, random_state=0, input_spec=data.spec).fit(data.X, data.y)
+    assert list(clf.classes_) == sorted(set(data.y.tolist()))  # scikit-learn's rule: the labels as given
+    clf.save(tmp_path / "model")
+    assert load_model(tmp_path / "model").class_names == data.class_names
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "example"), "--out", str(tmp_path / "p.csv"),
+                 "--no-plot"]) == 0, capsys.readouterr().err

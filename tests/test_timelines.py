@@ -118,6 +118,10 @@ def test_streaming_smoothing_equals_the_batch_forward_pass(trained, example, lag
     assert [e.index for e in events] == list(range(len(batch)))
     np.testing.assert_allclose(np.stack([e.smoothed for e in events]), expected, atol=1e-5)
     assert [e.class_index for e in events] == expected.argmax(axis=1).tolist()
+    again = [e for i in range(0, len(acc), 97) for e in streamer.push(acc[i:i + 97], gyro[i:i + 97])]
+    again += streamer.flush()  # flush ended the stream: the next push starts a new one
+    assert [e.index for e in again] == list(range(len(batch)))
+    np.testing.assert_allclose(np.stack([e.smoothed for e in again]), expected, atol=1e-5)
 
 
 def test_random_rotations_are_rotations_up_to_the_angle():

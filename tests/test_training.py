@@ -161,14 +161,35 @@ def test_early_stopping_needs_validation():
 def test_training_options_learn_and_keep_members_independent(options):
     X, y = toy_problem(300)
     config = TrainConfig(epochs=6, batch_size=16, **options)
+    channels = ("acc_x", "acc_y", "acc_z")  # one 3-axis sensor, for the rotation
     together = create_model("cnn", n_models=2, **SMALL)
-    Trainer(config).fit(together, X, y, [4, 5])
+    Trainer(config).fit(together, X, y, [4, 5], channels=channels)
     alone = create_model("cnn", n_models=1, **SMALL)
-    Trainer(config).fit(alone, X, y, [5])
+    Trainer(config).fit(alone, X, y, [5], channels=channels)
     tolerance = 2e-2 if options.get("precision") == "bf16" else 1e-4
     torch.testing.assert_close(alone.conv1.weight[0], together.conv1.weight[1], rtol=tolerance, atol=tolerance)
     X_test, y_test = toy_problem(200, seed=1)
     assert evaluate_loss_accuracy(together, X_test, y_test)[1].min() > 0.85
+
+
+def test_standardizing_inside_the_trainer_equals_standardizing_up_front():
+    """Without augmentation the trainer standardizes once, up front (what the reference did); with it,
+    each batch is augmented in physical units and then standardized."""
+    from harcnn.data.transforms import Standardizer
+
+    X, y = toy_problem()
+    X = X * 3 + 2
+    standardizer = Standardizer().fit(X)
+    inside, outside = (create_model("cnn", n_models=1, **SMALL) for _ in range(2))
+    Trainer(TrainConfig(epochs=2, batch_size=16)).fit(inside, X, y, [3], standardizer=standardizer)
+    Trainer(TrainConfig(epochs=2, batch_size=16)).fit(outside, standardizer.transform(X), y, [3])
+    for a, b in zip(inside.state_dict().values(), outside.state_dict().values()):
+        assert torch.equal(a, b)
+    seen = []
+    augmented = create_model("cnn", n_models=1, **SMALL)
+    augmented.conv1.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    Trainer(TrainConfig(epochs=1, batch_size=96, augment_scale=0.5)).fit(augmented, X, y, [3], standardizer=standardizer)
+    assert abs(seen[0].mean().item()) < 0.3 and 0.5 < seen[0].std().item() < 2  # standardized after scaling
 
 
 def test_bad_option_values():

@@ -15,6 +15,7 @@ With ``n_models > 1`` the members are trained together and their probabilities a
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,8 +89,12 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _spec(self, X: np.ndarray) -> InputSpec:
-        classes = tuple(str(c) for c in self.classes_)
+        """The saved model's input spec: ``input_spec`` with the fitted classes, named by the spec's
+        class names when ``y`` holds indices into them (as ``Dataset.y`` does)."""
         spec = self.input_spec
+        indices = spec is not None and np.issubdtype(self.classes_.dtype, np.integer) \
+            and self.classes_.min() >= 0 and self.classes_.max() < len(spec.classes)
+        classes = tuple(spec.classes[c] for c in self.classes_) if indices else tuple(str(c) for c in self.classes_)
         if spec is None:
             channels = tuple(f"channel_{c}" for c in range(X.shape[2]))
             return InputSpec(None, X.shape[1], X.shape[1], channels, ("",) * len(channels), classes, None)
@@ -111,7 +116,7 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
 
-    def save(self, path, *, overwrite: bool = False):
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Save the fitted networks as the artifact ``harcnn predict`` and ``harcnn export`` read."""
         self._check_fitted()
         return self.model_.save(path, overwrite=overwrite)

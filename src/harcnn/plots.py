@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from harcnn.data.transforms import remove_overlap
 from harcnn.errors import HarcnnError
 from harcnn.io import atomic_write_bytes
 
@@ -155,12 +156,13 @@ def histograms(
     path: str | os.PathLike,
     title: str,
     *,
+    overlap: float = 0.5,
     bins: int = 100,
 ) -> Path:
     """One histogram per channel of windowed data ``X [n, steps, channels]``, overlap removed.
 
-    As the reference does, the 50% window overlap is removed by keeping the second half of each
-    window (``X[:, steps // 2:, :]``) and flattening it to one long series per channel.
+    As the reference does, the windows' ``overlap`` is removed by keeping the last part of each
+    window and flattening it to one long series per channel (:func:`~harcnn.data.transforms.remove_overlap`).
     """
     X = np.asarray(X)
     if X.ndim != 3 or X.shape[0] == 0 or X.shape[1] < 2 or X.shape[2] == 0:
@@ -169,7 +171,7 @@ def histograms(
     names = list(channel_names) if channel_names is not None else [f"channel {i}" for i in range(channels)]
     if len(names) != channels:
         raise HarcnnError(f"histograms: {len(names)} channel names for {channels} channels")
-    series = X[:, X.shape[1] // 2 :, :].reshape(-1, channels).astype(float)
+    series = remove_overlap(X, overlap).astype(float)
 
     cols = math.ceil(math.sqrt(channels))
     rows = math.ceil(channels / cols)

@@ -591,8 +591,11 @@ class StreamingPredictor:
         return events
 
     def flush(self) -> list[StreamEvent]:
-        """The windows still waiting for their delay at the end of a stream (with ``lag`` > 0)."""
-        return self._smoothed(self.smoother.flush()) if self.smoother is not None else []
+        """End the stream: the windows still waiting for their delay (with ``lag`` > 0); the next
+        ``push`` starts a new stream."""
+        events = self._smoothed(self.smoother.flush()) if self.smoother is not None else []
+        self.reset()
+        return events
 
     def _smoothed(self, finals: list[tuple[int, np.ndarray]]) -> list[StreamEvent]:
         out = []

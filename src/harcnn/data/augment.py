@@ -2,13 +2,14 @@
 
 All four are off by default (the reference uses none):
 
-* ``noise``: add Gaussian noise with this standard deviation (input units: g, rad/s or z-scores);
+* ``noise``: add Gaussian noise with this standard deviation (in the channels' units: g, rad/s);
 * ``scale``: multiply each sample by a factor drawn from N(1, scale^2);
-* ``rotate``: rotate each sample's 3-axis triplets (x, y, z of every sensor) by one random
-  rotation of up to ``rotate`` degrees (a phone worn slightly differently);
+* ``rotate``: rotate each sample's 3-axis vectors (the ``triplets`` of channel indices: x, y, z of
+  every sensor) by one random rotation of up to ``rotate`` degrees (a phone worn differently);
 * ``shift``: roll each sample in time by a random whole number of steps in [-shift, shift].
 
-Labels never change. Random numbers come from the member's own generator, so a member
+The trainer augments windows in their physical units, before standardizing them, so a rotation
+turns gravity as a turned phone would. Labels never change. Random numbers come from the member's own generator, so a member
 augments the same way whether it is trained alone or beside others.
 """
 
@@ -29,6 +30,7 @@ class Augmenter:
     scale: float = 0.0
     rotate: float = 0.0  # degrees
     shift: int = 0  # time steps
+    triplets: tuple[tuple[int, int, int], ...] = ()  # channel indices of each 3-axis vector, for rotate
 
     def __post_init__(self) -> None:
         if min(self.noise, self.scale, self.rotate, self.shift) < 0:
@@ -46,10 +48,14 @@ class Augmenter:
         """Augment one batch of windows ``[B, T, C]``."""
         B, T, C = x.shape
         if self.rotate:
-            if C % 3:
-                raise HarcnnError(f"rotation needs 3-axis triplets, but windows have {C} channels")
+            if not self.triplets:
+                raise HarcnnError("rotation turns 3-axis vectors, but no channel triplets were given: name the "
+                                  "channels <sensor>_x, <sensor>_y, <sensor>_z, or set augment_rotate=0")
+            axes = torch.tensor(self.triplets, device=x.device).flatten()
             rotation = random_rotations(B, math.radians(self.rotate), generator).to(x)  # [B, 3, 3]
-            x = torch.einsum("btgj,bij->btgi", x.reshape(B, T, C // 3, 3), rotation).reshape(B, T, C)
+            vectors = x[:, :, axes].reshape(B, T, len(self.triplets), 3)
+            x = x.clone()
+            x[:, :, axes] = torch.einsum("btgj,bij->btgi", vectors, rotation).reshape(B, T, -1)
         if self.scale:
             x = x * (1 + self.scale * _randn((B, 1, 1), generator, x))
         if self.shift:

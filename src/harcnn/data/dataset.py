@@ -64,6 +64,11 @@ class InputSpec:
     def step_seconds(self) -> float | None:
         return None if self.sampling_rate is None else self.step / self.sampling_rate
 
+    @property
+    def overlap(self) -> float:
+        """The fraction of each window that the next one repeats (0 when windows do not overlap)."""
+        return max(0.0, 1.0 - self.step / self.window)
+
     def model_inputs(self) -> dict[str, Any]:
         """The input description a model is built with (see :data:`harcnn.models.INPUT_ARGS`)."""
         return {"window": self.window, "n_channels": len(self.channels), "n_classes": len(self.classes),

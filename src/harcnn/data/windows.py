@@ -90,7 +90,7 @@ Choices the published description leaves open, and what this module does
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 
@@ -122,6 +122,7 @@ __all__ = [
     "sensor_array",
     "sliding_windows",
     "stitch_windows",
+    "triplets",
     "window_starts",
 ]
 
@@ -164,6 +165,20 @@ def output_units(channel_names: Iterable[str]) -> tuple[str, ...]:
     """The unit of every channel of :func:`preprocess`'s output: g, rad/s, uT, or "" (a user's channel)."""
     units = {"total_acc": "g", "body_acc": "g", "body_gyro": "rad/s", "mag": "uT"}
     return tuple(units.get(name.rsplit("_", 1)[0], "") for name in channel_names)
+
+
+def triplets(channel_names: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
+    """The sensors whose channels ``<sensor>_x``, ``_y``, ``_z`` all exist: ``[(sensor, (ix, iy, iz)), ...]``,
+    in the order of their x channels (the 3-axis vectors that rotate with the device)."""
+    index = {name: i for i, name in enumerate(channel_names)}
+    found = []
+    for name in channel_names:
+        if name.endswith("_x"):
+            sensor = name[:-2]
+            axes = [index.get(f"{sensor}_{a}") for a in AXES]
+            if None not in axes:
+                found.append((sensor, tuple(axes)))
+    return found
 
 
 CHANNELS = output_channels(("acc", "gyro"))

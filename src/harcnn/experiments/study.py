@@ -146,19 +146,36 @@ class StudyResult:
         return [format_summary(label, groups[label]) for label, _ in self.spec.configs if label in groups]
 
 
-def check_folder_identity(store: ResultStore, dataset: Dataset, protocol: Protocol) -> None:
-    """A study folder holds trials of one dataset and one protocol: refuse to mix in others."""
+def folder_identity(dataset: Dataset, protocol: Protocol, seed: int) -> dict[str, Any]:
+    """What a study folder's trials depend on besides their configuration: the data, protocol and seed."""
+    return {"data": dataset.identity(), "protocol": str(protocol), "seed": seed}
+
+
+def same_trials(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two folder identities give the same trial for the same configuration, fold and repeat
+    (the same data wherever it was loaded from, the same protocol and base seed)."""
+    if not a or not b:
+        return False
+    return (a.get("data", {}).get("fingerprint") == b.get("data", {}).get("fingerprint")
+            and a.get("protocol") == b.get("protocol") and a.get("seed") == b.get("seed"))
+
+
+def check_folder_identity(store: ResultStore, identity: Mapping[str, Any]) -> None:
+    """A study folder holds trials of one dataset, protocol and seed: refuse to mix in others."""
     previous = store.get_meta("identity")
-    if previous is None:
+    if previous is None or same_trials(previous, identity):
         return
-    if previous.get("data", {}).get("fingerprint") != dataset.fingerprint:
-        old = previous.get("data", {})
+    old, new = previous.get("data", {}), identity["data"]
+    if old.get("fingerprint") != new["fingerprint"]:
         raise HarcnnError(f"{store.folder} holds trials on other data ({old.get('name')} from {old.get('source')}, "
-                          f"fingerprint {old.get('fingerprint')}); this data ({dataset.name} from {dataset.source}) "
-                          f"has fingerprint {dataset.fingerprint}: choose another --out folder")
-    if previous.get("protocol") != str(protocol):
+                          f"fingerprint {old.get('fingerprint')}); this data ({new['name']} from {new['source']}) "
+                          f"has fingerprint {new['fingerprint']}: choose another --out folder")
+    if previous.get("protocol") != identity["protocol"]:
         raise HarcnnError(f"{store.folder} holds trials of the protocol --cv {previous.get('protocol')}, not "
-                          f"--cv {protocol}: choose another --out folder, or run with --cv {previous.get('protocol')}")
+                          f"--cv {identity['protocol']}: choose another --out folder, or run with "
+                          f"--cv {previous.get('protocol')}")
+    raise HarcnnError(f"{store.folder} holds trials of --seed {previous.get('seed')}, not --seed {identity['seed']}: "
+                      f"choose another --out folder, or run with --seed {previous.get('seed')}")
 
 
 def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol: Protocol | str = "official",
@@ -178,8 +195,9 @@ def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol
     seeds = {fold.name: fold_seeds(seed, repeats, i, len(folds)) for i, fold in enumerate(folds)}
     store = ResultStore(folder)
     with store.lock():
-        check_folder_identity(store, dataset, protocol)
-        store.set_meta("identity", {"data": dataset.identity(), "protocol": str(protocol)})
+        identity = folder_identity(dataset, protocol, seed)
+        check_folder_identity(store, identity)
+        store.set_meta("identity", identity)
         store.set_meta("study", {"name": spec.name, "repeats": repeats, "seed": seed,
                                  "configs": {label: c.to_flat() for label, c in configs}})
         done = store.completed()
@@ -228,8 +246,8 @@ def _copy_trials(store: ResultStore, study: str, configs: list[tuple[str, Config
         if Path(folder).resolve() == store.folder.resolve() or not (Path(folder) / DB_NAME).is_file():
             continue
         other = ResultStore(folder)
-        if other.get_meta("identity") != identity:
-            continue  # other data or another protocol: nothing there is the same trial
+        if not same_trials(other.get_meta("identity"), identity):
+            continue  # other data, protocol or seed: nothing there is the same trial
         for record in other.records():
             key = (record.config_id, record.fold, record.repeat)
             fold_seeds_ = seeds.get(record.fold, [])
@@ -268,11 +286,12 @@ def write_study_outputs(result: StudyResult, dataset: Dataset, configs: list[tup
                          folder / "boxplot.png", title=f"Study '{spec.name}': test accuracy per configuration "
                                                        f"({over}; {dataset.name})")
     training = dataset.subset(result.folds[0].train) if result.folds else dataset
-    plots.histograms(training.X, dataset.channel_names, folder / "histograms.png",
+    overlap = dataset.spec.overlap
+    plots.histograms(training.X, dataset.channel_names, folder / "histograms.png", overlap=overlap,
                      title="Training data, overlap removed: distribution of each variable")
     if any(c.standardize for _, c in configs):
-        plots.histograms(Standardizer().fit_transform(training.X), dataset.channel_names,
-                         folder / "histograms_standardized.png",
+        plots.histograms(Standardizer(overlap).fit_transform(training.X), dataset.channel_names,
+                         folder / "histograms_standardized.png", overlap=overlap,
                          title="Training data, overlap removed, standardized")
     for model_name in dict.fromkeys(c.model for _, c in configs):
         config = next(c for _, c in configs if c.model == model_name)

@@ -20,6 +20,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from harcnn.data.windows import triplets
+
 PERCENTILES = (10, 25, 50, 75, 90)
 BANDS_HZ = ((0.0, 0.5), (0.5, 1.5), (1.5, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 12.0), (12.0, 25.0))
 TINY = 1e-12
@@ -30,20 +32,6 @@ SIGNAL_STATS = (
        "dominant_freq", "spectral_centroid", "spectral_entropy"]
     + [f"log_power_{lo:g}-{hi:g}Hz" for lo, hi in BANDS_HZ]
 )
-
-
-def triplets(channel_names: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
-    """The sensors whose channels ``<sensor>_x``, ``_y``, ``_z`` all exist: ``[(sensor, (ix, iy, iz)), ...]``,
-    in the order of their x channels. They get magnitudes and axis correlations."""
-    index = {name: i for i, name in enumerate(channel_names)}
-    found = []
-    for name in channel_names:
-        if name.endswith("_x"):
-            sensor = name[:-2]
-            axes = [index.get(f"{sensor}_{a}") for a in "xyz"]
-            if None not in axes:
-                found.append((sensor, tuple(axes)))
-    return found
 
 
 def statistic_names(channel_names: Sequence[str]) -> list[str]:

@@ -51,14 +51,10 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
         validation = (X[holdout], y[holdout])
         held, held_out = sorted(np.unique(data.subject[holdout]).tolist()), data.subset(holdout)
         X, y = X[keep], y[keep]
-    standardizer = Standardizer().fit(X) if config.standardize else None
-    if standardizer is not None:
-        X = standardizer.transform(X)
-        if validation is not None:
-            validation = (standardizer.transform(validation[0]), validation[1])
+    standardizer = Standardizer(data.spec.overlap).fit(X) if config.standardize else None
     model = create_model(config.model, n_models=len(seeds), **data.spec.model_inputs(), **config.model_params)
     history = Trainer(TrainConfig.from_values(config), device=device, callbacks=callbacks).fit(
-        model, X, y, seeds, validation=validation)
+        model, X, y, seeds, validation=validation, channels=data.spec.channels, standardizer=standardizer)
     return Fitted(model, standardizer, history, len(X), held, held_out)
 
 
@@ -81,11 +77,12 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
                            recipe=config.to_flat(), seeds=list(seeds), data=train.identity(),
                            history=fitted.history)
     history = fitted.history
+    kept = history.best_epoch if history.best_epoch is not None else history.stopped_epoch  # the weights kept
     trained.scores = {
         "train_windows": fitted.train_windows, "validation_subjects": fitted.validation_subjects,
         "train_seconds": round(history.seconds, 3),
-        "final_train_accuracy": [float(history.accuracy[r, history.stopped_epoch[r]]) for r in range(repeats)],
-        "final_train_loss": [float(history.loss[r, history.stopped_epoch[r]]) for r in range(repeats)],
+        "final_train_accuracy": [float(history.accuracy[r, kept[r]]) for r in range(repeats)],
+        "final_train_loss": [float(history.loss[r, kept[r]]) for r in range(repeats)],
     }
     if history.val_accuracy is not None:
         trained.scores["validation_accuracy"] = [history.final_validation_accuracy(r) for r in range(repeats)]

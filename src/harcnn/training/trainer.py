@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from harcnn.data.augment import Augmenter
-from harcnn.data.transforms import check_windows
+from harcnn.data.transforms import Standardizer, check_windows
+from harcnn.data.windows import triplets
 from harcnn.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.seeding import member_streams
@@ -129,8 +130,13 @@ class Trainer:
     callbacks: Sequence = ()
 
     def fit(self, model: EnsembleModel, X: np.ndarray, y: np.ndarray, seeds: Sequence[int],
-            validation: tuple[np.ndarray, np.ndarray] | None = None) -> History:
-        """Train ``model`` (re-initialised from ``seeds``, one per member) on windows ``X`` [n, T, C]."""
+            validation: tuple[np.ndarray, np.ndarray] | None = None, *, channels: Sequence[str] = (),
+            standardizer: Standardizer | None = None) -> History:
+        """Train ``model`` (re-initialised from ``seeds``, one per member) on windows ``X`` [n, T, C].
+
+        ``channels`` names X's channels (rotation turns their ``<sensor>_x/_y/_z`` triplets). With a
+        fitted ``standardizer`` the networks see standardized windows; augmentation acts before it,
+        on the windows in their physical units."""
         from harcnn.training.callbacks import EarlyStopping
 
         check_windows(X)
@@ -138,6 +144,12 @@ class Trainer:
         cfg, R = self.config, model.n_models
         if cfg.early_stopping and validation is None:
             raise HarcnnError("early stopping needs validation data: set validation_subjects (e.g. 5)")
+        augmenter = replace(cfg.augmenter, triplets=tuple(axes for _, axes in triplets(channels)))
+        if standardizer is not None:
+            if validation is not None:
+                validation = (standardizer.transform(validation[0]), validation[1])
+            if not augmenter.active:  # standardized once, up front
+                X, standardizer = standardizer.transform(X), None
         callbacks = list(self.callbacks) + ([EarlyStopping(cfg.early_stopping)] if cfg.early_stopping else [])
         model.to(self.device)
         model.seed_members(seeds)
@@ -150,7 +162,9 @@ class Trainer:
         n_batches = -(-n // cfg.batch_size)
         self.total_steps = cfg.epochs * n_batches
         scheduler = _lr_scheduler(optimizer, cfg, self.total_steps)
-        augmenter = cfg.augmenter
+        if standardizer is not None:  # per batch, after augmentation
+            mean = torch.as_tensor(standardizer.mean_, dtype=torch.float32, device=self.device)
+            scale = torch.as_tensor(standardizer.scale_, dtype=torch.float32, device=self.device)
         self.model, self.active, self._frozen = model, np.ones(R, dtype=bool), None
         self._stop = False
 
@@ -171,6 +185,8 @@ class Trainer:
                 inputs = X_t[idx]  # [R, B, T, C]
                 if augmenter.active:
                     inputs = augmenter(inputs, [s.augment for s in streams])
+                if standardizer is not None:
+                    inputs = (inputs - mean) / scale
                 with torch.autocast(X_t.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     logits = model(inputs).float()  # [R, B, K]
                 targets = y_t[idx]
