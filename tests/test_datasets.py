@@ -105,9 +105,11 @@ def test_label_columns_subject_tables_patterns_and_sample_units(tmp_path, exampl
 
 
 @pytest.mark.parametrize("table,message", [
-    ("recording,start,end,label\nnobody,0,10,walking\n", r"labels.csv, line 2: recording 'nobody' is not in"),
-    ("recording,start,end,label\nperson1/rec1,10,5,walking\n", r"labels.csv, line 2: the segment ends .* before"),
-    ("recording,begin,end,label\nperson1/rec1,0,5,walking\n", r"labels.csv: no column start"),
+    ("recording,start,end,label\nnobody,0,10,walking\n", r"labels.csv: recording\(s\) 'nobody' are not in"),
+    ("recording,start,end,label\nperson1/rec1,10,5,walking\n", r"labels.csv, line 2: end 5 s is not after start 10"),
+    ("recording,begin,end,label\nperson1/rec1,0,5,walking\n", r"labels.csv: no start column"),
+    ("recording,start,end,label\nperson1/rec1,0,5,walking\nperson1/rec1,4,8,sitting\n",
+     r"labels.csv, line 3: segment 4-8 s overlaps the segment of recording 'person1/rec1' on line 2"),
     ("recording,start,end,label\nperson1/rec1,x,5,walking\n", r"labels.csv.*line 2.*not a number"),
     ("recording,start,end,label\nperson1/rec1,9000,9100,walking\n", r"lies outside recording"),
 ])
@@ -126,6 +128,56 @@ def test_a_zip_of_the_folder_reads_the_same(tmp_path, example):
     from_zip, from_folder = load_dataset(archive), load_dataset(example)
     assert from_zip.name == "recordings" and from_zip.fingerprint == from_folder.fingerprint
     assert from_zip.source == str(archive)
+
+
+def test_one_labels_table_reader_for_training_and_scoring(tmp_path, example):
+    """A segments table with ';' and decimal commas (a European spreadsheet's CSV) reads the same for
+    the training folder and for predict --labels."""
+    from harcnn.timeline import read_labels_table
+
+    folder = shutil.copytree(example, tmp_path / "copy")
+    rows = _rows(example / "labels.csv")
+    (folder / "labels.csv").write_text("recording;start;end;label\n" + "".join(
+        f"{r['recording']}.csv;{r['start'].replace('.', ',')};{r['end'].replace('.', ',')};{r['label']}\n"
+        for r in rows))
+    assert load_recordings(folder).fingerprint == load_recordings(example).fingerprint
+    truth = read_labels_table(folder / "labels.csv")["person1/rec1"]
+    first = next(r for r in rows if r["recording"] == "person1/rec1")
+    assert truth.starts[0] == float(first["start"]) and truth.labels[0] == first["label"]
+
+
+def test_subject_tables_and_sample_units_are_checked(tmp_path, example):
+    with pytest.raises(DataError, match="subjects table subjcts.csv: no such file"):
+        load_recordings(example, subjects="subjcts.csv")
+    phone = tmp_path / "phone"
+    shutil.copytree(example, phone)
+    per_sensor = next(p for p in phone.iterdir() if p.is_dir() and any(q.is_dir() for q in p.iterdir()))
+    assert per_sensor  # the example has recordings of one file per sensor
+    with pytest.raises(DataError, match="segments in samples count the rows of one file"):
+        load_recordings(phone, unit="samples")
+
+
+def test_reading_options_are_data_options(capsys, tmp_path):
+    """A folder whose files have a time column in milliseconds and gyroscopes in deg/s, said on the
+    command line of any data command."""
+    folder = tmp_path / "ms"
+    folder.mkdir()
+    t = np.arange(3000) / 50.0
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        acc = np.tile([0.0, 0.0, 1.0], (len(t), 1)) + 0.01 * rng.standard_normal((len(t), 3))
+        gyro = np.degrees(0.2 * rng.standard_normal((len(t), 3)))
+        with open(folder / f"{name}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["stamp", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "label"])
+            writer.writerows(zip((t * 1000).round(1), *acc.T.round(5), *gyro.T.round(3), ["still"] * 1500 + ["moving"] * 1500))
+    data = load_dataset(folder, time_column="stamp", time_unit="ms", gyro_units="deg/s")
+    assert data.spec.sampling_rate == 50.0 and len(data) > 40
+    assert np.abs(data.X[:, :, 6:9]).max() < 2.0  # rad/s, converted from deg/s
+    code, out, err = run(capsys, "data", "info", "--data", folder, "--time-column", "stamp", "--time-unit", "ms",
+                         "--gyro-units", "deg/s")
+    assert code == 0 and "moving" in out, err
+    assert data.loaded_with == {"kind": "recordings", "options": {}}
 
 
 def test_no_labels_is_a_clear_error(tmp_path, example):
@@ -215,3 +267,44 @@ def test_an_accelerometer_only_20_hz_model_predicts_accelerometer_recordings(cap
                      "--dense-units", 16, "--quiet")
     code, out, err = run(capsys, "predict", tmp_path / "both", tmp_path / "acc_only.csv", "--out", tmp_path / "b.csv")
     assert code == 2 and "has no gyro data, which this model needs" in err and len(err.strip().splitlines()) == 1
+    # predicting (and exporting with) a dataset loads it as the model's training data was: 20 Hz, acc only
+    code, out, err = run(capsys, "predict", tmp_path / "acc", example, "--out", tmp_path / "d.csv", "--no-plot")
+    assert code == 0 and "accuracy" in out.lower(), err
+    code, out, err = run(capsys, "export", tmp_path / "acc", "--onnx", tmp_path / "acc.onnx", "--data", example)
+    assert code == 0 and "Accuracy (" in out, err
+
+
+def test_a_dataset_with_fewer_classes_is_renumbered_and_other_windows_are_refused(tmp_path, example):
+    from harcnn.artifact import load_model
+    from harcnn.data.dataset import InputSpec
+    from harcnn.predict import load_like_training
+
+    assert main(["train", "--data", str(example), "--save", str(tmp_path / "m"), "--epochs", "1", "--filters", "4",
+                 "--dense-units", "8", "--quiet"]) == 0
+    model = load_model(tmp_path / "m")
+    fewer = shutil.copytree(example, tmp_path / "fewer")
+    rows = [r for r in _rows(example / "labels.csv") if r["label"] in ("sitting", "walking")]
+    (fewer / "labels.csv").write_text("recording,start,end,label\n" + "".join(
+        f"{r['recording']},{r['start']},{r['end']},{r['label']}\n" for r in rows))
+    data = load_like_training(model, fewer)
+    assert data.class_names == model.class_names and set(data.y.tolist()) == {1, 3}
+    spec = model.spec
+    drift = dict(spec.preprocessing, gyro_drift_cutoff_hz=0.1)  # as UCI HAR's windows were made
+    other = InputSpec(spec.sampling_rate, spec.window, spec.step, spec.channels, spec.units, spec.classes, drift)
+    assert spec.differences(other) == ["preprocessing gyro_drift_cutoff_hz 0.1 (not None)"]
+    assert spec.differences(InputSpec(25.0, spec.window, 32, spec.channels, spec.units, spec.classes,
+                                      spec.preprocessing)) == ["sampling rate 25.0 (not 50.0)"]
+
+
+def test_bad_configurations_stop_before_any_training(capsys, example):
+    for argv, message in [
+        (["--early-stopping", "3"], "early_stopping=3 watches validation subjects"),
+        (["--validation-subjects", "3"], "hold out 3 of the 2 training subjects"),
+    ]:
+        code, out, err = run(capsys, "evaluate", "--data", example, "--cv", "subjects:3", "--repeats", 1, *argv)
+        assert code == 2 and message in err and "Trained" not in out, err
+    windows = load_dataset(example)
+    npz = example.parent / "unnamed.npz"
+    np.savez(npz, X=windows.X, y=windows.y, subject=windows.subject, sampling_rate=50.0)
+    code, out, err = run(capsys, "evaluate", "--data", npz, "--augment-rotate", 30, "--repeats", 1, "--cv", "loso")
+    assert code == 2 and "augment_rotate turns 3-axis vectors" in err, err

@@ -15,7 +15,8 @@ from harcnn.data import dataset as dataset_module
 from harcnn.data import download as download_module
 from harcnn.data import hapt
 from harcnn.data.dataset import load_dataset
-from harcnn.data.hapt import CLASS_NAMES, TEST_SUBJECTS, download_hapt, hapt_recordings, is_hapt, load_hapt
+from harcnn.data.hapt import (CLASS_NAMES, PREPROCESS, TEST_SUBJECTS, download_hapt, hapt_recordings, is_hapt,
+                              load_hapt)
 from harcnn.data.textparse import parse_float_table
 from harcnn.data.windows import CHANNELS, preprocess
 from harcnn.errors import DataError
@@ -129,13 +130,13 @@ def test_windows_land_where_the_rule_says(folder: Path) -> None:
     assert (data.spec.sampling_rate, data.spec.window, data.spec.step) == (50.0, 128, 64)
     assert data.spec.preprocessing == {"sensors": ["acc", "gyro"], "median_kernel": 3, "noise_cutoff_hz": 20.0,
                                        "gravity_cutoff_hz": 0.3, "filter_order": 3, "gravity_filter_order": 3,
-                                       "zero_phase": False}
+                                       "zero_phase": False, "gyro_drift_cutoff_hz": 0.1, "gyro_drift_order": 2}
     assert np.bincount(data.y).tolist() == [7, 1, 2, 3, 9, 2]
     np.testing.assert_array_equal(data.subject, [int(r[-2:]) for r, _, _ in BASIC])
     assert data.X.dtype == np.float32 and data.X.shape == (len(BASIC), 128, 9)
     for name in RECORDINGS:  # each window is the whole recording's preprocessing, cut at its start
         acc, gyro = (np.loadtxt(folder / "RawData" / f"{sensor}_{name}.txt") for sensor in ("acc", "gyro"))
-        series = preprocess({"acc": acc, "gyro": gyro})[0].astype(np.float32)
+        series = preprocess({"acc": acc, "gyro": gyro}, PREPROCESS)[0].astype(np.float32)
         for index in np.flatnonzero(data.recording == name):
             first = int(round(data.start[index] * 50))
             np.testing.assert_array_equal(data.X[index], series[first:first + 128])
@@ -173,7 +174,7 @@ def test_recordings_give_segments_in_seconds_and_the_continuous_series(folder: P
                                         "WALKING_UPSTAIRS"]
     np.testing.assert_allclose(segments.starts, [0.2, 6.2, 8.0, 16.0, 20.0, 20.8])
     np.testing.assert_allclose(segments.ends, [6.2, 8.0, 14.0, 20.0, 20.8, 23.36])  # 14 .. 16 s: unlabelled
-    np.testing.assert_array_equal(first.preprocessed(), preprocess({"acc": first.acc, "gyro": first.gyro})[0])
+    np.testing.assert_array_equal(first.preprocessed(), preprocess({"acc": first.acc, "gyro": first.gyro}, PREPROCESS)[0])
 
 
 # --- the official split -------------------------------------------------------------------------------

@@ -137,3 +137,51 @@ def test_loading_a_saved_model_and_predicting_imports_no_sqlite_lock_or_executor
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "none"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "--seed", "-1"], "--seed: must be >= 0"),
+    (["evaluate", "--device", "foo"], "'foo' is not a torch device"),
+    (["data", "info", "--data-kind", "recordings"], "recordings data needs a path: pass --data PATH"),
+    (["data", "info", "--data-kind", "windows"], "windows data needs a path"),
+])
+def test_bad_options_are_one_clear_line(capsys, argv, message):
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("s.toml", b"[settings]\nepochs = \xff\n", "is not UTF-8 text"),
+    ("s.yaml", b"settings: [epochs: 2\n", "is not valid"),
+    ("s.toml", b"[settings\n", "is not valid"),
+])
+def test_unreadable_settings_files_are_one_clear_error(tmp_path, name, content, message):
+    from harcnn.settings import read_settings_file
+
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SettingError, match=message):
+        read_settings_file(tmp_path / name)
+
+
+def test_list_settings_take_one_number_and_grids_separate_their_lists_by_semicolons():
+    from harcnn.cli.experiments import _grid_values
+
+    assert Config.from_flat({"model": "multihead", "kernel_sizes": 5}).kernel_sizes == [5]
+    assert _grid_values("kernel_sizes", "3,5;3,5,7") == ["3,5", "3,5,7"]
+    assert _grid_values("kernel_sizes", "3,5") == ["3,5"]  # one configuration with two heads
+    assert _grid_values("filters", "32,64") == ["32", "64"]
+
+
+def test_a_leaderboard_takes_the_best_preset_for_every_model():
+    import argparse
+
+    from harcnn.cli.options import settings_from_args
+
+    args = argparse.Namespace(preset="best", config=None, model=None)
+    assert "model" in settings_from_args(args) and "model" not in settings_from_args(args, model=False)
+    assert settings_from_args(args, model=False)["augment_rotate"] == 90.0

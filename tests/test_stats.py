@@ -131,3 +131,14 @@ def test_comparison_table_and_csv(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0].split(",")[:3] == ["label", "baseline", "n_baseline"]
     assert len(lines) == 3 and ",nan," in lines[2]
+
+
+def test_cross_validated_trials_count_once_per_repeat():
+    """Folds test different subjects: a repeat's sample is its mean over the folds; an incomplete repeat
+    is left out."""
+    records = [{"label": "a", "fold": f, "repeat": r, "test_accuracy": acc}
+               for (f, r, acc) in [("fold1", 0, 0.8), ("fold2", 0, 0.9), ("fold1", 1, 0.7), ("fold2", 1, 0.8),
+                                   ("fold1", 2, 0.5)]]
+    assert stats.group_scores(records) == {"a": [pytest.approx(0.85), pytest.approx(0.75)]}
+    plain = [{"label": "b", "test_accuracy": x} for x in (0.3, 0.1, 0.2)]
+    assert stats.group_scores(plain) == {"b": [0.3, 0.1, 0.2]}

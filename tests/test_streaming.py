@@ -9,7 +9,7 @@ from conftest import make_uci_har_tree, train_on
 from harcnn.data import Recording, load_uci_har
 from harcnn.data.windows import STANDARD_GRAVITY, make_windows
 from harcnn.errors import HarcnnError
-from harcnn.predict import StreamingPredictor, predict_recording
+from harcnn.predict import StreamingPredictor, predict_recording, recording_recipe
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,8 @@ def chunked(n, rng):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_streaming_equals_batch(model, seed):
     t, acc, gyro = signal()
-    batch_windows = make_windows({"acc": acc, "gyro": gyro})
+    _, config = recording_recipe(model)  # UCI HAR's preprocessing, gyro drift removal included
+    batch_windows = make_windows({"acc": acc, "gyro": gyro}, config)
     batch = model.predict_proba(batch_windows)
     streamer = StreamingPredictor(model)
     events = []

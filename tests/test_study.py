@@ -161,7 +161,7 @@ def test_identical_trials_are_reused_from_other_studies(uci_folder, tmp_path, mo
     assert all(r.study == "b" for r in second.records)
 
 
-def test_a_study_folder_refuses_other_data_and_another_protocol(uci_folder, tmp_path):
+def test_a_study_folder_refuses_other_data_another_protocol_and_another_seed(uci_folder, tmp_path):
     from conftest import make_uci_har_tree
 
     quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
@@ -172,6 +172,8 @@ def test_a_study_folder_refuses_other_data_and_another_protocol(uci_folder, tmp_
         run_study(other, spec, tmp_path / "s", repeats=1, **quiet)
     with pytest.raises(HarcnnError, match="protocol --cv official, not --cv subjects:2"):
         run_study(load_uci_har(uci_folder), spec, tmp_path / "s", protocol="subjects:2", repeats=1, **quiet)
+    with pytest.raises(HarcnnError, match="holds trials of --seed 0, not --seed 5"):
+        run_study(load_uci_har(uci_folder), spec, tmp_path / "s", seed=5, repeats=1, **quiet)
     # the same study by cross-validation in a folder of its own: every (fold, repeat) once
     result = run_study(load_uci_har(uci_folder), spec, tmp_path / "cv", protocol="subjects:2", repeats=2, **quiet)
     assert sorted((r.fold, r.repeat) for r in result.records) == [("fold1", 0), ("fold1", 1), ("fold2", 0),

@@ -152,18 +152,19 @@ def test_read_labels_table(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("begin,end,label\n0,1,A\n", r"line 1: no start column \(expected one of start, start_s, start_time; "
-                                 r"found begin, end, label\)"),
-    ("start,end,label\n0,1,A\nx,2,B\n", r"line 3: start 'x' is not a number"),
+    ("begin,end,label\n0,1,A\n", r"no start column \(a labels table has start, end and label.*expected one of "
+                                 r"start, start_s, start_time; found begin, end, label\)"),
+    ("start,end,label\n0,1,A\nx,2,B\n", r"line 3, column 'start': 'x' is not a number"),
     ("start,end,label\n0,1,A\n2,2,B\n", r"line 3: end 2 s is not after start 2 s"),
     ("start,end,label\n0,5,A\n8,9,A\n4,6,B\n", r"line 4: segment 4-6 s overlaps the segment on line 2 \(0-5 s\)"),
-    ("start,end,label\n0,1\n", r"line 2: missing label \(column 'label'\)"),
+    ("start,end,label\n0,1\n", r"line 2 has 2 field\(s\), but the header has 3"),
+    ("start;end;label\n0,5;1,5;A\n1,5;1,5;B\n", r"line 3: end 1.5 s is not after start 1.5 s"),
     ("start,end,label\n0,inf,A\n", r"line 2: end 'inf' is not a finite number"),
 ])
 def test_read_labels_table_errors(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    with pytest.raises(DataError, match=f"^{re.escape(str(path))}, {message}"):
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}[:,] {message}"):
         read_labels_table(path)
 
 
@@ -171,7 +172,7 @@ def test_read_labels_table_missing_or_empty(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_labels_table(tmp_path / "absent.csv")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(DataError, match="empty file"):
+    with pytest.raises(DataError, match="file is empty"):
         read_labels_table(tmp_path / "empty.csv")
     with pytest.raises(DataError, match="table, row 2: end 1 s is not after start 3 s"):
         Timeline.from_table([{"start": 0, "end": 1, "label": "a"}, {"start": 3, "end": 1, "label": "b"}])

@@ -100,8 +100,11 @@ def test_a_model_without_recordings_has_no_hmm_but_can_borrow_their_sequences(ca
     assert code == 0, capsys.readouterr().err
     assert load_model(tmp_path / "plain").timeline == {}
     code = main(["train", "--data", str(tmp_path / "w.npz"), "--save", str(tmp_path / "borrowed"), "--epochs", "1",
-                 "--filters", "4", "--dense-units", "8", "--quiet", "--timeline-data", str(example)])
-    assert code == 0 and "transitions from" in capsys.readouterr().out
+                 "--filters", "4", "--dense-units", "8", "--quiet", "--timeline-data", str(example),
+                 "--test", "holdout:1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "transitions from" in out and "scoring on" in out and "of subjects person" in out
+    assert "Timeline data: left out" in out  # the test subject's recordings do not teach the smoother
     assert load_model(tmp_path / "borrowed").timeline["hmm"]["n_classes"] == 4
 
 

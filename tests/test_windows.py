@@ -13,8 +13,8 @@ import pytest
 
 from harcnn.data.windows import (
     CHANNELS,
-    STEP,
-    WINDOW,
+    DEFAULT_STEP,
+    DEFAULT_WINDOW,
     PreprocessConfig,
     StreamingWindower,
     make_windows,
@@ -56,10 +56,10 @@ def test_sliding_windows_shape_starts_and_content():
     series = np.arange(1000 * 2, dtype=np.float64).reshape(1000, 2)
     w = sliding_windows(series)
     starts = window_starts(1000)
-    assert w.shape == (len(starts), WINDOW, 2) == (14, 128, 2)
-    np.testing.assert_array_equal(starts, np.arange(14) * STEP)
+    assert w.shape == (len(starts), DEFAULT_WINDOW, 2) == (14, 128, 2)
+    np.testing.assert_array_equal(starts, np.arange(14) * DEFAULT_STEP)
     for k in (0, 5, 13):
-        np.testing.assert_array_equal(w[k], series[starts[k]:starts[k] + WINDOW])
+        np.testing.assert_array_equal(w[k], series[starts[k]:starts[k] + DEFAULT_WINDOW])
     assert sliding_windows(series[:127]).shape == (0, 128, 2)
     assert window_starts(128).tolist() == [0]
 
@@ -71,7 +71,7 @@ def test_stitch_then_rewindow_gives_the_same_windows():
     stitched = stitch_windows(windows)
     np.testing.assert_array_equal(sliding_windows(stitched), windows)
     np.testing.assert_array_equal(stitched, series[: len(stitched)])  # the dropped tail is not invented
-    assert stitched.shape[0] == (len(windows) - 1) * STEP + WINDOW
+    assert stitched.shape[0] == (len(windows) - 1) * DEFAULT_STEP + DEFAULT_WINDOW
     # other window/step combinations, and a single window
     w2 = sliding_windows(series, window=50, step=10)
     np.testing.assert_array_equal(sliding_windows(stitch_windows(w2, step=10), 50, 10), w2)
@@ -303,7 +303,7 @@ def test_streaming_equals_causal_batch(sizes):
     assert streamed.shape == batch.shape and streamed.dtype == np.float32
     np.testing.assert_allclose(streamed, batch, rtol=1e-6, atol=1e-6)
     assert sw.windows_emitted == len(batch) and sw.samples_seen == len(t)
-    assert sw.next_window_start == len(batch) * STEP
+    assert sw.next_window_start == len(batch) * DEFAULT_STEP
 
 
 def test_streaming_other_settings_reset_and_errors():
@@ -394,7 +394,7 @@ def test_config_to_and_from_plain_data():
     data = cfg.to_dict()
     assert json.loads(json.dumps(data)) == data == {
         "median_kernel": 5, "noise_cutoff_hz": None, "gravity_cutoff_hz": 0.25, "filter_order": 3,
-        "gravity_filter_order": 3, "zero_phase": True}
+        "gravity_filter_order": 3, "zero_phase": True, "gyro_drift_cutoff_hz": None, "gyro_drift_order": 2}
     assert type(data["median_kernel"]) is int
     assert PreprocessConfig.from_dict(data) == cfg and PreprocessConfig.from_dict({}) == PreprocessConfig()
     with pytest.raises(DataError, match="unknown preprocessing setting.s. 'cutoff'; known: median_kernel"):

@@ -41,7 +41,8 @@ from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.errors import DataError, HarcnnError
 from harcnn.models import EnsembleModel, create_model
-from harcnn.provenance import current_versions
+from harcnn.provenance import current_versions, json_default
+from harcnn.training.inference import average_probabilities, predict_proba
 
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model"]
 
@@ -136,13 +137,11 @@ class TrainedModel:
 
     def predict_proba_members(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Every member's class probabilities: ``[R, n, K]`` (float32)."""
-        from harcnn.training.inference import predict_proba
-
         return predict_proba(self.model, self.prepare(windows), batch_size=batch_size)
 
     def predict_proba(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class probabilities ``[n, K]`` (float32): the members' softmax outputs, averaged."""
-        return self.predict_proba_members(windows, batch_size).mean(axis=0, dtype=np.float64).astype(np.float32)
+        return average_probabilities(self.predict_proba_members(windows, batch_size)).astype(np.float32)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Predicted class indices ``[n]`` (int64), in ``class_names`` order."""
@@ -168,7 +167,7 @@ def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, 
     from harcnn.metrics import accuracy, confusion_counts, per_class_metrics
 
     members = trained.predict_proba_members(X)  # [R, n, K]
-    ensemble = members.mean(axis=0, dtype=np.float64).astype(np.float32).argmax(axis=1)
+    ensemble = average_probabilities(members).astype(np.float32).argmax(axis=1)
     return {
         "test_windows": int(len(y)),
         "test_accuracy": accuracy(y, ensemble),
@@ -218,7 +217,7 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
                                             "n_models": str(trained.n_models)})
     digest = hashlib.sha256(weights).hexdigest()
     description = _describe_artifact(trained, digest, len(weights))
-    text = json.dumps(description, indent=2, default=_json_default) + "\n"
+    text = json.dumps(description, indent=2, default=json_default) + "\n"
 
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -261,18 +260,6 @@ def _replace_folder(new: Path, target: Path) -> None:
             os.close(fd)
     except OSError:
         pass
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -374,7 +361,8 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
 
 def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
     """A format-2 description (models trained on UCI HAR before any dataset could be used) as format 3."""
-    from harcnn.data.windows import PreprocessConfig, output_units
+    from harcnn.data.uci_har import SPEC
+    from harcnn.data.windows import output_units
 
     params = dict(meta["model"]["params"])
     inputs = {k: params.pop(k) for k in ("window", "n_channels", "n_classes") if k in params}
@@ -384,7 +372,7 @@ def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
         inputs.update(sampling_rate=float(old["sampling_rate"]), channel_names=channels)
     spec = {"sampling_rate": old["sampling_rate"], "window": old["window"], "step": old["step"], "channels": channels,
             "units": list(output_units(channels)), "classes": meta["class_names"],
-            "preprocessing": {"sensors": ["acc", "gyro"], **PreprocessConfig().to_dict()}}  # what harcnn 0.1 applied
+            "preprocessing": dict(SPEC.preprocessing)}  # they were all trained on UCI HAR's windows
     return {**meta, "model": {**meta["model"], "n_models": meta["n_models"], "params": params, "inputs": inputs},
             "input": spec, "training": {"config": meta.get("config"), "seeds": meta.get("seeds", [])}}
 

@@ -36,7 +36,7 @@ TOLERANCE = 1e-4
 INPUT_NAME, OUTPUT_NAME = "windows", "probabilities"
 
 
-def require_onnx():
+def require_onnx() -> None:
     """Import ``onnx`` and ``onnxruntime``, or say how to install them."""
     try:
         import onnx
@@ -90,7 +90,8 @@ def export_onnx(trained: TrainedModel, path: str | os.PathLike, *, opset: int = 
     proto = onnx.load_from_string(buffer)
     metadata = {
         "producer": "harcnn", "model": trained.describe(), "class_names": ",".join(trained.class_names),
-        "channels": ",".join(trained.channel_names), "sampling_rate_hz": f"{trained.sampling_rate:g}",
+        "channels": ",".join(trained.channel_names),
+        "sampling_rate_hz": "" if trained.sampling_rate is None else f"{trained.sampling_rate:g}",
         "window": str(trained.window), "step": str(trained.step),
         "units": ",".join(trained.spec.units),
         "input": "raw windows [batch, window, channels] float32 in the channels' units; standardization is "

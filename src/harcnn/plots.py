@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,6 +26,9 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from harcnn.data.transforms import remove_overlap
 from harcnn.errors import HarcnnError
 from harcnn.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from harcnn.predict import Prediction
 
 __all__ = [
     "DPI",
@@ -574,7 +577,7 @@ def _spans(lo: np.ndarray, hi: np.ndarray, names: Sequence[str | None]) -> list[
     return out
 
 
-def timeline_plot(prediction: Any, path: str | os.PathLike, *, title: str | None = None,
+def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: str | None = None,
                   width: float = 12.0) -> Path:
     """A PNG: the signal (acceleration magnitude) over coloured bands of the predicted activity,
     ribbons of the predicted activity (after smoothing, and per window before it) and of the true one

@@ -4,10 +4,11 @@ Inputs (:func:`predict_path` picks by what ``path`` is):
 
 * **windows**: ``.npy`` ``[n, window, channels]`` or ``.npz`` (array ``X`` or ``windows``, or its
   only array; an optional ``y`` of class indices adds the accuracy): raw windows in the model's
-  channel order and units (see ``harcnn predict MODEL --describe`` or its config.json).
+  channel order and units (the model folder's config.json lists them: ``load_model(DIR).spec.channels``).
 * **a dataset** any ``harcnn`` command reads (a UCI HAR or HAPT zip or folder, a folder of labelled
   recordings, ...): its test split when it has an official one, else all its windows; labels and
-  subjects come along, so the accuracy is reported too. Its windows must be made like the model's.
+  subjects come along, so the accuracy is reported too. It is loaded with the window options of the
+  model's training data (:func:`load_like_training`), and its windows must then match the model's input.
 * **a recording**: CSV (or Parquet) with a time column and the sensors the model needs, at any
   rate, or a folder of one file per sensor as phone apps export them; read by
   :func:`harcnn.data.load_recording` and prepared the way the model's training windows were (its
@@ -32,14 +33,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harcnn.artifact import TrainedModel
+from harcnn.data.sensorfiles import is_recording_file
+from harcnn.data.windows import output_channels
 from harcnn.errors import DataError, HarcnnError
 from harcnn.io import write_csv, write_json
 from harcnn.timeline import Timeline, window_spans
+
+if TYPE_CHECKING:
+    from harcnn.data.recordings import Recording
+    from harcnn.data.windows import PreprocessConfig
+    from harcnn.timeline import TimelineScores
 
 UNKNOWN = "unknown"
 SMOOTHING = ("none", "median", "hmm")
@@ -50,7 +58,6 @@ __all__ = [
 ]
 
 WINDOW_SUFFIXES = (".npy", ".npz")
-RECORDING_SUFFIXES = (".csv", ".txt", ".tsv", ".gz", ".parquet", ".pq")
 
 
 @dataclass
@@ -178,7 +185,7 @@ class Prediction:
         lo, hi, _ = self.window_spans()
         return Timeline(lo, hi, np.array(self.activities, dtype=object)).merged()
 
-    def score(self, truth: Timeline, *, tolerance_s: float = 2.0):
+    def score(self, truth: Timeline, *, tolerance_s: float = 2.0) -> "TimelineScores":
         """Scores against the true labelled segments, within their labelled time (time the model has no
         class for is left out, as are its predictions there): agreement per second and per window,
         segment precision/recall/F1 within ``tolerance_s``, fragmentation, confusion over time. Sets
@@ -355,7 +362,7 @@ def input_kind(path: str | os.PathLike) -> str:
         return "dataset"
     if suffix in WINDOW_SUFFIXES:
         return "windows"
-    if suffix in RECORDING_SUFFIXES:
+    if is_recording_file(path.name):
         return "recording"
     raise DataError(f"{path}: unknown input type {suffix or '(no extension)'!r}; expected windows (.npy, .npz), "
                     "a dataset folder or zip, or a recording (.csv, .csv.gz, .parquet)")
@@ -376,8 +383,7 @@ def predict_windows(model: TrainedModel, windows: np.ndarray, *, labels: np.ndar
             raise DataError(f"labels must be {len(X)} class indices in 0..{model.n_classes - 1}")
     pred = Prediction(probabilities, model.class_names, str(source), kind, model.spec.step_seconds,
                       model=model.describe(), labels=labels, subjects=None if subjects is None else np.asarray(subjects))
-    acc = [model.channel_names.index(c) for c in ("total_acc_x", "total_acc_y", "total_acc_z")
-           if c in model.channel_names]
+    acc = [model.channel_names.index(c) for c in output_channels(("acc",))[:3] if c in model.channel_names]
     if len(acc) == 3:
         tail = X[:, -model.step:, :][:, :, acc].astype(np.float64)
         pred.signal = np.linalg.norm(tail, axis=2).reshape(-1)
@@ -386,7 +392,7 @@ def predict_windows(model: TrainedModel, windows: np.ndarray, *, labels: np.ndar
     return pred
 
 
-def recording_recipe(model: TrainedModel):
+def recording_recipe(model: TrainedModel) -> tuple[tuple[str, ...], "PreprocessConfig"]:
     """``(sensors, PreprocessConfig)``: how the model's windows were made from recordings, or a clear error
     when its windows did not come from recordings."""
     from harcnn.data.windows import PreprocessConfig
@@ -398,7 +404,7 @@ def recording_recipe(model: TrainedModel):
     return tuple(recipe["sensors"]), PreprocessConfig.from_dict({k: v for k, v in recipe.items() if k != "sensors"})
 
 
-def predict_recording(model: TrainedModel, recording, **window_options) -> Prediction:
+def predict_recording(model: TrainedModel, recording: "Recording", **window_options: Any) -> Prediction:
     """Predict a :class:`~harcnn.data.Recording`: the sensors the model reads, prepared with the model's
     input spec (rate, window, step, preprocessing); times from the recording's clock."""
     from harcnn.data.recordings import recording_to_windows
@@ -423,44 +429,66 @@ def predict_recording(model: TrainedModel, recording, **window_options) -> Predi
     return pred
 
 
-def predict_dataset(model: TrainedModel, path: str | os.PathLike) -> Prediction:
-    """Predict the windows of a dataset (its test split where it has an official one)."""
+def load_like_training(model: TrainedModel, path: str | os.PathLike, **reading: Any):
+    """The dataset at ``path`` with its windows made as the model's training windows were (the window
+    options its training data was loaded with), its labels renumbered to the model's classes; a clear
+    error when its windows still differ from the model's input (:meth:`InputSpec.differences`).
+    ``reading``: options for reading recordings (units, time column, ...), for a folder of recordings."""
+    from harcnn.data.dataset import source_kind
+
+    kind = source_kind(path)
+    options = {k: v for k, v in model.data.get("options", {}).items() if k in kind.options}
+    given = {k: v for k, v in reading.items() if v is not None}
+    if given and not set(given) <= set(kind.options):
+        raise HarcnnError(f"{path}: {', '.join(sorted(given))} apply to recordings, and this is {kind.name} data")
     from harcnn.data.dataset import load_dataset
 
-    dataset = load_dataset(path)
+    dataset = load_dataset(path, kind.name, **options, **given)
+    differences = model.spec.differences(dataset.spec, classes=False)
+    if differences:
+        raise HarcnnError(f"{path}: its windows are not made like this model's input: " + "; ".join(differences)
+                          + f" (the model: {model.spec.describe()})")
+    extra = [c for c in dataset.class_names if c not in model.class_names]
+    if extra:
+        raise HarcnnError(f"{path}: its classes {', '.join(extra)} are not among the model's "
+                          f"({', '.join(model.class_names)})")
+    if dataset.class_names == model.class_names:
+        return dataset
+    from dataclasses import replace
+
+    remap = np.array([model.class_names.index(c) for c in dataset.class_names])
+    return replace(dataset, y=remap[dataset.y], spec=replace(dataset.spec, classes=model.spec.classes))
+
+
+def predict_dataset(model: TrainedModel, path: str | os.PathLike, **reading: Any) -> Prediction:
+    """Predict the windows of a dataset (its test split where it has an official one), loaded as
+    :func:`load_like_training` says."""
+    dataset = load_like_training(model, path, **reading)
     part = "all windows"
     if dataset.split is not None:
         dataset, part = dataset.test, "test split"
-    theirs, ours = dataset.spec, model.spec
-    if (theirs.window, theirs.channels, theirs.sampling_rate) != (ours.window, ours.channels, ours.sampling_rate):
-        raise HarcnnError(f"{path}: its windows ({theirs.describe()}: {', '.join(theirs.channels)}) are not made like "
-                          f"this model's ({ours.describe()}: {', '.join(ours.channels)})")
-    if theirs.classes != ours.classes:
-        raise HarcnnError(f"{path}: its classes ({', '.join(theirs.classes)}) are not the model's "
-                          f"({', '.join(ours.classes)})")
     return predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
                            source=f"{dataset.source} ({part})", kind="dataset")
 
 
-def predict_path(model: TrainedModel, path: str | os.PathLike, **recording_options) -> Prediction:
-    """Predict whatever ``path`` holds (see the module docstring); ``recording_options`` go to
-    :func:`harcnn.data.load_recording` (units, time column and unit, ...; detected when not given)."""
+def predict_path(model: TrainedModel, path: str | os.PathLike, **reading: Any) -> Prediction:
+    """Predict whatever ``path`` holds (see the module docstring); ``reading`` options go to
+    :func:`harcnn.data.load_recording` (units, time column and unit, input rate; detected when not given)."""
     kind = input_kind(path)
-    if kind != "recording":
-        given = sorted(k for k, v in recording_options.items() if v is not None)
-        if given:
-            raise HarcnnError(f"{path}: {', '.join(given)} apply to recordings, and this is a {kind} input")
     if kind == "windows":
+        given = sorted(k for k, v in reading.items() if v is not None)
+        if given:
+            raise HarcnnError(f"{path}: {', '.join(given)} apply to recordings, and this is a windows file")
         X, y = load_windows_file(path)
         return predict_windows(model, X, labels=y, source=str(path))
     if kind == "dataset":
-        return predict_dataset(model, path)
+        return predict_dataset(model, path, **reading)
     from harcnn.data.recording_folder import sensor_files
     from harcnn.data.recordings import load_recording
 
     path = Path(path)
-    return predict_recording(model, load_recording(sensor_files(path) if path.is_dir() else path,
-                                                   **recording_options))
+    options = {("sampling_rate" if k == "input_rate" else k): v for k, v in reading.items()}
+    return predict_recording(model, load_recording(sensor_files(path) if path.is_dir() else path, **options))
 
 
 # ---------------------------------------------------------------------------------------- writing

@@ -12,7 +12,7 @@ from typing import Any
 from harcnn.errors import HarcnnError
 
 
-def _plain(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     """``json.dumps`` default: numpy scalars/arrays, tuples, sets, paths -> plain JSON values."""
     if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars, torch tensors
         return obj.tolist()
@@ -25,13 +25,13 @@ def _plain(obj: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON text of plain data (numpy values allowed)."""
-    return json.dumps(obj, default=_plain, ensure_ascii=False)
+    return json.dumps(obj, default=json_default, ensure_ascii=False)
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
     """The canonical JSON text of a mapping: sorted keys, no whitespace, plain values."""
     try:
-        return json.dumps(config, sort_keys=True, separators=(",", ":"), default=_plain, ensure_ascii=True)
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), default=json_default, ensure_ascii=True)
     except (TypeError, ValueError) as exc:
         raise HarcnnError(f"not JSON-serialisable: {exc}") from None
 

@@ -11,6 +11,7 @@ plus the shared ones below. Its ``config_id`` hashes the canonical values, so ``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -107,11 +108,13 @@ class Choice:
 
 @dataclass(frozen=True)
 class Ints:
-    """A non-empty list of integers (``"3,5,11"`` or ``[3, 5, 11]``), stored as a list."""
+    """A non-empty list of integers (``"3,5,11"``, ``[3, 5, 11]``, or one number), stored as a list."""
 
     low: int | None = None
 
     def convert(self, value: Any) -> list[int]:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
         if isinstance(value, str):
             value = [part for part in value.replace(" ", "").split(",") if part]
         if not isinstance(value, (list, tuple)) or not value:
@@ -150,17 +153,21 @@ class Setting:
         try:
             return self.kind.convert(value)
         except (TypeError, ValueError, OverflowError):
-            raise SettingError(f"setting {self.name}={_shown(value)} is not allowed: "
+            raise SettingError(f"setting {self.name}={show_value(value, quote=True)} is not allowed: "
                                f"{self.name} takes {self.kind.describe()}") from None
 
     def describe(self) -> str:
-        return f"{self.kind.describe()}; default {_shown(self.default)}"
+        return f"{self.kind.describe()}; default {show_value(self.default, quote=True)}"
 
 
-def _shown(value: Any) -> str:
+def show_value(value: Any, *, quote: bool = False) -> str:
+    """A setting's value as the command line spells it (``3,5``, ``true``, ``hybrid``; ``quote``: strings
+    in quotes, for messages)."""
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
-    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if quote and isinstance(value, str) else str(value)
 
 
 def _shared(name: str, kind: Kind, default: Any, group: str, help: str) -> Setting:
@@ -283,7 +290,7 @@ class Config:
 
     def describe(self, only_changed: bool = False) -> str:
         defaults = Config(self.model)
-        return ", ".join(f"{k}={_shown(v)}" for k, v in self.values.items()
+        return ", ".join(f"{k}={show_value(v, quote=True)}" for k, v in self.values.items()
                          if not only_changed or v != defaults.values[k])
 
 
@@ -299,7 +306,7 @@ def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str
     return values
 
 
-def read_settings_file(path) -> dict[str, Any]:
+def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
     """A TOML (or YAML, with PyYAML) file of tables: ``[settings]`` (fixed settings, and ``model``),
     ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name``, ``description``
     and ``baseline`` at the top. Values are converted later, by the settings they name."""
@@ -311,16 +318,20 @@ def read_settings_file(path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SettingError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise SettingError(f"{path} is not UTF-8 text: save it as UTF-8 (a TOML or YAML settings file)") from None
+    yaml_error: type[Exception] = ValueError
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             try:
                 import yaml
             except ImportError:
                 raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
+            yaml_error = yaml.YAMLError
             data = yaml.safe_load(text)
         else:
             data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError) as error:
+    except (tomllib.TOMLDecodeError, ValueError, yaml_error) as error:
         raise SettingError(f"{path} is not valid: {error}") from None
     if not isinstance(data, dict):
         raise SettingError(f"{path} must hold tables such as [settings] or [grid]")

@@ -1,7 +1,7 @@
 """The ``harcnn`` command line: a thin layer over the Python API.
 
 Every user error (:class:`~harcnn.errors.HarcnnError`) is printed as one line and exits with status
-2; argparse's own usage errors exit with 2 as well.
+2; so are argparse's own usage errors (one line naming the option, and where the help is).
 """
 
 from __future__ import annotations
@@ -28,14 +28,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the full usage of a command that takes every
+    setting as an option would bury the message)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harcnn import __version__
     from harcnn.cli import data, experiments, serving
 
-    parser = argparse.ArgumentParser(prog="harcnn", description="Human activity recognition from inertial signals "
+    parser = _Parser(prog="harcnn", description="Human activity recognition from inertial signals "
                                                                 "with 1D convolutional networks.")
     parser.add_argument("--version", action="version", version=f"harcnn {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     data.add_commands(commands)  # data info, data download, models
     experiments.add_commands(commands)  # evaluate, study, report, leaderboard, features
     serving.add_commands(commands)  # train, predict, export

@@ -59,14 +59,14 @@ def _data_example(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from harcnn.models import list_models, model_class
-    from harcnn.settings import SHARED
+    from harcnn.settings import SHARED, show_value
 
     if args.name is None:
         for name in list_models():
             cls = model_class(name)
             summary = (cls.__doc__ or "").strip().splitlines()[0]
             print(f"{name:<10} {summary}")
-            print(f"{'':<10} settings: {', '.join(f'{k}={_show(s.default)}' for k, s in cls.settings.items())}")
+            print(f"{'':<10} settings: {', '.join(f'{k}={show_value(s.default)}' for k, s in cls.settings.items())}")
         print("\nEvery model also takes the shared settings (data preparation, training, augmentation); "
               "'harcnn models NAME' lists them all.")
         return 0
@@ -81,8 +81,3 @@ def _models(args: argparse.Namespace) -> int:
         for name, setting in settings.items():
             print(f"  --{name.replace('_', '-'):<22} {setting.help} ({setting.describe()})")
     return 0
-
-
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) \
-        else str(value)

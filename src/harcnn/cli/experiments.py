@@ -29,7 +29,8 @@ def add_commands(commands) -> None:
     study.add_argument("name", choices=STUDIES, help="a reference study, all four, or a custom grid (--grid, or a "
                                                      "[grid] table in --config)")
     study.add_argument("--grid", nargs="+", metavar="KEY=V1,V2", default=[],
-                       help="custom grid: all combinations, e.g. --grid filters=32,128 kernel_size=5,7")
+                       help="custom grid: all combinations, e.g. --grid filters=32,128 kernel_size=5,7 (list "
+                            "settings take lists separated by ';': \"kernel_sizes=3,5;3,5,7\")")
     study.add_argument("--repeats", type=positive_int, default=10, help="repeats per configuration (default 10)")
     study.add_argument("--out", type=Path, default=Path("runs/studies"),
                        help="parent folder of study folders (default runs/studies); running again resumes")
@@ -126,13 +127,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid_values(name: str, text: str) -> list[str]:
+    """A grid's values for one setting: comma-separated, or for a list-valued setting (kernel_sizes)
+    semicolon-separated lists (``kernel_sizes=3,5;3,5,7``: two configurations)."""
+    from harcnn.cli.options import setting_table
+    from harcnn.settings import Ints, canonical_name
+
+    owners = setting_table().get(canonical_name(name), [])
+    listed = any(isinstance(setting.kind, Ints) for _, setting in owners)
+    return [v for v in text.split(";" if listed else ",") if v.strip()]
+
+
 def _study(args: argparse.Namespace) -> int:
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
     from harcnn.settings import parse_assignments
 
     if args.name == "custom":
         if args.grid:
-            grid = {k: v.split(",") for k, v in parse_assignments(args.grid, "KEY=V1,V2").items()}
+            grid = {k: _grid_values(k, v) for k, v in parse_assignments(args.grid, "KEY=V1,V2").items()}
             specs = [grid_study(grid)]
         elif args.config is not None:
             specs = [load_study_file(args.config)]
@@ -200,7 +212,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     models = _split_names(args.models) if args.models is not None else list_models()
     if args.models is not None and not models:
         raise HarcnnError("--models needs at least one model name")
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, model=False)  # --preset best: its recipe for every model
     model_settings = _parse_model_settings(args.model_set)
     ensembles = None
     if args.ensemble_of is not None:

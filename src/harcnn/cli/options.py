@@ -25,6 +25,38 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def torch_device(text: str) -> str:
+    """A torch device this machine has: cpu, cuda, cuda:N or mps."""
+    if text == "cpu":
+        return text
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this torch build or machine has no CUDA GPU (torch "
+                                         f"{torch.__version__}); use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text}: harcnn trains on cpu, cuda or mps")
+    return text
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -36,6 +68,19 @@ def positive_float(text: str) -> float:
 
 
 # -------------------------------------------------------------------------------------------- data
+
+#: How recording files are read (each detected when not given, and the notes say what was assumed):
+#: data options of folders of recordings, and predict's options for a recording.
+READING_OPTIONS = {
+    "time_column": ("--time-column", dict(metavar="NAME", help="recordings: the time column's name")),
+    "time_unit": ("--time-unit", dict(choices=["s", "ms", "us", "ns"],
+                                      help="recordings: unit of the time column (numbers since the start or an "
+                                           "epoch)")),
+    "acc_units": ("--acc-units", dict(choices=["g", "m/s2"], help="recordings: acceleration unit")),
+    "gyro_units": ("--gyro-units", dict(choices=["rad/s", "deg/s"], help="recordings: angular velocity unit")),
+    "input_rate": ("--input-rate", dict(type=positive_float, metavar="HZ",
+                                        help="recordings without a time column: their sampling rate")),
+}
 
 #: Data options: which kinds take them is in each kind's registration (harcnn.data.dataset).
 DATA_OPTIONS = {
@@ -62,6 +107,9 @@ DATA_OPTIONS = {
                                          "folder of each name)")),
     "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings and HAPT: which sensors, e.g. acc (default: all "
                                                         "they share)")),
+    "class_names": ("--class-names", dict(metavar="A,B,...", help=".npz: names of its integer labels' classes")),
+    "channel_names": ("--channel-names", dict(metavar="A,B,...", help=".npz: names of its windows' channels")),
+    **READING_OPTIONS,
 }
 
 
@@ -74,8 +122,7 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                             "(default: UCI HAR from $HARCNN_DATA, the user cache, or a download)")
     group.add_argument("--data-kind", choices=sorted(source_kinds()), default=None,
                        help="what --data holds, when it cannot be told from the path")
-    for name, (flag, options) in DATA_OPTIONS.items():
-        group.add_argument(flag, dest=f"data_{name}", default=None, **options)
+    add_options(group, DATA_OPTIONS)
     if protocol:
         group.add_argument("--cv", default=None, metavar="PROTOCOL",
                            help="evaluation by subject: official (the dataset's own split), holdout:N (N test "
@@ -83,11 +130,21 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                                 "official where the dataset has one, else subjects:5")
 
 
+def add_options(group, table: dict) -> None:
+    """Options of a table above (``--rate`` -> ``args.data_sampling_rate``)."""
+    for name, (flag, options) in table.items():
+        group.add_argument(flag, dest=f"data_{name}", default=None, **options)
+
+
+def options_of(args: argparse.Namespace, table: dict) -> dict[str, Any]:
+    return {name: getattr(args, f"data_{name}") for name in table}
+
+
 def load_data(args: argparse.Namespace, progress: bool = True):
     from harcnn.data.dataset import load_dataset
 
-    options = {name: getattr(args, f"data_{name}") for name in DATA_OPTIONS}
-    if args.data is None and (args.data_kind in (None, "uci_har")):
+    options = options_of(args, DATA_OPTIONS)
+    if args.data is None and (args.data_kind in (None, "uci_har", "hapt")):
         options["progress"] = progress
     return load_dataset(args.data, args.data_kind, **options)
 
@@ -108,7 +165,7 @@ def protocol_of(args: argparse.Namespace, dataset):
 # -------------------------------------------------------------------------------------------- settings
 
 
-def _setting_table() -> dict[str, list[tuple[str, Any]]]:
+def setting_table() -> dict[str, list[tuple[str, Any]]]:
     """Every setting name -> [(model or "all", Setting)], models in registry order."""
     from harcnn.models import list_models
     from harcnn.settings import SHARED, model_settings
@@ -124,7 +181,7 @@ def _setting_table() -> dict[str, list[tuple[str, Any]]]:
 
 def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     """``--model`` (optional), ``--config FILE`` and one option per setting, grouped as the schema groups them."""
-    from harcnn.settings import Bool
+    from harcnn.settings import Bool, show_value
 
     groups = {name: parser.add_argument_group(title) for name, title in (
         ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
@@ -138,15 +195,15 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
 
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
                                  help="a named set of settings: reference (the tutorial's baseline, every default) "
-                                      "or best (" + ", ".join(f"{k}={_plain(v)}" for k, v in PRESETS["best"].items())
+                                      "or best (" + ", ".join(f"{k}={show_value(v)}" for k, v in PRESETS["best"].items())
                                       + "); the config file and options given here win")
-    for name, owners in _setting_table().items():
+    for name, owners in setting_table().items():
         setting = owners[0][1]
         flag = "--" + name.replace("_", "-")
         if owners[0][0] == "all":
             help_text = f"{setting.help} ({setting.describe()})"
         else:
-            defaults = ", ".join(f"{m} {_plain(s.default)}" for m, s in owners)
+            defaults = ", ".join(f"{m} {show_value(s.default)}" for m, s in owners)
             help_text = f"{setting.help} ({setting.kind.describe()}; default: {defaults})"
         if isinstance(setting.kind, Bool):
             groups[setting.group].add_argument(flag, dest=f"setting_{name}", action=argparse.BooleanOptionalAction,
@@ -156,16 +213,14 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
                                                help=help_text)
 
 
-def _plain(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) \
-        else str(value)
-
-
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given (file first, then options), as raw values: the schema converts them."""
+def settings_from_args(args: argparse.Namespace, *, model: bool = True) -> dict[str, Any]:
+    """The settings given (preset, then file, then options), as raw values: the schema converts them.
+    Without ``model`` (a command that chooses its models otherwise), a preset's model is left out."""
     from harcnn.settings import PRESETS, read_settings_file
 
     values = dict(PRESETS[args.preset]) if getattr(args, "preset", None) else {}
+    if not model:
+        values.pop("model", None)
     if getattr(args, "config", None):
         values.update(read_settings_file(args.config)["settings"])
     values.update({key[len("setting_"):]: value for key, value in vars(args).items()
@@ -186,9 +241,11 @@ def config_from_args(args: argparse.Namespace):
 
 def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = True) -> None:
     group = parser.add_argument_group("execution")
-    group.add_argument("--seed", type=int, default=0, help="base seed; every trial's seed derives from it, its repeat "
-                                                           "and its fold (default 0)")
-    group.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    group.add_argument("--seed", type=non_negative_int, default=0,
+                       help="base seed; every trial's (and member's) seed derives from it, its repeat and its fold: "
+                            "'harcnn train' member i equals 'harcnn evaluate' repeat i (default 0)")
+    group.add_argument("--device", type=torch_device, default="cpu", help="torch device, e.g. cpu or cuda (default "
+                                                                          "cpu)")
     if batching:
         group.add_argument("--workers", type=positive_int, default=None,
                            help="worker processes on a CPU (default 2 on a multi-core CPU; 1 = in-process; a single "

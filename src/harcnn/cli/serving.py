@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harcnn.cli.options import (add_data_options, add_settings_options, check_out_folder, config_from_args, load_data,
+from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
+                                add_settings_options, check_out_folder, config_from_args, load_data, options_of,
                                 positive_int)
+import numpy as np
+
+from harcnn.data.sensorfiles import without_suffix
 from harcnn.errors import HarcnnError
 
 
@@ -23,20 +27,18 @@ def add_commands(commands) -> None:
     train.add_argument("--timeline-data", type=Path, default=None, metavar="PATH",
                        help="labelled recordings of the model's classes whose activity sequences teach the timeline "
                             "smoother (default: the training data, when it comes from recordings)")
-    train.add_argument("--seed", type=int, default=0, help="base seed; member i equals 'harcnn evaluate' repeat i "
-                                                           "(default 0)")
-    train.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
-    train.add_argument("--quiet", action="store_true", help="no progress output")
     add_data_options(train, protocol=False)
     add_settings_options(train)
+    add_execution_options(train, batching=False)
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict activities of windows (.npy/.npz), a dataset (its test "
                                                   "split) or a CSV/Parquet recording")
     predict.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
     predict.add_argument("input", type=Path, metavar="INPUT",
-                         help="windows .npy/.npz [n, window, channels]; a dataset zip/folder; or a recording "
-                              ".csv/.csv.gz/.parquet (a time column and the sensors the model needs)")
+                         help="windows .npy/.npz [n, window, channels]; a dataset zip/folder (its windows made as "
+                              "the model's training windows were); or a recording .csv/.csv.gz/.parquet (a time "
+                              "column and the sensors the model needs), or a folder of one file per sensor")
     predict.add_argument("--out", type=Path, metavar="FILE",
                          help="per-window predictions, .csv or .json (default <INPUT name>_predictions.csv); "
                               "segments go beside it as <name>_segments.<ext>")
@@ -56,15 +58,8 @@ def add_commands(commands) -> None:
                                "confusion over time) and draw the true row in the plot")
     timeline.add_argument("--tolerance", type=float, default=2.0, metavar="SECONDS",
                           help="segment F1: how far a segment's start and end may be off (default 2 s)")
-    recording = predict.add_argument_group("recordings (each detected when not given; the output says what was "
-                                           "assumed)")
-    recording.add_argument("--acc-units", default=None, choices=["g", "m/s2"], help="acceleration unit")
-    recording.add_argument("--gyro-units", default=None, choices=["rad/s", "deg/s"], help="angular velocity unit")
-    recording.add_argument("--time-column", default=None, metavar="NAME", help="the time column's name")
-    recording.add_argument("--time-unit", default=None, choices=["s", "ms", "us", "ns"],
-                           help="unit of the time column (of numbers since the start or an epoch)")
-    recording.add_argument("--rate", type=float, metavar="HZ", help="sampling rate of a recording without a time "
-                                                                   "column")
+    add_options(predict.add_argument_group("reading recordings (each detected when not given; the output says what "
+                                           "was assumed)"), READING_OPTIONS)
     predict.set_defaults(run=_predict)
 
     export = commands.add_parser("export", help="export a saved model to ONNX (optionally int8), verified with "
@@ -99,17 +94,16 @@ def _train(args: argparse.Namespace) -> int:
         train, test = dataset.subset(fold.train), dataset.subset(fold.test)
     members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
     print(f"Training {members}: {config.model} ({config.describe()})")
-    scored = f"scoring on {len(test)} test windows" if test is not None else "no test windows (--test none)"
+    if test is not None:
+        subjects = ", ".join(map(str, sorted(np.unique(test.subject).tolist())))
+        scored = f"scoring on {len(test)} test windows of subjects {subjects}"
+    else:
+        scored = "no test windows (--test none)"
     print(f"on {len(train)} {dataset.name} windows ({dataset.source}); {scored}", flush=True)
     callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
     timeline_data = None
     if args.timeline_data is not None:
-        from harcnn.data.dataset import load_dataset
-
-        timeline_data = load_dataset(args.timeline_data)
-        if timeline_data.recording is None:
-            raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows do not come from recordings, so "
-                              "they have no activity sequences")
+        timeline_data = _timeline_data(args, train, test)
     trained = train_model(config, train, repeats=args.repeats, seed=args.seed, test=test, device=args.device,
                           callbacks=callbacks, timeline_data=timeline_data)
     scores = trained.scores
@@ -129,6 +123,33 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timeline_data(args: argparse.Namespace, train, test):
+    """The ``--timeline-data`` recordings, windowed as the training windows (rate, window, step, and the
+    data options the kind takes), without the test subjects' recordings (their sequences must not teach
+    the smoother that the test then scores)."""
+    from harcnn.data.dataset import WINDOW_OPTIONS, load_dataset, source_kind
+    from harcnn.cli.options import DATA_OPTIONS
+
+    kind = source_kind(args.timeline_data)
+    spec = train.spec
+    options = {k: v for k, v in options_of(args, DATA_OPTIONS).items() if k in WINDOW_OPTIONS}
+    if spec.sampling_rate is not None:
+        options.update(sampling_rate=spec.sampling_rate, window=spec.window_seconds, step=spec.step_seconds)
+    sequences = load_dataset(args.timeline_data, kind.name, **{k: v for k, v in options.items() if k in kind.options})
+    if sequences.recording is None:
+        raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows do not come from recordings, so "
+                          "they have no activity sequences")
+    if sequences.spec.step_seconds != spec.step_seconds:
+        raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows start every {sequences.spec.step_seconds}"
+                          f" s, the model's every {spec.step_seconds} s: the smoother's transitions are per step")
+    if test is not None:
+        held = np.isin(sequences.subject.astype(str), np.unique(test.subject).astype(str))
+        if held.any():
+            print(f"Timeline data: left out {int(held.sum())} windows of the test subjects")
+            sequences = sequences.subset(~held)
+    return sequences
+
+
 def _predict(args: argparse.Namespace) -> int:
     from harcnn.artifact import load_model
     from harcnn.plots import timeline_plot
@@ -137,14 +158,12 @@ def _predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out
     if out is None:
-        name = args.input.name
-        for suffix in (".gz", ".csv", ".parquet", ".pq", ".txt", ".tsv", ".npy", ".npz", ".zip"):
-            name = name[: -len(suffix)] if name.lower().endswith(suffix) and len(name) > len(suffix) else name
+        name = without_suffix(args.input.name)
+        name = name.rsplit(".", 1)[0] if name.lower().endswith((".npy", ".npz", ".zip")) else name
         out = Path(f"{name}_predictions.csv")
     windows_path, _ = output_paths(out)  # check the extension before the work
     plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
-    prediction = predict_path(model, args.input, acc_units=args.acc_units, gyro_units=args.gyro_units,
-                              time_column=args.time_column, time_unit=args.time_unit, sampling_rate=args.rate)
+    prediction = predict_path(model, args.input, **options_of(args, READING_OPTIONS))
     scores = None
     if prediction.has_times:
         smooth = args.smooth if args.smooth != "auto" else ("hmm" if model.timeline.get("hmm") else "median")
@@ -192,9 +211,7 @@ def _truth_for(table: Path, recording: Path):
     truth = read_labels_table(table)
     if not isinstance(truth, dict):
         return truth
-    path = recording.resolve().as_posix()
-    for suffix in (".gz", ".csv", ".tsv", ".txt", ".parquet", ".pq"):
-        path = path.removesuffix(suffix)
+    path = without_suffix(recording.resolve().as_posix())
     name = path.rsplit("/", 1)[-1]
     matches = [key for key in truth if path.endswith(f"/{key.strip('/')}")]  # the key names the path's end
     if len(matches) != 1:
@@ -205,7 +222,7 @@ def _truth_for(table: Path, recording: Path):
 
 def _export(args: argparse.Namespace) -> int:
     from harcnn.artifact import load_model
-    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
+    from harcnn.export import TOLERANCE, export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
 
     require_onnx()
     if args.onnx.suffix.lower() != ".onnx":
@@ -213,9 +230,9 @@ def _export(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     test = None
     if args.data is not None:
-        from harcnn.data.dataset import load_dataset
+        from harcnn.predict import load_like_training
 
-        dataset = load_dataset(args.data)
+        dataset = load_like_training(model, args.data)
         test = dataset.test if dataset.split is not None else dataset
     result = export_onnx(model, args.onnx, opset=args.opset, check_windows=None if test is None else test.X)
     print(f"Exported {model.describe()} to {result.path} ({result.bytes / 1e6:.2f} MB, opset {result.opset})")
@@ -224,7 +241,7 @@ def _export(args: argparse.Namespace) -> int:
           f"output 'probabilities' [batch, {model.n_classes}]")
     checked = "random" if test is None else f"random + {len(test)} dataset"
     print(f"Verified with onnxruntime on {result.n_checked} windows ({checked}): "
-          f"max abs difference {result.max_abs_diff:.2e} (limit 1e-04)")
+          f"max abs difference {result.max_abs_diff:.2e} (limit {TOLERANCE:.0e})")
     sessions = {"ONNX fp32": result.path}
     if args.int8:
         int8 = quantize_int8(result.path, result.path.with_name(f"{result.path.stem}.int8.onnx"))

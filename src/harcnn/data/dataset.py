@@ -88,6 +88,25 @@ class InputSpec:
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
 
+    def differences(self, other: "InputSpec", *, classes: bool = True) -> list[str]:
+        """How windows made as ``other`` says differ from windows made as this spec says, one phrase each
+        (empty when a model of this spec can take them; the step between windows does not matter, and
+        the classes only with ``classes``)."""
+        out = []
+        names = ("sampling_rate", "window", "channels", "units", "classes", "preprocessing")
+        for name in names if classes else [n for n in names if n != "classes"]:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "preprocessing" and (mine is None or theirs is None):
+                continue  # windows given as they are: nothing to compare
+            if mine != theirs:
+                show = (lambda v: ", ".join(map(str, v)) if isinstance(v, tuple) else v)  # noqa: E731
+                if name == "preprocessing":
+                    keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                    out.append("preprocessing " + ", ".join(f"{k} {theirs.get(k)} (not {mine.get(k)})" for k in keys))
+                else:
+                    out.append(f"{name.replace('_', ' ')} {show(theirs)} (not {show(mine)})")
+        return out
+
     def describe(self) -> str:
         timing = (f"{self.window} samples ({self.window_seconds:g} s) every {self.step} at {self.sampling_rate:g} Hz"
                   if self.sampling_rate is not None else f"{self.window} samples every {self.step} (rate unknown)")
@@ -99,7 +118,7 @@ class Dataset:
     """Labelled windows with their subjects and :class:`InputSpec` (see the module docstring).
 
     ``subject`` may hold integers or strings; ``recording`` (which recording a window was cut from)
-    and ``start`` (its start in seconds on that recording's clock) are None when unknown; ``split``
+    and ``start`` (its start in seconds since the recording's first sample) are None when unknown; ``split``
     holds the official split ("train"/"test") where the dataset has one. ``extras`` are further
     per-window arrays (UCI HAR's 561 engineered features: ``extras["features"]``, NaN where absent).
     """
@@ -115,6 +134,7 @@ class Dataset:
     split: np.ndarray | None = None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what the loader assumed or did, one line each
+    loaded_with: Mapping[str, Any] = field(default_factory=dict)  # {"kind", "options"} (see load_dataset)
 
     def __post_init__(self) -> None:
         where = f"{self.source}: " if self.source else ""
@@ -163,9 +183,9 @@ class Dataset:
         return digest({"arrays": h.hexdigest(), "spec": self.spec.to_dict()})
 
     def identity(self) -> dict[str, Any]:
-        """How results name their data: kind, source, fingerprint, size and spec."""
+        """How results name their data: name, source, fingerprint, size, spec, and how it was loaded."""
         return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint, "windows": len(self),
-                "subjects": len(self.subjects), "spec": self.spec.to_dict()}
+                "subjects": len(self.subjects), "spec": self.spec.to_dict(), **self.loaded_with}
 
     def subset(self, index: np.ndarray | Sequence[int]) -> "Dataset":
         """The windows at ``index`` (a boolean mask or indices), everything else kept."""
@@ -258,33 +278,46 @@ def _import_sources() -> None:
     from harcnn.data import hapt, npz, recording_folder, uci_har  # noqa: F401  (they register themselves)
 
 
-def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:
-    """Load a dataset of any registered kind; ``kind`` None detects it from ``path``.
+#: The options that decide how windows are made (as opposed to where labels and subjects are found):
+#: a model keeps the ones its training data was loaded with, to load other data the same way.
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window", "step", "sensors")
 
-    Without a path, UCI HAR is found as :func:`harcnn.data.uci_har.find_uci_har` says (and downloaded
-    when missing). Options a kind does not take are an error naming the ones it takes.
-    """
+
+def source_kind(path: str | Path | None = None, kind: str | None = None) -> SourceKind:
+    """The registered kind named ``kind``, or the one that ``path`` holds (UCI HAR without a path)."""
     kinds = source_kinds()
     if kind is not None and kind not in kinds:
         raise DataError(f"unknown data kind {kind!r}; choose from {', '.join(kinds)}")
     if path is None:
-        chosen = kinds[kind or "uci_har"]
-    else:
-        path = Path(path).expanduser()
-        if not path.exists():
-            raise DataError(f"data path {path} does not exist")
-        if kind is not None:
-            chosen = kinds[kind]
-        else:
-            found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
-            if not found:
-                raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
-                                ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
-                                f"({', '.join(kinds)}) to say which")
-            chosen = found[0]
+        if kind not in (None, "uci_har", "hapt"):
+            raise DataError(f"{kind} data needs a path: pass --data PATH")
+        return kinds[kind or "uci_har"]
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"data path {path} does not exist")
+    if kind is not None:
+        return kinds[kind]
+    found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
+    if not found:
+        raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
+                        ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
+                        f"({', '.join(kinds)}) to say which")
+    return found[0]
+
+
+def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:
+    """Load a dataset of any registered kind; ``kind`` None detects it from ``path``.
+
+    Without a path, UCI HAR is found as :func:`harcnn.data.uci_har.find_uci_har` says (and downloaded
+    when missing). Options a kind does not take are an error naming the ones it takes. The dataset
+    remembers its kind and the :data:`WINDOW_OPTIONS` it was loaded with (``loaded_with``).
+    """
+    chosen = source_kind(path, kind)
     given = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(given) - set(chosen.options))
+    unknown = sorted(set(given) - set(chosen.options) - {"progress"})
     if unknown:
         takes = ", ".join(chosen.options) or "none"
         raise DataError(f"{chosen.name} data takes no option {', '.join(map(repr, unknown))} (it takes: {takes})")
-    return chosen.load(path, **given)
+    dataset = chosen.load(None if path is None else Path(path).expanduser(), **given)
+    window_options = {k: v for k, v in given.items() if k in WINDOW_OPTIONS}
+    return replace(dataset, loaded_with={"kind": chosen.name, "options": window_options})

@@ -23,6 +23,7 @@ ACTIVITIES = ("walking", "standing", "sitting", "lying")
 GRAVITY = {"walking": (1.0, 0.0, 0.0), "standing": (1.0, 0.0, 0.0), "sitting": (0.93, 0.0, 0.37),
            "lying": (0.05, 0.99, 0.1)}
 EPOCH_NS = 1_733_000_000_000_000_000  # recordings start in December 2024
+FILE_RATE = 50.0  # Hz of the one-file recordings (the per-sensor exports run at 100 and 200 Hz)
 
 
 def _signal(activity: str, t: np.ndarray, person: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +87,7 @@ def write_example_recordings(folder: str | Path, *, people: int = 4, recordings_
                                [ns, t, values[:, 2], values[:, 1], values[:, 0]], ["%d", "%.6f"] + ["%.6f"] * 3)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                t = np.arange(int(start * 50.0)) / 50.0
+                t = np.arange(int(start * FILE_RATE)) / FILE_RATE
                 acc, gyro = _fill(pieces, t, person, rng)
                 _write_csv(target.with_suffix(".csv"), ["time_s", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y",
                                                         "gyro_z"], [t, *acc.T, *gyro.T], ["%.3f"] + ["%.5f"] * 6)

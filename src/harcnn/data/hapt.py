@@ -11,8 +11,9 @@ transitions. This module is the one place for HAPT's facts: rate, file names, cl
 or in a zip nested in it), an extracted folder, or a partial copy with fewer subjects; it checks
 every file, caches the parsed recordings per user and cuts windows:
 
-* each recording is preprocessed whole with the UCI HAR recipe (``PreprocessConfig()``: median 3,
-  20 Hz low-pass, 0.3 Hz gravity split, causal), then cut into 128-sample (2.56 s) windows;
+* each recording is preprocessed whole with the UCI HAR recipe (:data:`PREPROCESS`, UCI HAR's input
+  spec: median 3, 20 Hz low-pass, 0.3 Hz gravity split, 0.1 Hz gyroscope drift removal, causal), then
+  cut into 128-sample (2.56 s) windows, so UCI HAR models take HAPT windows and recordings alike;
 * an activity segment gives windows from its first sample every 64 samples, complete windows
   inside the segment only: exactly where the UCI HAR windows were cut (all 3285 training windows of
   the three walking activities but 5 start on this rule; filtering whole recordings reproduces
@@ -43,6 +44,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,9 +61,14 @@ from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
+from harcnn.data.uci_har import SPEC as UCI_SPEC
+from harcnn.data.uci_har import STEP, WINDOW  # HAPT's windows are cut as UCI HAR's were
 from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess
 from harcnn.errors import DataError
 from harcnn.timeline.metrics import Timeline
+
+if TYPE_CHECKING:
+    from harcnn.data.recordings import Recording
 
 __all__ = [
     "CLASS_NAMES",
@@ -77,9 +84,8 @@ __all__ = [
 
 HAPT_URL = ("https://archive.ics.uci.edu/static/public/341/"
             "smartphone+based+recognition+of+human+activities+and+postural+transitions.zip")
-SAMPLING_RATE = 50.0  # Hz
-WINDOW = 128  # samples: 2.56 s
-STEP = 64  # samples
+SAMPLING_RATE = 50.0  # Hz, HAPT's recordings
+PREPROCESS = PreprocessConfig.from_dict({k: v for k, v in UCI_SPEC.preprocessing.items() if k != "sensors"})
 CLASS_NAMES = (
     "WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING",
     "STAND_TO_SIT", "SIT_TO_STAND", "SIT_TO_LIE", "LIE_TO_SIT", "STAND_TO_LIE", "LIE_TO_STAND",
@@ -167,7 +173,7 @@ def _transition_starts(first: int, stop: int, n_samples: int) -> np.ndarray:
 
 def _preprocess(sensors: dict[str, np.ndarray], config: PreprocessConfig | None) -> np.ndarray:
     """The one call of the preprocessing (whole recordings, HAPT's rate)."""
-    series, channels = preprocess(sensors, config, sampling_rate=SAMPLING_RATE)
+    series, channels = preprocess(sensors, PREPROCESS if config is None else config, sampling_rate=SAMPLING_RATE)
     assert channels == output_channels(sensors)
     return series
 
@@ -245,7 +251,7 @@ def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic", 
     return _dataset(_load(source, cache), classes, chosen, str(source))
 
 
-def _dataset(copy: _Copy, classes: str, sensors: tuple[str, ...], source: str) -> Dataset:
+def _dataset(copy: _HaptCopy, classes: str, sensors: tuple[str, ...], source: str) -> Dataset:
     """The windows of every recording as one :class:`Dataset`."""
     n_classes = _class_count(classes)
     windows, labels, starts = zip(*(r.windows(classes, sensors=sensors) for r in copy.recordings))
@@ -255,7 +261,7 @@ def _dataset(copy: _Copy, classes: str, sensors: tuple[str, ...], source: str) -
     subject = np.repeat([r.subject for r in copy.recordings], counts)
     channels = output_channels(sensors)
     spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, channels, output_units(channels), CLASS_NAMES[:n_classes],
-                     {"sensors": list(sensors), **PreprocessConfig().to_dict()})
+                     {"sensors": list(sensors), **PREPROCESS.to_dict()})
     notes = ["windows: 128 samples every 64 from the start of each labelled activity segment, complete ones only",
              "postural transitions: not used" if classes == "basic" else
              "postural transitions: windows every 64 centred on each (one when it is shorter than a window)"]
@@ -275,14 +281,14 @@ def _dataset(copy: _Copy, classes: str, sensors: tuple[str, ...], source: str) -
 
 
 @dataclass(frozen=True)
-class _Copy:
+class _HaptCopy:
     """One HAPT copy as parsed and checked: its recordings and the official test subjects."""
 
     recordings: list[HaptRecording]
     test_subjects: np.ndarray
 
 
-def _load(source: Path, cache: Path) -> _Copy:
+def _load(source: Path, cache: Path) -> _HaptCopy:
     cache_file = _cache_file(source, cache)
     copy = read_entry(cache_file, _unpack_cache)
     if copy is None:
@@ -321,7 +327,7 @@ def _check_required(files: DatasetFiles) -> dict[str, tuple[int, int]]:
     return _recording_files(files)
 
 
-def _read_source(source: Path) -> _Copy:
+def _read_source(source: Path) -> _HaptCopy:
     """Parse and check a HAPT copy."""
     with _open_files(source) as files:
         experiments = _check_required(files)
@@ -347,7 +353,7 @@ def _read_source(source: Path) -> _Copy:
             raise DataError(f"{label}: RawData/acc_{name}.txt has {len(acc)} samples but RawData/gyro_{name}.txt "
                             f"has {len(gyro)}; both hold one row per 50 Hz sample")
         recordings.append(HaptRecording(name, user, acc, gyro, np.zeros((0, 3), np.int64)))
-    return _Copy(_attach_labels(recordings, list(experiments.values()), labels, f"{_MARKER} in {label}"),
+    return _HaptCopy(_attach_labels(recordings, list(experiments.values()), labels, f"{_MARKER} in {label}"),
                  test_subjects)
 
 
@@ -411,7 +417,7 @@ def _cache_file(source: Path, cache: Path) -> Path:
     return cache_entry("hapt", source, root, cache, CACHE_FORMAT)
 
 
-def _pack_cache(copy: _Copy) -> dict[str, np.ndarray]:
+def _pack_cache(copy: _HaptCopy) -> dict[str, np.ndarray]:
     recordings = copy.recordings
     return {"format": np.array(CACHE_FORMAT), "class_names": np.array(CLASS_NAMES),
             "names": np.array([r.name for r in recordings]), "subjects": np.array([r.subject for r in recordings]),
@@ -421,7 +427,7 @@ def _pack_cache(copy: _Copy) -> dict[str, np.ndarray]:
             "labels": np.concatenate([r.labels for r in recordings]), "test_subjects": copy.test_subjects}
 
 
-def _unpack_cache(arrays: dict[str, np.ndarray]) -> _Copy:
+def _unpack_cache(arrays: dict[str, np.ndarray]) -> _HaptCopy:
     if int(arrays["format"]) != CACHE_FORMAT or tuple(arrays["class_names"]) != CLASS_NAMES:
         raise ValueError("cache format or classes differ")
     lengths, label_counts = arrays["lengths"], arrays["label_counts"]
@@ -433,7 +439,7 @@ def _unpack_cache(arrays: dict[str, np.ndarray]) -> _Copy:
     recordings = [HaptRecording(str(name), int(subject), acc[a:b], gyro[a:b], labels[c:d])
                   for name, subject, a, b, c, d in zip(arrays["names"], arrays["subjects"], bounds[:-1], bounds[1:],
                                                        label_bounds[:-1], label_bounds[1:])]
-    return _Copy(recordings, arrays["test_subjects"])
+    return _HaptCopy(recordings, arrays["test_subjects"])
 
 
 register_source(SourceKind(

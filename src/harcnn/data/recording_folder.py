@@ -35,16 +35,19 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
-from harcnn.data.sensorfiles import read_table
-from harcnn.data.windows import SAMPLING_RATE, WINDOW, PreprocessConfig, canonical_order, output_units
+from harcnn.data.sensorfiles import RECORDING_SUFFIXES, is_recording_file, read_table, without_suffix
+from harcnn.data.windows import DEFAULT_RATE, DEFAULT_WINDOW, PreprocessConfig, canonical_order, output_units
 from harcnn.errors import DataError
 
-SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
+if TYPE_CHECKING:
+    from harcnn.timeline import Timeline
+
 TABLES = ("labels.csv", "subjects.csv")
 
 
@@ -67,73 +70,61 @@ def _recording_files(root: Path) -> dict[str, list[Path]]:
             found[folder.relative_to(root).as_posix()] = files
         else:
             for p in files:
-                found[_stem(p.relative_to(root).as_posix())] = [p]
+                found[without_suffix(p.relative_to(root).as_posix())] = [p]
     if not found:
-        raise DataError(f"{root}: no recordings (files ending in {', '.join(SUFFIXES)}) in this folder")
+        raise DataError(f"{root}: no recordings (files ending in {', '.join(RECORDING_SUFFIXES)}) in this folder")
     return found
 
 
 def _is_data(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(SUFFIXES) and path.name.lower() not in TABLES \
+    return path.is_file() and is_recording_file(path.name) and path.name.lower() not in TABLES \
         and not path.name.startswith(".")
 
 
-def _stem(name: str) -> str:
-    for suffix in SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+def _segments(path: Path, names: set[str]) -> dict[str, "Timeline"]:
+    """``recording -> Timeline`` of its labelled segments, from a segments table."""
+    from harcnn.timeline.metrics import read_labels_table
+
+    segments = read_labels_table(path)
+    if not isinstance(segments, dict):
+        raise DataError(f"{path}: a segments table of a folder needs a recording column (recording, start, end, "
+                        "label)")
+    unknown = sorted(set(segments) - names)
+    if unknown:
+        raise DataError(f"{path}: recording(s) {', '.join(map(repr, unknown[:5]))} are not in the folder "
+                        f"(recordings: {', '.join(sorted(names)[:8])}{' ...' if len(names) > 8 else ''})")
+    return segments
 
 
-def _segments(path: Path, names: set[str]) -> dict[str, list[tuple[float, float, str, int]]]:
-    """``recording -> [(start, end, label, line)]`` from a segments table."""
-    table = read_table(path)
-    cols = {role: table.find(role) for role in ("recording", "start", "end", "label")}
-    if cols["label"] is None:
-        cols["label"] = table.find("activity")
-    missing = [role for role, col in cols.items() if col is None]
-    if missing:
-        raise DataError(f"{path}: no column {', '.join(missing)} (a segments table has recording, start, end, label; "
-                        f"found {', '.join(table.header)})")
-    out: dict[str, list] = {}
-    starts, ends = table.numbers(cols["start"]), table.numbers(cols["end"])
-    for i, (recording, label) in enumerate(zip(table.columns[cols["recording"]], table.columns[cols["label"]])):
-        recording, line = _stem(str(recording).strip()), table.lines[i]
-        if recording not in names:
-            raise DataError(f"{path}, line {line}: recording {recording!r} is not in the folder "
-                            f"(recordings: {', '.join(sorted(names)[:8])}{' ...' if len(names) > 8 else ''})")
-        if not ends[i] > starts[i]:
-            raise DataError(f"{path}, line {line}: the segment ends ({ends[i]:g}) before it starts ({starts[i]:g})")
-        out.setdefault(recording, []).append((float(starts[i]), float(ends[i]), str(label).strip(), line))
-    return out
-
-
-def _labelled(recording: Recording, segments: list[tuple[float, float, str, int]], unit: str, where: str) -> Recording:
+def _labelled(recording: Recording, segments: "Timeline", unit: str, where: str) -> Recording:
     """The recording with per-sample labels from its segments (seconds on its clock, or sample indices)."""
     t = recording.timestamps
     labels = np.full(len(t), "", dtype=object)
     position = np.arange(len(t), dtype=np.float64) if unit == "samples" else t
-    for start, end, label, line in sorted(segments):
+    for start, end, label in zip(segments.starts, segments.ends, segments.labels):
         inside = (position >= start) & (position < end)
         if not inside.any():
-            raise DataError(f"{where}, line {line}: the segment {start:g}-{end:g} {unit} lies outside recording "
+            raise DataError(f"{where}: the segment {start:g}-{end:g} {unit} ({label}) lies outside recording "
                             f"{recording.source} ({t[0]:.3f}-{t[-1]:.3f} s, {len(t)} samples)")
         labels[inside] = label
     return Recording(t, recording.sensors, labels, recording.source, recording.notes)
 
 
 def _subject_of(names: list[str], root: Path, subjects: str | None, notes: list[str]) -> dict[str, str]:
-    table = Path(subjects) if subjects and Path(subjects).suffix.lower() == ".csv" else root / "subjects.csv"
+    if subjects is not None and is_recording_file(subjects) and not Path(subjects).is_file():
+        raise DataError(f"subjects table {subjects}: no such file (a subjects table has the columns recording, "
+                        "subject; or give a pattern on the recording names)")
+    table = Path(subjects) if subjects and is_recording_file(subjects) else root / "subjects.csv"
     if subjects is None and not table.is_file() and all("/" in n for n in names):
         notes.append("subjects: the first folder of each recording's name")
         return {n: n.split("/", 1)[0] for n in names}
-    if table.is_file() and (subjects is None or Path(subjects).suffix.lower() == ".csv"):
+    if table.is_file() and (subjects is None or is_recording_file(subjects)):
         t = read_table(table)
         rec, sub = t.find("recording"), t.find("subject")
         if rec is None or sub is None:
             raise DataError(f"{table}: a subjects table needs the columns recording and subject; found "
                             f"{', '.join(t.header)}")
-        given = {_stem(str(r).strip()): str(s).strip() for r, s in zip(t.columns[rec], t.columns[sub])}
+        given = {without_suffix(str(r).strip()): str(s).strip() for r, s in zip(t.columns[rec], t.columns[sub])}
         missing = [n for n in names if n not in given]
         if missing:
             raise DataError(f"{table}: no subject for recording(s) {', '.join(missing[:5])}")
@@ -176,9 +167,13 @@ def _window_labels(labels: np.ndarray, policy: str) -> np.ndarray:
 def load_recordings(path: str | Path, *, sampling_rate: float | None = None, window: float | None = None,
                     step: float | None = None, labels: str | None = None, label_column: str | None = None,
                     unit: str = "s", subjects: str | None = None, sensors: str | None = None,
-                    label_policy: str = "pure", **reading: object) -> Dataset:
+                    label_policy: str = "pure", time_column: str | None = None, time_unit: str | None = None,
+                    acc_units: str | None = None, gyro_units: str | None = None, input_rate: float | None = None,
+                    **reading: object) -> Dataset:
     """A :class:`Dataset` of windows cut from a folder (or zip) of labelled recordings (see the module
-    docstring). ``reading`` options go to :func:`harcnn.data.load_recording` for every file."""
+    docstring). ``time_column``, ``time_unit``, ``acc_units``, ``gyro_units``, ``input_rate`` (the files'
+    rate, for files without a time column) and further ``reading`` options go to
+    :func:`harcnn.data.load_recording` for every file (detected when None)."""
     path = Path(path)
     if path.is_file() and zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="harcnn-recordings-") as folder:
@@ -188,16 +183,19 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
             root = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(folder)
             dataset = load_recordings(root, sampling_rate=sampling_rate, window=window, step=step, labels=labels,
                                       label_column=label_column, unit=unit, subjects=subjects, sensors=sensors,
-                                      label_policy=label_policy, **reading)
+                                      label_policy=label_policy, time_column=time_column, time_unit=time_unit,
+                                      acc_units=acc_units, gyro_units=gyro_units, input_rate=input_rate, **reading)
         return dataclasses.replace(dataset, source=str(path))
     if not path.is_dir():
         raise DataError(f"{path}: a recordings dataset is a folder (or a zip of one)")
+    reading = {"time_column": time_column, "time_unit": time_unit, "acc_units": acc_units,
+               "gyro_units": gyro_units, "sampling_rate": input_rate, **reading}
     if label_policy not in ("pure", "majority"):
         raise DataError(f"label_policy must be pure or majority, got {label_policy!r}")
     if unit not in ("s", "samples"):
         raise DataError(f"unit (of the segments table) must be s or samples, got {unit!r}")
-    rate = float(sampling_rate or SAMPLING_RATE)
-    window_s = float(window or WINDOW / SAMPLING_RATE)
+    rate = float(sampling_rate or DEFAULT_RATE)
+    window_s = float(window or DEFAULT_WINDOW / DEFAULT_RATE)
     n_window = int(round(window_s * rate))
     n_step = int(round(float(step) * rate)) if step else n_window // 2
     if n_window < 4 or n_step < 1:
@@ -213,6 +211,10 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
     for name, paths in files.items():
         recording = load_recording(paths if len(paths) > 1 else paths[0], label_column=label_column, **reading)
         if segments is not None:
+            if unit == "samples" and len(paths) > 1:
+                raise DataError(f"{table}: segments in samples count the rows of one file, but recording {name} has "
+                                "one file per sensor (merged onto one clock): give its segments in seconds "
+                                "(--labels-unit s)")
             if name not in segments:
                 notes.append(f"{name}: no labelled segment, skipped")
                 continue
@@ -261,7 +263,7 @@ def is_recording_folder(path: Path) -> bool:
         return any(_is_data(p) for p in path.rglob("*"))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            return any(n.lower().endswith(SUFFIXES) for n in archive.namelist())
+            return any(is_recording_file(n) for n in archive.namelist())
     return False
 
 
@@ -272,4 +274,6 @@ register_source(SourceKind(
      "step": "seconds between window starts (default half a window)", "labels": "segments table",
      "label_column": "per-sample label column", "unit": "unit of the segments table: s or samples",
      "subjects": "subjects.csv, a pattern, or one folder per person", "sensors": "which sensors, e.g. acc",
-     "label_policy": "pure (default) or majority"}, generic=True))
+     "label_policy": "pure (default) or majority", "time_column": "the files' time column",
+     "time_unit": "unit of the time column: s, ms, us or ns", "acc_units": "g or m/s2", "gyro_units": "rad/s or deg/s",
+     "input_rate": "the files' sampling rate, for files without a time column"}, generic=True))

@@ -45,10 +45,10 @@ import numpy as np
 
 from harcnn.data.sensorfiles import ReadOptions, SensorFile, read_sensor_file
 from harcnn.data.windows import (
-    SAMPLING_RATE,
-    STEP,
+    DEFAULT_RATE,
+    DEFAULT_STEP,
     VECTOR_SENSORS,
-    WINDOW,
+    DEFAULT_WINDOW,
     PreprocessConfig,
     canonical_order,
     make_windows,
@@ -311,6 +311,10 @@ def _check_requested(files: list[SensorFile], options: ReadOptions) -> None:
 # --------------------------------------------------------------------------- merging
 
 
+def _gap(max_gap_s: float | None) -> str:
+    return "any length (no gap limit)" if max_gap_s is None else f"{max_gap_s:g} s"
+
+
 def _segments(t: np.ndarray, max_gap_s: float | None) -> list[tuple[int, int]]:
     """``[start, stop)`` index ranges separated by intervals longer than ``max_gap_s``."""
     if max_gap_s is None:
@@ -354,7 +358,7 @@ def _merge(files: list[SensorFile], max_gap_s: float | None) -> tuple[np.ndarray
     dropped = n - keep.size
     if dropped:
         notes.append(f"{dropped} grid sample(s) ({dropped / rate:.2f} s) dropped inside gaps of a sensor "
-                     f"(> {max_gap_s:g} s)")
+                     f"(> {_gap(max_gap_s)})")
     return t0 + keep / rate, {s: merged[s][keep] for s in canonical_order(merged)}, notes
 
 
@@ -435,9 +439,9 @@ def recording_to_windows(
     recording: Recording,
     config: PreprocessConfig | None = None,
     *,
-    sampling_rate: float = SAMPLING_RATE,
-    window: int = WINDOW,
-    step: int = STEP,
+    sampling_rate: float = DEFAULT_RATE,
+    window: int = DEFAULT_WINDOW,
+    step: int = DEFAULT_STEP,
     max_gap_s: float | None = DEFAULT_MAX_GAP_S,
     jitter_tolerance: float = 0.02,
     min_rate_hz: float | None = None,
@@ -474,7 +478,7 @@ def recording_to_windows(
         raise _too_short(
             where, longest, sampling_rate, window,
             f"the longest gap-free stretch (the recording has {len(_segments(recording.timestamps, max_gap_s)) - 1} "
-            f"gap(s) longer than {max_gap_s:g} s)",
+            f"gap(s) longer than {_gap(max_gap_s)})",
         )
     start_times = np.concatenate(starts)
     notes = list(recording.notes)

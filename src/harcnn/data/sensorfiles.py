@@ -84,6 +84,7 @@ MS2_MAGNITUDE = (5.0, 20.0)  # ... in m/s^2
 GYRO_DEG_S_ABOVE = 35.0  # 99th percentile of |w| at or above this: deg/s
 GYRO_RAD_S_BELOW = 10.0  # at or below this: rad/s
 _EPOCH_S = (946_684_800.0, 4_102_444_800.0)  # 2000-01-01 .. 2100-01-01 UTC
+RECORDING_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".pq")
 _COMMENTS = ("#", "%", "//")
 _WHITESPACE = " "  # as a delimiter: runs of whitespace
 _DELIMITERS = ("\t", ";", ",", _WHITESPACE)
@@ -250,6 +251,19 @@ def _parse_delimiter(delimiter: str | None) -> str | None:
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise DataError(f"delimiter must be one character (or 'tab', 'whitespace'), got {delimiter!r}")
     return delimiter
+
+
+def is_recording_file(name: str) -> bool:
+    """Whether a file name ends like a recording or table harcnn reads (:data:`RECORDING_SUFFIXES`)."""
+    return name.lower().endswith(RECORDING_SUFFIXES)
+
+
+def without_suffix(name: str) -> str:
+    """A recording file's name without its ending (``walk.csv.gz`` -> ``walk``)."""
+    for suffix in sorted(RECORDING_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def read_table(path, delimiter: str | None = None) -> Table:

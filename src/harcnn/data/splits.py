@@ -96,7 +96,8 @@ def subject_holdout(subjects: np.ndarray, n_holdout: int, seed: int = VALIDATION
     """Boolean masks (keep, holdout) that hold out ``n_holdout`` whole subjects, chosen by ``seed``."""
     unique = np.unique(subjects)
     if not 0 < n_holdout < len(unique):
-        raise HarcnnError(f"cannot hold out {n_holdout} of {len(unique)} training subjects for validation")
+        raise HarcnnError(f"cannot hold out {n_holdout} of the {len(unique)} training subjects for validation: "
+                          f"set validation_subjects from 1 to {len(unique) - 1}")
     held = np.random.default_rng(seed).choice(unique, size=n_holdout, replace=False)
     holdout = np.isin(subjects, held)
     return ~holdout, holdout

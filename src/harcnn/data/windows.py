@@ -104,11 +104,11 @@ __all__ = [
     "CHANNELS",
     "MAX_RATIO_DENOMINATOR",
     "NOISE_CUTOFF_NYQUIST_FRACTION",
-    "SAMPLING_RATE",
+    "DEFAULT_RATE",
     "STANDARD_GRAVITY",
-    "STEP",
+    "DEFAULT_STEP",
     "VECTOR_SENSORS",
-    "WINDOW",
+    "DEFAULT_WINDOW",
     "PreprocessConfig",
     "StreamingWindower",
     "canonical_order",
@@ -133,9 +133,10 @@ def _signal():
 
     return signal
 
-SAMPLING_RATE = 50.0
-WINDOW = 128
-STEP = 64
+# harcnn's default windows for recordings: 2.56 s at 50 Hz, a new one every 1.28 s (the common HAR choice)
+DEFAULT_RATE = 50.0
+DEFAULT_WINDOW = 128
+DEFAULT_STEP = 64
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 MAX_RATIO_DENOMINATOR = 1000
 VECTOR_SENSORS = ("acc", "gyro", "mag")  # the 3-axis sensors, in channel order; any other name is one channel
@@ -295,7 +296,7 @@ def _check_window_step(window: int, step: int) -> None:
 # --------------------------------------------------------------------------- resampling
 
 
-def resample_ratio(from_hz: float, to_hz: float = SAMPLING_RATE) -> tuple[int, int]:
+def resample_ratio(from_hz: float, to_hz: float = DEFAULT_RATE) -> tuple[int, int]:
     """``(up, down)``: the fraction (denominator <= 1000) closest to ``to_hz / from_hz``."""
     for name, v in (("from_hz", from_hz), ("to_hz", to_hz)):
         if not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
@@ -332,7 +333,7 @@ def _resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     return y[:n_keep]
 
 
-def resample(signal, from_hz: float, to_hz: float = SAMPLING_RATE) -> np.ndarray:
+def resample(signal, from_hz: float, to_hz: float = DEFAULT_RATE) -> np.ndarray:
     """Resample a uniformly sampled ``[n]`` or ``[n, channels]`` signal from ``from_hz`` to ``to_hz``.
 
     Polyphase filtering with the rational approximation :func:`resample_ratio`; output sample
@@ -351,7 +352,7 @@ def resample(signal, from_hz: float, to_hz: float = SAMPLING_RATE) -> np.ndarray
 def resample_series(
     timestamps,
     signal,
-    to_hz: float = SAMPLING_RATE,
+    to_hz: float = DEFAULT_RATE,
     *,
     jitter_tolerance: float = 0.02,
     start: float | None = None,
@@ -472,7 +473,7 @@ def sensor_array(values, name: str, sensor: str | None = None) -> np.ndarray:
     return arr
 
 
-def _stack(sensors: Mapping[str, object], suffix: str = "") -> tuple[tuple[str, ...], np.ndarray]:
+def _sensor_matrix(sensors: Mapping[str, object], suffix: str = "") -> tuple[tuple[str, ...], np.ndarray]:
     """The sensors' columns side by side in channel order: ``(names, [n, channels])``, checked."""
     if not isinstance(sensors, Mapping) or not sensors:
         raise DataError("sensors must be a non-empty mapping of sensor name -> array, e.g. {'acc': acc, 'gyro': gyro}")
@@ -496,7 +497,7 @@ def _with_body(x: np.ndarray, gravity: np.ndarray) -> np.ndarray:
 def preprocess(
     sensors: Mapping[str, object],
     config: PreprocessConfig | None = None,
-    sampling_rate: float = SAMPLING_RATE,
+    sampling_rate: float = DEFAULT_RATE,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Continuous UCI-style series from signals already at ``sampling_rate`` (default 50 Hz).
 
@@ -506,7 +507,7 @@ def preprocess(
     float64, channel names)`` in the order of :func:`output_channels`.
     """
     cfg = config or PreprocessConfig()
-    names, x = _stack(sensors)
+    names, x = _sensor_matrix(sensors)
     fs = float(sampling_rate)
     x = _median_filter(x, cfg.median_kernel, not cfg.zero_phase)
     sos, cutoff = _noise_sos(cfg, fs)
@@ -533,7 +534,7 @@ def _gyro_columns(names: tuple[str, ...]) -> slice | None:
 # --------------------------------------------------------------------------- windows
 
 
-def window_starts(n_samples: int, window: int = WINDOW, step: int = STEP) -> np.ndarray:
+def window_starts(n_samples: int, window: int = DEFAULT_WINDOW, step: int = DEFAULT_STEP) -> np.ndarray:
     """Start indices of the complete windows of a series of ``n_samples`` samples."""
     _check_window_step(window, step)
     if n_samples < window:
@@ -541,7 +542,7 @@ def window_starts(n_samples: int, window: int = WINDOW, step: int = STEP) -> np.
     return np.arange(0, n_samples - window + 1, step, dtype=np.int64)
 
 
-def sliding_windows(series, window: int = WINDOW, step: int = STEP) -> np.ndarray:
+def sliding_windows(series, window: int = DEFAULT_WINDOW, step: int = DEFAULT_STEP) -> np.ndarray:
     """Cut ``[n, c]`` into ``[n_windows, window, c]`` (a copy; dtype kept); samples after the last
     complete window are dropped. Start indices: :func:`window_starts`."""
     _check_window_step(window, step)
@@ -555,7 +556,7 @@ def sliding_windows(series, window: int = WINDOW, step: int = STEP) -> np.ndarra
     return np.ascontiguousarray(view.transpose(0, 2, 1))
 
 
-def stitch_windows(windows, step: int = STEP, *, check: bool = True, atol: float = 1e-6) -> np.ndarray:
+def stitch_windows(windows, step: int = DEFAULT_STEP, *, check: bool = True, atol: float = 1e-6) -> np.ndarray:
     """Inverse of :func:`sliding_windows` for consecutive windows: ``[n, W, c]`` -> ``[(n-1)*step + W, c]``.
 
     With ``check`` the samples that consecutive windows share must agree within ``atol``
@@ -588,9 +589,9 @@ def make_windows(
     sensors: Mapping[str, object],
     config: PreprocessConfig | None = None,
     *,
-    sampling_rate: float = SAMPLING_RATE,
-    window: int = WINDOW,
-    step: int = STEP,
+    sampling_rate: float = DEFAULT_RATE,
+    window: int = DEFAULT_WINDOW,
+    step: int = DEFAULT_STEP,
 ) -> np.ndarray:
     """``sliding_windows(preprocess(sensors, config, sampling_rate))`` as float32 ``[n_windows, window, C]``
     (channels: :func:`output_channels`)."""
@@ -620,9 +621,9 @@ class StreamingWindower:
         self,
         config: PreprocessConfig | None = None,
         *,
-        window: int = WINDOW,
-        step: int = STEP,
-        sampling_rate: float = SAMPLING_RATE,
+        window: int = DEFAULT_WINDOW,
+        step: int = DEFAULT_STEP,
+        sampling_rate: float = DEFAULT_RATE,
     ) -> None:
         cfg = config if config is not None else PreprocessConfig()
         if cfg.zero_phase:
@@ -689,7 +690,7 @@ class StreamingWindower:
         windows they complete."""
         given = {"acc": acc_chunk, "gyro": gyro_chunk, **other_sensors}
         chunks = {name: self._one_sample(x, name) for name, x in given.items() if x is not None}
-        names, x = _stack(chunks, "_chunk")
+        names, x = _sensor_matrix(chunks, "_chunk")
         if self._sensors is None:
             self._sensors = names
             self._buffer = np.zeros((0, len(output_channels(names))), dtype=np.float64)

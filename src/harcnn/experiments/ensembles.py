@@ -1,4 +1,5 @@
-"""Ensembles of trained repeats: average their test-set class probabilities, then take the argmax.
+"""Ensembles of trained repeats: their saved test-set class probabilities, averaged
+(:func:`harcnn.training.inference.average_probabilities`), then the argmax.
 
 Every trial keeps its test-set probabilities (``Trial.test_proba``, float32 ``[n_test, K]``).
 A study saves them beside its store as ``probabilities/<config_id>-<fold>-r<repeat>.npy``, each written
@@ -13,74 +14,22 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from harcnn.errors import HarcnnError
 from harcnn.io import atomic_write_bytes
-from harcnn.metrics import macro_f1
 
 __all__ = [
     "PROBABILITIES_DIR",
-    "average_probabilities",
-    "ensemble_accuracy",
-    "ensemble_macro_f1",
-    "ensemble_predictions",
     "load_probabilities",
     "probability_path",
     "save_probabilities",
 ]
 
 PROBABILITIES_DIR = "probabilities"
-
-
-def _stack(probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    """``[M, n, K]`` float64 from an array ``[M, n, K]`` (or ``[n, K]``) or a list of ``[n, K]``."""
-    if isinstance(probas, np.ndarray):
-        stacked = probas[None] if probas.ndim == 2 else probas
-    else:
-        probas = list(probas)
-        if not probas:
-            raise HarcnnError("an ensemble needs the probabilities of at least one model")
-        shapes = {np.shape(p) for p in probas}
-        if len(shapes) != 1:
-            raise HarcnnError(f"ensemble members disagree on the probability shape: {sorted(shapes)}")
-        stacked = np.stack([np.asarray(p) for p in probas])
-    if stacked.ndim != 3 or stacked.shape[0] == 0:
-        raise HarcnnError(f"probabilities must be [models, windows, classes], got shape {stacked.shape}")
-    return stacked.astype(np.float64, copy=False)
-
-
-def average_probabilities(probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    """The members' mean probabilities ``[n, K]`` (each member weighs the same)."""
-    return _stack(probas).mean(axis=0)
-
-
-def ensemble_predictions(probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    """The class with the highest averaged probability, per window: ``[n]`` int64."""
-    return average_probabilities(probas).argmax(axis=1)
-
-
-def _check_labels(y: np.ndarray, n: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n:
-        raise HarcnnError(f"labels must be a vector of {n} class indices, got shape {y.shape}")
-    return y
-
-
-def ensemble_accuracy(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) -> float:
-    """Accuracy of the averaged probabilities of several models (``[M, n, K]`` or a list of ``[n, K]``)."""
-    predicted = ensemble_predictions(probas)
-    return float((predicted == _check_labels(y, len(predicted))).mean())
-
-
-def ensemble_macro_f1(probas: np.ndarray | Sequence[np.ndarray], y: np.ndarray) -> float:
-    """Macro-averaged F1 of the averaged probabilities (over all K classes)."""
-    stacked = _stack(probas)
-    predicted = stacked.mean(axis=0).argmax(axis=1)
-    return macro_f1(_check_labels(y, len(predicted)), predicted, stacked.shape[2])
 
 
 # --------------------------------------------------------------------------------------------

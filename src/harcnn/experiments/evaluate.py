@@ -20,14 +20,16 @@ import numpy as np
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
-from harcnn.experiments.ensembles import average_probabilities
 from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
+from harcnn.experiments.report import natural_key
 from harcnn.experiments.trials import Trial
 from harcnn.io import atomic_write_bytes, write_csv, write_json
 from harcnn.metrics import accuracy, macro_f1
 from harcnn.provenance import current_versions
 from harcnn.seeding import fold_seeds
 from harcnn.settings import Config
+from harcnn.training.fit import check_plan
+from harcnn.training.inference import average_probabilities
 
 
 @dataclass
@@ -71,7 +73,7 @@ class EvaluationResult:
         for trial in self.trials:
             for subject, value in trial.per_subject.items():
                 by_subject.setdefault(subject, []).append(value)
-        return {s: float(np.mean(v)) for s, v in sorted(by_subject.items(), key=lambda kv: _natural(kv[0]))}
+        return {s: float(np.mean(v)) for s, v in sorted(by_subject.items(), key=lambda kv: natural_key(kv[0]))}
 
     def summary_line(self) -> str:
         over = f" over {len(self.folds)} folds x {self.repeats} repeats" if len(self.folds) > 1 else ""
@@ -146,10 +148,6 @@ class EvaluationResult:
         return out
 
 
-def _natural(text: str) -> tuple:
-    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
-
-
 def evaluate(dataset: Dataset, config: Config, *, protocol: Protocol | str = "official", repeats: int = 10,
              seed: int = 0, models_per_batch: int | None = None, executor: Executor | None = None,
              on_trial: Callable[[Trial], None] | None = None,
@@ -159,6 +157,7 @@ def evaluate(dataset: Dataset, config: Config, *, protocol: Protocol | str = "of
     into batches or spread over workers."""
     protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)
     folds = protocol.folds(dataset.subject, dataset.split)
+    check_plan([config], dataset, folds)
     executor = executor or InProcessExecutor()
     todo = [(config.model, config, fold, list(range(repeats)), fold_seeds(seed, repeats, i, len(folds)))
             for i, fold in enumerate(folds)]

@@ -8,7 +8,8 @@ store what comes back, so the engine that runs them can change without touching 
   two single-threaded workers beat one two-threaded process on many small jobs; a single job
   runs in this process with all threads instead.
 
-Results are identical either way, since a repeat depends only on its own seed. Both report
+Results are the same either way up to float rounding (a repeat depends only on its own seed;
+batched kernels and thread counts only change the order of sums). Both report
 progress as the number of trials done so far, fractions of running trials included.
 """
 

@@ -33,7 +33,8 @@ from harcnn.io import atomic_write_text
 from harcnn.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
 from harcnn.metrics import accuracy, macro_f1
 from harcnn.models import create_model, list_models
-from harcnn.settings import Config, canonical_name, settings_for
+from harcnn.settings import Config, canonical_name, settings_for, show_value
+from harcnn.training.inference import average_probabilities
 
 __all__ = ["LEADERBOARD_COLUMNS", "Leaderboard", "leaderboard_spec", "run_leaderboard"]
 
@@ -75,7 +76,8 @@ def leaderboard_spec(models: Sequence[str] | None = None, settings: Mapping[str,
         raise HarcnnError(f"unknown model {', '.join(map(repr, unknown))}; available: {', '.join(registered)}")
     settings = _canonical(settings or {})
     if "model" in settings:
-        raise HarcnnError("the models are chosen with --models, not with a 'model' setting")
+        raise HarcnnError("the leaderboard's models are chosen with --models, not with a 'model' setting (leave it "
+                          "out of the config file)")
     orphans = sorted(k for k in settings if not any(k in settings_for(m) for m in models))
     if orphans:
         raise HarcnnError(f"unknown setting {', '.join(map(repr, orphans))} for models {', '.join(models)}")
@@ -161,7 +163,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _settings_text(values: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in values.items())
+    return " ".join(f"{k}={show_value(v)}" for k, v in values.items())
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -177,7 +179,7 @@ def _fold_probabilities(folder: Path, config: Config, records: list[Trial], fold
         _, probas = load_probabilities(folder, config.config_id, fold.name, repeats)
         if probas is None or probas.shape[1] != len(fold.test):
             return None
-        means.append(probas.astype(np.float64).mean(axis=0))
+        means.append(average_probabilities(probas))
     return means
 
 
@@ -272,8 +274,10 @@ def protocol_lines(dataset: Dataset, configs: Sequence[tuple[str, Config]], fold
     n_val = max(c.validation_subjects for _, c in configs)
     lines = [f"Data: {dataset.name} from {dataset.source} (fingerprint {dataset.fingerprint}): {len(dataset)} windows "
              f"of {len(dataset.subjects)} subjects, {len(dataset.class_names)} classes, {dataset.spec.describe()}."]
-    if str(protocol) == "official":
-        lines.append(f"Test: the dataset's official test split, {len(folds[0].test)} windows of subjects "
+    if str(protocol) == "official" or len(folds) == 1:
+        which = "the dataset's official test split" if str(protocol) == "official" else \
+            f"held-out subjects (--cv {protocol})"
+        lines.append(f"Test: {which}, {len(folds[0].test)} windows of subjects "
                      f"{', '.join(folds[0].test_subjects)}, disjoint from the training subjects.")
     else:
         lines.append(f"Test: cross-validation by subject (--cv {protocol}): {len(folds)} folds, each testing on "

@@ -73,7 +73,8 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _natural_key(name: str) -> list[Any]:
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders numbers by value: subject 2 before 10, fig2 before fig10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
@@ -85,8 +86,8 @@ def ordered_pngs(folder: str | os.PathLike) -> list[Path]:
         stem = path.stem.lower()
         for rank, (prefix, _caption) in enumerate(_FIGURE_GROUPS):
             if stem.startswith(prefix):
-                return rank, _natural_key(path.name)
-        return len(_FIGURE_GROUPS), _natural_key(path.name)
+                return rank, natural_key(path.name)
+        return len(_FIGURE_GROUPS), natural_key(path.name)
 
     return sorted(files, key=key)
 

@@ -1,6 +1,6 @@
 """Honest model selection: choose a configuration on validation subjects only, then report its test score.
 
-A study run with validation subjects (``--validation subjects:N``) records, per trial, the accuracy on
+A study run with validation subjects (``--validation-subjects N``) records, per trial, the accuracy on
 those held-out training subjects. :func:`select_by_validation` picks the configuration with the best
 mean validation accuracy, ignoring every test score, and only then reads the chosen configuration's
 test accuracies. Test scores of the configurations that were not chosen play no part, so the reported
@@ -69,7 +69,7 @@ def select_by_validation(records: Iterable[Trial]) -> Selection:
             candidates.append((float(np.mean(vals)), config_id, group))
     if not candidates:
         raise HarcnnError("no trial has a validation accuracy: run the study with validation subjects "
-                          "(--validation subjects:N) to select on them")
+                          "(--validation-subjects N) to select on them")
     order = sorted(range(len(candidates)), key=lambda i: (-candidates[i][0], i))
     val_mean, config_id, group = candidates[order[0]]
     tests = np.array([r.test_accuracy for r in group])  # read only after the choice

@@ -246,14 +246,28 @@ def _get(record: Any, name: str) -> Any:
 
 
 def group_scores(records: Iterable[Any], metric: str = "test_accuracy") -> dict[str, list[float]]:
-    """``{label: [score, ...]}`` in order of first appearance (records: dicts or TrialRecords)."""
-    groups: dict[str, list[float]] = {}
-    for rec in records:
+    """``{label: [score, ...]}`` in order of first appearance (records: dicts or Trials): one score per
+    trial, or, under cross-validation (records of several folds), one per repeat: the mean over its
+    folds. Folds test different subjects, so their scores are not independent draws of one quantity;
+    each repeat's cross-validated score is (its seeds are independent). A repeat missing a fold is left out."""
+    by_label: dict[str, dict[int, dict[str, float]]] = {}
+    for i, rec in enumerate(records):
         value = _get(rec, metric)
         if value is None:
             continue
-        groups.setdefault(str(_get(rec, "label")), []).append(float(value))
+        repeat = int(_get(rec, "repeat")) if _has(rec, "repeat") else i
+        fold = str(_get(rec, "fold")) if _has(rec, "fold") else ""
+        by_label.setdefault(str(_get(rec, "label")), {}).setdefault(repeat, {})[fold] = float(value)
+    groups: dict[str, list[float]] = {}
+    for label, repeats in by_label.items():
+        folds = set().union(*(r.keys() for r in repeats.values()))
+        groups[label] = [float(np.mean([r[f] for f in sorted(folds)])) for _, r in sorted(repeats.items())
+                         if set(r) == folds]
     return groups
+
+
+def _has(record: Any, name: str) -> bool:
+    return name in record if isinstance(record, Mapping) else hasattr(record, name)
 
 
 def _check_baseline(groups: Mapping[str, Any], baseline_label: str | None) -> None:

@@ -14,7 +14,6 @@ exclusive, non-blocking ``flock`` on ``DIR/.lock``; the kernel drops it when the
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
 import json
 import math
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harcnn.errors import HarcnnError
-from harcnn.experiments.trials import Trial
+from harcnn.experiments.trials import Trial, now_iso
 from harcnn.io import write_csv
 from harcnn.provenance import canonical_json, dumps
 
@@ -38,10 +37,6 @@ SCHEMA_VERSION = 2  # 2: folds, per-subject accuracy, epochs trained, data finge
 #: Columns of :meth:`ResultStore.export_csv`, in order.
 CSV_COLUMNS = ("study", "label", "config_id", "fold", "repeat", "seed", "test_accuracy", "val_accuracy", "macro_f1",
                "epochs", "train_seconds", "data", "finished_at", "config")
-
-
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 _SCHEMA = """
@@ -153,7 +148,7 @@ class ResultStore:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (dumps(_now_iso()),)
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (dumps(now_iso()),)
                 )
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.execute("COMMIT")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +43,9 @@ from harcnn.metrics import accuracy, macro_f1
 from harcnn.models import create_model
 from harcnn.progress import ProgressBar
 from harcnn.seeding import fold_seeds
-from harcnn.settings import Config, canonical_name, read_settings_file
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (bool, list)) else str(value)
+from harcnn.settings import Config, canonical_name, read_settings_file, show_value
+from harcnn.training.fit import check_plan
+from harcnn.training.inference import average_probabilities
 
 
 @dataclass(frozen=True)
@@ -78,8 +75,8 @@ class StudySpec:
 
 
 def _one_setting(name: str, description: str, key: str, values: Iterable[Any], baseline: Any) -> StudySpec:
-    configs = tuple((f"{key}={_show(v)}", {key: v}) for v in values)
-    return StudySpec(name, description, configs, f"{key}={_show(baseline)}")
+    configs = tuple((f"{key}={show_value(v)}", {key: v}) for v in values)
+    return StudySpec(name, description, configs, f"{key}={show_value(baseline)}")
 
 
 BUILTIN_STUDIES: dict[str, StudySpec] = {
@@ -108,9 +105,9 @@ def grid_study(grid: Mapping[str, Iterable[Any]], *, name: str = "custom", setti
     values = [list(v) if isinstance(v, (list, tuple)) else [v] for v in grid.values()]
     if any(not v for v in values):
         raise HarcnnError(f"the grid gives no value for {', '.join(k for k, v in zip(keys, values) if not v)}")
-    configs = tuple((" ".join(f"{k}={_show(v)}" for k, v in zip(keys, combo)), dict(zip(keys, combo)))
+    configs = tuple((" ".join(f"{k}={show_value(v)}" for k, v in zip(keys, combo)), dict(zip(keys, combo)))
                     for combo in itertools.product(*values))
-    description = description or "Grid: " + ", ".join(f"{k} in {list(map(_show, v))}" for k, v in zip(keys, values))
+    description = description or "Grid: " + ", ".join(f"{k} in {{{' | '.join(map(show_value, v))}}}" for k, v in zip(keys, values))
     return StudySpec(name, description, configs, baseline or configs[0][0], dict(settings or {}))
 
 
@@ -192,6 +189,7 @@ def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol
     protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)
     configs = spec.experiment_configs(settings)
     folds = protocol.folds(dataset.subject, dataset.split)
+    check_plan([config for _, config in configs], dataset, folds)
     seeds = {fold.name: fold_seeds(seed, repeats, i, len(folds)) for i, fold in enumerate(folds)}
     store = ResultStore(folder)
     with store.lock():
@@ -344,7 +342,7 @@ def ensemble_scores(folder: Path, records: list[Trial], dataset: Dataset,
             if probas is None or probas.shape[1] != len(fold.test):
                 break
             truth.append(dataset.y[fold.test])
-            predicted.append(probas.astype(np.float64).mean(axis=0).argmax(axis=1))
+            predicted.append(average_probabilities(probas).argmax(axis=1))
             counts.append(len(found))
         else:
             if truth:

@@ -27,7 +27,8 @@ from harcnn.training.fit import fit_networks
 from harcnn.training.inference import predict_logits
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """The current UTC time, to the second, as ISO 8601."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -56,7 +57,7 @@ class Trial:
     config: dict[str, Any] = field(default_factory=dict)
     data: str = ""
     versions: dict[str, str] = field(default_factory=current_versions)
-    finished_at: str = field(default_factory=_now_iso)
+    finished_at: str = field(default_factory=now_iso)
     test_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property

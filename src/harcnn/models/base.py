@@ -122,7 +122,7 @@ class EnsembleModel(nn.Module):
             raise HarcnnError("cannot stack networks of different architectures")
         ensemble = first.rebuild(sum(m.n_models for m in members))
         states = [m.state_dict() for m in members]
-        ensemble.load_state_dict({k: _stack([s[k] for s in states]) for k in states[0]})
+        ensemble.load_state_dict({k: _concat_members([s[k] for s in states]) for k in states[0]})
         return ensemble.train(first.training)
 
     def num_parameters(self) -> int:
@@ -137,7 +137,7 @@ def _slice_member(tensor: torch.Tensor, r: int, n_models: int) -> torch.Tensor:
     return tensor.unflatten(0, (n_models, -1))[r].clone()
 
 
-def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+def _concat_members(tensors: list[torch.Tensor]) -> torch.Tensor:
     if tensors[0].dim() == 0:
         return tensors[0].clone()
     return torch.cat(tensors, dim=0)

@@ -2,7 +2,7 @@
 
 Each model family registers itself with its typed settings next to its constructor::
 
-    @register_model("cnn", filters=Int(1, help="filters of both convolutions"), ...)
+    @register_model("cnn", filters=(Int(1), "filters of both convolutions"), ...)
     class CNN(EnsembleModel):
         def __init__(self, *, window, n_channels, n_classes, n_models=1, filters: int = 64, ...): ...
 

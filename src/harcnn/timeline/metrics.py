@@ -9,12 +9,10 @@ from the exact overlaps of the segments (no sampling).
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -162,19 +160,34 @@ def _empty() -> Timeline:
 
 
 def read_labels_table(path: str | os.PathLike) -> Timeline | dict[str, Timeline]:
-    """True segments from a CSV with a header: ``start``/``start_s``/``start_time``,
-    ``end``/``end_s``/``end_time`` (seconds), ``label``/``activity`` and optionally
-    ``recording``/``file``, which gives a dict recording -> :class:`Timeline`. Rows may come in any
-    order. A bad row is a :class:`~harcnn.errors.DataError` naming the file and the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise DataError(f"{path}: empty file, expected a header line with start, end and label columns")
-        records = ((f"line {reader.line_num}", row) for row in reader)
-        return _parse_table(reader.fieldnames, records, str(path), f"{path}, line 1")
+    """True segments from a table (CSV-like or Parquet, read by :func:`harcnn.data.sensorfiles.read_table`:
+    any separator, decimal commas) with ``start``/``start_s``/``start_time``, ``end``/``end_s``/``end_time``
+    (seconds, or samples where the reader says so), ``label``/``activity`` and optionally
+    ``recording``/``file`` (named without the file ending), which gives a dict recording ->
+    :class:`Timeline`. Rows may come in any order; segments must not overlap. A bad row is a
+    :class:`~harcnn.errors.DataError` naming the file and the line."""
+    from harcnn.data.sensorfiles import read_table, without_suffix
+
+    table = read_table(path)
+    found = {role: next((c for c in map(table.find, options) if c is not None), None)
+             for role, options in COLUMNS.items()}
+    for role in ("start", "end", "label"):
+        if found[role] is None:
+            raise DataError(f"{path}: no {role} column (a labels table has start, end and label, and recording "
+                            f"when it holds several; expected one of {', '.join(COLUMNS[role])}; found "
+                            f"{', '.join(table.header)})")
+    starts, ends = table.numbers(found["start"]), table.numbers(found["end"])
+    text = {role: table.columns[col] for role, col in found.items() if col is not None and role in ("label", "recording")}
+
+    def rows():
+        for i, line in enumerate(table.lines):
+            row = {"start": starts[i], "end": ends[i], "label": text["label"][i]}
+            if "recording" in text:
+                row["recording"] = without_suffix(str(text["recording"][i]).strip())
+            yield f"{table.row_word} {line}", row
+
+    return _parse_table(["start", "end", "label", *(["recording"] if "recording" in text else [])], rows(),
+                        str(path), str(path))
 
 
 def _parse_table(columns: Sequence[str], records: Iterable[tuple[str, Mapping[str, Any]]], source: str,

@@ -23,10 +23,11 @@ from harcnn.training.trainer import History, TrainConfig, Trainer
 
 if TYPE_CHECKING:
     from harcnn.artifact import TrainedModel
+    from harcnn.training.callbacks import Callback
 
 
 @dataclass
-class Fitted:
+class FittedNetworks:
     """What training leaves: the networks (eval mode), the fitted standardizer and the curves."""
 
     model: EnsembleModel
@@ -41,10 +42,36 @@ class Fitted:
         return self.standardizer.transform(X) if self.standardizer is not None else X
 
 
+def check_trainable(config: Config, data: Dataset, train_subjects: int | None = None) -> None:
+    """Refuse, before any training, a configuration that cannot train on ``data`` (whose training parts
+    have at least ``train_subjects`` subjects; default: all of them)."""
+    from harcnn.data.windows import triplets
+    from harcnn.errors import HarcnnError
+
+    n = len(data.subjects) if train_subjects is None else train_subjects
+    if config.early_stopping and not config.validation_subjects:
+        raise HarcnnError(f"early_stopping={config.early_stopping} watches validation subjects: also set "
+                          "validation_subjects (e.g. --validation-subjects 5)")
+    if config.validation_subjects and config.validation_subjects >= n:
+        raise HarcnnError(f"validation_subjects={config.validation_subjects}: the training data has {n} subjects; "
+                          "hold out fewer, so that some are left to train on")
+    if config.augment_rotate and not triplets(data.channel_names):
+        raise HarcnnError(f"augment_rotate turns 3-axis vectors, but no channels of {data.name} are named "
+                          f"<sensor>_x, _y, _z ({', '.join(data.channel_names)}): set augment_rotate=0")
+
+
+def check_plan(configs: Sequence[Config], data: Dataset, folds: Sequence) -> None:
+    """:func:`check_trainable` for every configuration against the smallest training part of ``folds``."""
+    fewest = min((len(np.unique(data.subject[fold.train])) for fold in folds), default=len(data.subjects))
+    for config in configs:
+        check_trainable(config, data, fewest)
+
+
 def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device: str = "cpu",
-                 callbacks: Sequence = ()) -> Fitted:
+                 callbacks: Sequence["Callback"] = ()) -> FittedNetworks:
     """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
     the validation subjects that ``config.validation_subjects`` holds out)."""
+    check_trainable(config, data)
     X, y, validation, held, held_out = data.X, data.y, None, [], None
     if config.validation_subjects:
         keep, holdout = subject_holdout(data.subject, config.validation_subjects)
@@ -55,11 +82,11 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
     model = create_model(config.model, n_models=len(seeds), **data.spec.model_inputs(), **config.model_params)
     history = Trainer(TrainConfig.from_values(config), device=device, callbacks=callbacks).fit(
         model, X, y, seeds, validation=validation, channels=data.spec.channels, standardizer=standardizer)
-    return Fitted(model, standardizer, history, len(X), held, held_out)
+    return FittedNetworks(model, standardizer, history, len(X), held, held_out)
 
 
 def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int = 0, test: Dataset | None = None,
-                device: str = "cpu", callbacks: Sequence = (), timeline_data: Dataset | None = None) -> "TrainedModel":
+                device: str = "cpu", callbacks: Sequence["Callback"] = (), timeline_data: Dataset | None = None) -> "TrainedModel":
     """Train ``repeats`` members of ``config`` on ``train`` (seeded as ``harcnn evaluate`` seeds its
     repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given.
 
@@ -90,19 +117,26 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
         trained.scores.update(scores_on(trained, test.X, test.y))
     sequences = timeline_data if timeline_data is not None else train
     if sequences.recording is not None:
-        trained.timeline = fit_timeline(trained, sequences, train, fitted.validation)
+        # the smoother learns from the training subjects only: the validation subjects calibrate it
+        held = [str(s) for s in fitted.validation_subjects]
+        training_part = train.subset(~np.isin(train.subject.astype(str), held))
+        sequences = sequences.subset(~np.isin(sequences.subject.astype(str), held))
+        trained.timeline = fit_timeline(trained, sequences, training_part, fitted.validation)
     return trained
 
 
 def fit_timeline(trained: "TrainedModel", sequences: Dataset, train: Dataset,
                  validation: Dataset | None) -> dict:
     """The timeline smoother of a trained model, as plain data: an HMM over its classes whose transitions
-    come from the label sequences of ``sequences``' recordings and whose class priors are ``train``'s;
+    come from the label sequences of ``sequences``' recordings and whose class priors are ``train``'s
+    (both without the validation subjects);
     with validation windows (held-out subjects), its temperature is calibrated on their predictions and
     the threshold below which a window is marked unknown is chosen on them."""
     from harcnn.errors import HarcnnError
     from harcnn.timeline import HMMSmoother, choose_unknown_threshold, label_sequences
 
+    if len(sequences) == 0:
+        raise HarcnnError("no timeline data left: its recordings are all of validation or test subjects")
     if sequences.class_names != train.class_names:
         raise HarcnnError(f"the timeline data's classes ({', '.join(sequences.class_names)}) are not the model's "
                           f"({', '.join(train.class_names)})")

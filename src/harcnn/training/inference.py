@@ -1,6 +1,9 @@
-"""Batched inference of every member: logits, probabilities, loss and accuracy."""
+"""Batched inference of every member: logits, probabilities, loss and accuracy; and the one way
+members (or models) are ensembled: their probabilities averaged."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -49,3 +52,26 @@ def evaluate_loss_accuracy(model: EnsembleModel, X: np.ndarray, y: np.ndarray) -
     loss = F.cross_entropy(logits.flatten(0, 1), y_t.repeat(R), reduction="none").view(R, -1).mean(1)
     accuracy = (logits.argmax(2) == y_t).float().mean(1)
     return loss.cpu().numpy(), accuracy.cpu().numpy()
+
+
+def _as_members(probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """``[M, n, K]`` float64 from an array ``[M, n, K]`` (or ``[n, K]``) or a list of ``[n, K]``."""
+    if isinstance(probas, np.ndarray):
+        stacked = probas[None] if probas.ndim == 2 else probas
+    else:
+        probas = list(probas)
+        if not probas:
+            raise HarcnnError("an ensemble needs the probabilities of at least one model")
+        shapes = {np.shape(p) for p in probas}
+        if len(shapes) != 1:
+            raise HarcnnError(f"ensemble members disagree on the probability shape: {sorted(shapes)}")
+        stacked = np.stack([np.asarray(p) for p in probas])
+    if stacked.ndim != 3 or stacked.shape[0] == 0:
+        raise HarcnnError(f"probabilities must be [models, windows, classes], got shape {stacked.shape}")
+    return stacked.astype(np.float64, copy=False)
+
+
+def average_probabilities(probas: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """The members' mean probabilities ``[n, K]`` float64 (each member weighs the same): the one way
+    harcnn ensembles repeats and models (its argmax is the ensemble's prediction)."""
+    return _as_members(probas).mean(axis=0)
