@@ -140,6 +140,7 @@ def _grid_values(name: str, text: str) -> list[str]:
 
 def _study(args: argparse.Namespace) -> int:
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
+    from harcnn.training.fit import check_plan
     from harcnn.settings import parse_assignments
 
     if args.name == "custom":
@@ -161,6 +162,9 @@ def _study(args: argparse.Namespace) -> int:
             raise HarcnnError("--select val chooses on validation subjects: add --validation-subjects N")
     dataset = load_data(args, progress=not args.quiet)
     protocol = protocol_of(args, dataset)
+    folds = protocol.folds(dataset.subject, dataset.split)
+    for spec in specs:  # and against the data, before the first study trains
+        check_plan([config for _, config in spec.experiment_configs(settings)], dataset, folds)
     executor = executor_of(args)
     for spec in specs:
         folder = args.out / spec.name
