@@ -14,6 +14,43 @@ from harcnn.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
 
+TUNE_HELP = """\
+A hyper-parameter search with Optuna (pip install 'harcnn[tune]'), chosen on training subjects only.
+
+The space (--space FILE, TOML or YAML; benchmarks/spaces/uci_har.toml is one):
+
+    [settings]                      # fixed in every trial, for each candidate model that has the setting
+    standardize = true
+
+    [space]
+    model = ["cnn", "hybrid"]                               # a choice of models (default cnn)
+    learning_rate = {low = 1e-4, high = 1e-2, log = true}   # a range (log-uniform)
+    epochs = {low = 10, high = 30, step = 5}                # integers, since epochs is an integer
+    lr_schedule = ["constant", "cosine"]                    # a choice
+    dropout = {low = 0.1, high = 0.6}                       # for every candidate model that has it
+
+    [space.hybrid]                                          # only when model = hybrid
+    blocks = {low = 2, high = 4}
+    filters = [16, 32]
+
+Every value is checked by the settings schema, and every model is built at the ends of its ranges,
+before any training. --config FILE ([settings]) and the setting options fix settings, searched or
+not (--epochs 5 for a quick look); validation_subjects and early_stopping are not searched.
+
+Objective: the mean validation accuracy over folds of the training subjects of the outer split
+(--cv official, or holdout:N): --inner-cv subjects:3 (default), loso or holdout:N, or N held-out
+training subjects (--validation-subjects N). Never a test score: the test split is used once, at
+the end, when the best settings are trained --final-repeats times with fresh seeds and tested.
+
+Pruning (--prune median): after --prune-warmup epochs, a trial whose validation accuracy on a fold
+falls below the median of the completed trials' at that epoch stops there (the epoch is recorded).
+
+Resumable: the same command again continues the search (a trial a killed run left unfinished is
+marked failed and run again, its finished folds reused; finished trials are never repeated). In
+--out: optuna.sqlite, results.sqlite, trials.csv, history.png, importances.png, intermediate.png,
+tune.json, report.html and final/ (the test run, with its own report).
+"""
+
 
 def add_commands(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="repeated evaluation of one configuration (the reference "
@@ -42,8 +79,8 @@ def add_commands(commands) -> None:
     add_execution_options(study)
     study.set_defaults(run=_study)
 
-    report = commands.add_parser("report", help="render a study folder as one self-contained HTML page")
-    report.add_argument("folder", type=Path, help="a study folder (with results.sqlite)")
+    report = commands.add_parser("report", help="render a study or search folder as one self-contained HTML page")
+    report.add_argument("folder", type=Path, help="a study folder (with results.sqlite), or a 'harcnn tune' folder")
     report.set_defaults(run=_report)
 
     board = commands.add_parser(
@@ -71,6 +108,36 @@ def add_commands(commands) -> None:
     add_settings_options(board, model=False)
     add_execution_options(board)
     board.set_defaults(run=_leaderboard)
+
+    tune = commands.add_parser("tune", help="hyper-parameter search with Optuna on validation subjects, resumable, "
+                                            "pruned, parallel; then one test of the best settings",
+                               description=TUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_argument("--space", type=Path, required=True, metavar="FILE",
+                      help="the search space: a TOML or YAML file with [space] (and [settings]) tables, see above")
+    tune.add_argument("--trials", type=positive_int, default=40,
+                      help="finished (complete or pruned) trials to reach (default 40); more resumes a search further")
+    tune.add_argument("--parallel", type=positive_int, default=None,
+                      help="trials in flight at once (default: the jobs the executor runs at once)")
+    tune.add_argument("--inner-cv", default=None, metavar="PROTOCOL",
+                      help="the objective's folds of the training subjects: subjects:K (default subjects:3), loso or "
+                           "holdout:N; or --validation-subjects N instead")
+    tune.add_argument("--repeats", type=positive_int, default=1, help="networks per inner fold and trial (default 1)")
+    tune.add_argument("--prune", choices=["median", "none"], default="median",
+                      help="median: stop a trial whose validation accuracy falls below the median of the completed "
+                           "trials at the same epoch on the same fold (default); none: train every trial fully")
+    tune.add_argument("--prune-warmup", type=int, default=5, metavar="EPOCHS",
+                      help="epochs every trial trains before it can be pruned (default 5)")
+    tune.add_argument("--prune-startup", type=positive_int, default=5, metavar="N",
+                      help="completed trials before pruning starts (default 5)")
+    tune.add_argument("--final-repeats", type=int, default=10, metavar="N",
+                      help="trainings of the best settings with fresh seeds, tested once on the test split "
+                           "(default 10; 0: no test)")
+    tune.add_argument("--out", type=Path, default=Path("runs/tune"),
+                      help="the search's folder (default runs/tune); running the same command again resumes")
+    add_data_options(tune)
+    add_settings_options(tune)
+    add_execution_options(tune, batching=False)
+    tune.set_defaults(run=_tune)
 
     features = commands.add_parser("features", help="feature baselines: a linear classifier on hand-made features, "
                                                     "by the same protocols as the networks")
@@ -113,9 +180,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             bar.write(f"{where}repeat {trial.repeat + 1:>2}/{args.repeats}: {100 * trial.test_accuracy:.3f}%  "
                       f"(seed {trial.seed}, {trial.epochs} epochs in {trial.train_seconds:.1f} s)")
 
-        result = evaluate(dataset, config, protocol=protocol, repeats=args.repeats, seed=args.seed,
-                          models_per_batch=args.models_per_batch, executor=executor_of(args), on_trial=report,
-                          on_progress=bar.update_to)
+        with executor_of(args) as executor:
+            result = evaluate(dataset, config, protocol=protocol, repeats=args.repeats, seed=args.seed,
+                              models_per_batch=args.models_per_batch, executor=executor, on_trial=report,
+                              on_progress=bar.update_to)
     result.save(out)
     wall = result.wall_seconds
     print(f"Trained and tested {total} models in {wall:.1f} s ({wall / total:.1f} s per model, wall clock)")
@@ -165,28 +233,32 @@ def _study(args: argparse.Namespace) -> int:
     folds = protocol.folds(dataset.subject, dataset.split)
     for spec in specs:  # and against the data, before the first study trains
         check_plan([config for _, config in spec.experiment_configs(settings)], dataset, folds)
-    executor = executor_of(args)
-    for spec in specs:
-        folder = args.out / spec.name
-        print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats, --cv {protocol} "
-              f"-> {folder}")
-        siblings = [args.out / other.name for other in specs if other is not spec]
-        result = run_study(dataset, spec, folder, protocol=protocol, repeats=args.repeats, seed=args.seed,
-                           settings=settings, models_per_batch=args.models_per_batch, executor=executor,
-                           progress=not args.quiet, reuse=siblings)
-        for line in result.summary_lines():
-            print(line)
-        if args.select == "val":
-            _print_selection(result.records)
-        print(f"Report: {folder / 'report.html'}")
+    with executor_of(args) as executor:
+        for spec in specs:
+            folder = args.out / spec.name
+            print(f"Study '{spec.name}': {len(spec.configs)} configurations x {args.repeats} repeats, --cv {protocol} "
+                  f"-> {folder}")
+            siblings = [args.out / other.name for other in specs if other is not spec]
+            result = run_study(dataset, spec, folder, protocol=protocol, repeats=args.repeats, seed=args.seed,
+                               settings=settings, models_per_batch=args.models_per_batch, executor=executor,
+                               progress=not args.quiet, reuse=siblings)
+            for line in result.summary_lines():
+                print(line)
+            if args.select == "val":
+                _print_selection(result.records)
+            print(f"Report: {folder / 'report.html'}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from harcnn.experiments.report import render_report
+    from harcnn.experiments.tune_report import render_tune_report
 
+    if (args.folder / "tune.json").is_file():
+        print(f"Report written to {render_tune_report(args.folder)}")
+        return 0
     if not (args.folder / "study.json").is_file():
-        raise HarcnnError(f"{args.folder} is not a finished study folder (no study.json)")
+        raise HarcnnError(f"{args.folder} is not a finished study or search folder (no study.json or tune.json)")
     print(f"Report written to {render_report(args.folder)}")
     return 0
 
@@ -236,12 +308,13 @@ def _leaderboard(args: argparse.Namespace) -> int:
     protocol = protocol_of(args, dataset)
     print(f"Leaderboard: {len(models)} models ({', '.join(models)}) x {args.repeats} repeats, --cv {protocol} "
           f"-> {args.out}")
-    board = run_leaderboard(
-        dataset, args.out, protocol=protocol, models=models, repeats=args.repeats, seed=args.seed, settings=settings,
-        model_settings=model_settings, ensembles=ensembles, baselines=baselines, feature_set=args.feature_set,
-        latency=not args.no_latency, tuning_note=args.tuning_note,
-        command="harcnn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["leaderboard"] else "",
-        models_per_batch=args.models_per_batch, executor=executor_of(args), progress=not args.quiet)
+    with executor_of(args) as executor:
+        board = run_leaderboard(
+            dataset, args.out, protocol=protocol, models=models, repeats=args.repeats, seed=args.seed,
+            settings=settings, model_settings=model_settings, ensembles=ensembles, baselines=baselines,
+            feature_set=args.feature_set, latency=not args.no_latency, tuning_note=args.tuning_note,
+            command="harcnn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["leaderboard"] else "",
+            models_per_batch=args.models_per_batch, executor=executor, progress=not args.quiet)
     print()
     print(board.markdown_table())
     if board.selection is not None:
@@ -249,6 +322,42 @@ def _leaderboard(args: argparse.Namespace) -> int:
         print(board.selection.describe().replace("**", ""))
     print(f"\nSaved {args.out / 'leaderboard.csv'}, {args.out / 'leaderboard.md'} (with the protocol) and "
           f"{args.out / 'report.html'}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from harcnn.experiments.space import load_space
+    from harcnn.experiments.tune import Pruning, import_optuna, run_tune, show_params
+
+    import_optuna()
+    space = load_space(args.space, settings_from_args(args))  # --config and the options win over the file
+    pruning = Pruning(args.prune == "median", args.prune_warmup, args.prune_startup)
+    if args.final_repeats < 0:
+        raise HarcnnError(f"--final-repeats must be >= 0, got {args.final_repeats}")
+    dataset = load_data(args, progress=not args.quiet)
+    if args.cv is None and dataset.split is None:
+        raise HarcnnError(f"{dataset.name} data has no official split: choose the test subjects with --cv holdout:N")
+    protocol = protocol_of(args, dataset)
+    print(f"Searching {', '.join(space.describe())}")
+    command = "harcnn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["tune"] else ""
+    with executor_of(args) as executor:
+        result = run_tune(dataset, space, args.out, protocol=protocol, inner=args.inner_cv,
+                          validation_subjects=space.validation_subjects, trials=args.trials, parallel=args.parallel,
+                          repeats=args.repeats, seed=args.seed, pruning=pruning, final_repeats=args.final_repeats,
+                          executor=executor, progress=not args.quiet, command=command)
+    print("Trials: " + ", ".join(f"{n} {state.lower()}" for state, n in sorted(result.counts.items())))
+    if result.best is not None:
+        best = result.best
+        folds = ", ".join(f"{k} {100 * v:.2f}%" for k, v in best["folds"].items())
+        print(f"Best: trial {best['number']}, validation {100 * best['value']:.2f}% ({folds})")
+        print(f"  {show_params(best['params'])}")
+    if result.final is not None:
+        final = result.final
+        ensemble = final["ensemble_accuracy"]
+        print(f"Test split, once ({final['repeats']} fresh training{'s' * (final['repeats'] != 1)}): "
+              f"{100 * final['mean']:.2f}% "
+              f"(+/-{100 * final['std']:.2f})" + (f"; their ensemble {100 * ensemble:.2f}%" if ensemble else ""))
+    print(f"Report: {args.out / 'report.html'}")
     return 0
 
 

@@ -239,26 +239,43 @@ def config_from_args(args: argparse.Namespace):
 # -------------------------------------------------------------------------------------------- execution
 
 
-def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = True) -> None:
+def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = True, executors: bool = True) -> None:
+    """``--seed``, ``--device``, ``--quiet``; with ``executors`` where jobs run (``--executor``,
+    ``--address``, ``--workers``, ``--threads``), with ``batching`` ``--models-per-batch``."""
+    from harcnn.experiments.executors import EXECUTORS
+
     group = parser.add_argument_group("execution")
     group.add_argument("--seed", type=non_negative_int, default=0,
                        help="base seed; every trial's (and member's) seed derives from it, its repeat and its fold: "
                             "'harcnn train' member i equals 'harcnn evaluate' repeat i (default 0)")
-    group.add_argument("--device", type=torch_device, default="cpu", help="torch device, e.g. cpu or cuda (default "
-                                                                          "cpu)")
-    if batching:
+    group.add_argument("--device", type=torch_device, default="cpu",
+                       help="torch device, e.g. cpu or cuda (default cpu)"
+                            + ("; with --executor ray and cuda every job asks for one GPU" if executors else ""))
+    if executors:
+        group.add_argument("--executor", choices=EXECUTORS, default="local",
+                           help="local: worker processes on this machine (default); ray: Ray tasks on a local Ray "
+                                "runtime or, with --address, a running cluster (pip install 'harcnn[ray]')")
+        group.add_argument("--address", default=None, metavar="ADDR",
+                           help="join the Ray cluster at ADDR (e.g. auto, or ray://head:10001); without it --executor "
+                                "ray starts a local Ray runtime and stops it at the end")
         group.add_argument("--workers", type=positive_int, default=None,
-                           help="worker processes on a CPU (default 2 on a multi-core CPU; 1 = in-process; a single "
-                                "job always runs in-process with all threads)")
+                           help="local: worker processes (default 2 on a multi-core CPU, 1 on a GPU; 1 = in-process; "
+                                "a single job always runs in-process with all threads); ray without --address: the "
+                                "local runtime's jobs at once (default: one per core)")
+        group.add_argument("--threads", type=positive_int, default=None,
+                           help="torch threads per job: local, per worker process (default: the cores shared among "
+                                "the workers); ray, the CPUs each job asks for (default 1)")
+    if batching:
         group.add_argument("--models-per-batch", type=positive_int, default=None,
                            help="repeats trained together as one batched computation (default: balanced over workers)")
     group.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def executor_of(args: argparse.Namespace):
+    """The executor the options choose; use it in a ``with`` block (a Ray runtime it started is stopped at the end)."""
     from harcnn.experiments.executors import make_executor
 
-    return make_executor(args.device, getattr(args, "workers", None))
+    return make_executor(args.device, args.workers, kind=args.executor, address=args.address, threads=args.threads)
 
 
 def check_out_folder(path: Path, force: bool) -> None:

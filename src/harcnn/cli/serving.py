@@ -29,7 +29,7 @@ def add_commands(commands) -> None:
                             "smoother (default: the training data, when it comes from recordings)")
     add_data_options(train, protocol=False)
     add_settings_options(train)
-    add_execution_options(train, batching=False)
+    add_execution_options(train, batching=False, executors=False)
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict activities of windows (.npy/.npz), a dataset (its test "

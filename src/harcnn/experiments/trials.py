@@ -76,13 +76,20 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialJob:
-    """Repeats of one configuration on one fold, trained together."""
+    """Repeats of one configuration on one fold, trained together.
+
+    ``validate_on_test``: the fold's test windows are validation data, scored after every epoch
+    (curves, pruning): a search's inner folds, whose held-out part is training subjects, never the
+    test split. ``callbacks``: trainer callbacks for this job's fit (plain data: they travel to workers).
+    """
 
     config: Config
     label: str
     fold: Fold
     repeats: tuple[int, ...]
     seeds: tuple[int, ...]
+    validate_on_test: bool = False
+    callbacks: tuple = ()
 
     @property
     def size(self) -> int:
@@ -95,8 +102,9 @@ def run_trials(dataset: Dataset, job: TrialJob, *, device: str = "cpu",
     test windows. ``on_step`` gets the fraction of the fit done after every step."""
     config = job.config
     train, test = dataset.subset(job.fold.train), dataset.subset(job.fold.test)
-    callbacks = [*callbacks, *([StepReporter(on_step)] if on_step is not None else [])]
-    fitted = fit_networks(config, train, job.seeds, device=device, callbacks=callbacks)
+    callbacks = [*job.callbacks, *callbacks, *([StepReporter(on_step)] if on_step is not None else [])]
+    fitted = fit_networks(config, train, job.seeds, device=device, callbacks=callbacks,
+                          validation=test if job.validate_on_test else None)
     logits = predict_logits(fitted.model, fitted.prepare(test.X)).float()  # [R, n, K]
     predictions = logits.argmax(dim=2).cpu().numpy()
     probabilities = torch.softmax(logits, dim=2).cpu().numpy().astype(np.float32, copy=False)

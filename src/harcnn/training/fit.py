@@ -17,6 +17,7 @@ import numpy as np
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import subject_holdout
 from harcnn.data.transforms import Standardizer
+from harcnn.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model
 from harcnn.settings import Config
 from harcnn.training.trainer import History, TrainConfig, Trainer
@@ -42,14 +43,15 @@ class FittedNetworks:
         return self.standardizer.transform(X) if self.standardizer is not None else X
 
 
-def check_trainable(config: Config, data: Dataset, train_subjects: int | None = None) -> None:
+def check_trainable(config: Config, data: Dataset, train_subjects: int | None = None, *,
+                    validated: bool = False) -> None:
     """Refuse, before any training, a configuration that cannot train on ``data`` (whose training parts
-    have at least ``train_subjects`` subjects; default: all of them)."""
+    have at least ``train_subjects`` subjects; default: all of them; ``validated``: validation windows
+    are given apart from the data)."""
     from harcnn.data.windows import triplets
-    from harcnn.errors import HarcnnError
 
     n = len(data.subjects) if train_subjects is None else train_subjects
-    if config.early_stopping and not config.validation_subjects:
+    if config.early_stopping and not (config.validation_subjects or validated):
         raise HarcnnError(f"early_stopping={config.early_stopping} watches validation subjects: also set "
                           "validation_subjects (e.g. --validation-subjects 5)")
     if config.validation_subjects and config.validation_subjects >= n:
@@ -68,12 +70,19 @@ def check_plan(configs: Sequence[Config], data: Dataset, folds: Sequence) -> Non
 
 
 def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device: str = "cpu",
-                 callbacks: Sequence["Callback"] = ()) -> FittedNetworks:
+                 callbacks: Sequence["Callback"] = (), validation: Dataset | None = None) -> FittedNetworks:
     """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
-    the validation subjects that ``config.validation_subjects`` holds out)."""
-    check_trainable(config, data)
-    X, y, validation, held, held_out = data.X, data.y, None, [], None
-    if config.validation_subjects:
+    the validation subjects that ``config.validation_subjects`` holds out). ``validation``: explicit
+    validation windows instead (a search's inner fold), scored after every epoch."""
+    check_trainable(config, data, validated=validation is not None)
+    X, y, held, held_out = data.X, data.y, [], None
+    if validation is not None:
+        if config.validation_subjects:
+            raise HarcnnError("validation data was given, so validation_subjects must be 0 (it would hold out "
+                              "more subjects)")
+        held, held_out = sorted(np.unique(validation.subject).tolist()), validation
+        validation = (validation.X, validation.y)
+    elif config.validation_subjects:
         keep, holdout = subject_holdout(data.subject, config.validation_subjects)
         validation = (X[holdout], y[holdout])
         held, held_out = sorted(np.unique(data.subject[holdout]).tolist()), data.subset(holdout)
@@ -86,14 +95,14 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
 
 
 def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int = 0, test: Dataset | None = None,
-                device: str = "cpu", callbacks: Sequence["Callback"] = (), timeline_data: Dataset | None = None) -> "TrainedModel":
+                device: str = "cpu", callbacks: Sequence["Callback"] = (),
+                timeline_data: Dataset | None = None) -> "TrainedModel":
     """Train ``repeats`` members of ``config`` on ``train`` (seeded as ``harcnn evaluate`` seeds its
     repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given.
 
     Where the training windows come from recordings (or ``timeline_data`` has recordings of the same
     classes), the model also gets a timeline smoother (:func:`fit_timeline`)."""
     from harcnn.artifact import TrainedModel, scores_on
-    from harcnn.errors import HarcnnError
     from harcnn.seeding import repeat_seeds
 
     if repeats < 1:
@@ -132,7 +141,6 @@ def fit_timeline(trained: "TrainedModel", sequences: Dataset, train: Dataset,
     (both without the validation subjects);
     with validation windows (held-out subjects), its temperature is calibrated on their predictions and
     the threshold below which a window is marked unknown is chosen on them."""
-    from harcnn.errors import HarcnnError
     from harcnn.timeline import HMMSmoother, choose_unknown_threshold, label_sequences
 
     if len(sequences) == 0:
