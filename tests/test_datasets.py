@@ -120,6 +120,24 @@ def test_bad_segment_tables_are_clear_errors(tmp_path, example, table, message):
         load_recordings(folder)
 
 
+def test_a_segment_running_past_the_end_of_its_recording_labels_up_to_the_end(tmp_path, example):
+    folder = shutil.copytree(example, tmp_path / "copy")
+    rows = _rows(example / "labels.csv")
+    last = max((r for r in rows if r["recording"] == "person1/rec1"), key=lambda r: float(r["start"]))
+    last["end"] = "99999"  # far past the recording's last sample
+    with open(folder / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["recording", "start", "end", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    before, after = load_recordings(example), load_recordings(folder)
+    mine = after.recording == "person1/rec1"
+    tail = mine & (after.start >= float(last["start"]))
+    assert tail.any() and {after.class_names[c] for c in after.y[tail]} == {last["label"]}
+    assert after.start[mine].max() >= before.start[before.recording == "person1/rec1"].max()
+    others = after.recording != "person1/rec1"
+    np.testing.assert_array_equal(after.X[others], before.X[before.recording != "person1/rec1"])
+
+
 def test_a_zip_of_the_folder_reads_the_same(tmp_path, example):
     archive = tmp_path / "recordings.zip"
     with zipfile.ZipFile(archive, "w") as z:

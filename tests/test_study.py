@@ -161,6 +161,21 @@ def test_identical_trials_are_reused_from_other_studies(uci_folder, tmp_path, mo
     assert all(r.study == "b" for r in second.records)
 
 
+def test_trials_are_reused_only_from_studies_on_the_same_data(uci_folder, tmp_path, monkeypatch):
+    from conftest import make_uci_har_tree
+
+    quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
+    other = load_uci_har(make_uci_har_tree(tmp_path / "other", seed=9), cache_dir=tmp_path / "c")
+    run_study(other, grid_study({"kernel_size": [3]}, name="a", settings=FAST), tmp_path / "a", repeats=1, **quiet)
+    calls = []
+    original = executors.run_trials
+    monkeypatch.setattr(executors, "run_trials",
+                        lambda *a, **k: calls.append(a[1].config.model_params) or original(*a, **k))
+    run_study(load_uci_har(uci_folder), grid_study({"kernel_size": [3]}, name="b", settings=FAST), tmp_path / "b",
+              repeats=1, reuse=[tmp_path / "a"], **quiet)
+    assert [params["kernel_size"] for params in calls] == [3]  # trained: the trial in "a" is of other data
+
+
 def test_a_study_folder_refuses_other_data_another_protocol_and_another_seed(uci_folder, tmp_path):
     from conftest import make_uci_har_tree
 

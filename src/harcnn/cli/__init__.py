@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line (the full usage of a command that takes every
-    setting as an option would bury the message)."""
+    setting as an option would bury the message), and whose options have one spelling: no abbreviations
+    (``harcnn study --model X`` was taken as ``--models-per-batch X``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

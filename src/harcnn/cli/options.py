@@ -238,12 +238,14 @@ def config_from_args(args: argparse.Namespace):
 
 # -------------------------------------------------------------------------------------------- execution
 
+#: The executors :func:`harcnn.experiments.executors.make_executor` builds; named here so that building
+#: the parser (every command, ``harcnn predict`` included) imports no executor code.
+EXECUTORS = ("local", "ray")
+
 
 def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = True, executors: bool = True) -> None:
     """``--seed``, ``--device``, ``--quiet``; with ``executors`` where jobs run (``--executor``,
     ``--address``, ``--workers``, ``--threads``), with ``batching`` ``--models-per-batch``."""
-    from harcnn.experiments.executors import EXECUTORS
-
     group = parser.add_argument_group("execution")
     group.add_argument("--seed", type=non_negative_int, default=0,
                        help="base seed; every trial's (and member's) seed derives from it, its repeat and its fold: "

@@ -278,9 +278,6 @@ def forward_flops(config: Config, spec: InputSpec) -> float:
     return float(counter.get_total_flops() or model.num_parameters())
 
 
-EXECUTORS = ("local", "ray")
-
-
 def make_executor(device: str = "cpu", workers: int | None = None, *, kind: str = "local",
                   address: str | None = None, threads: int | None = None) -> Executor:
     """``kind="local"``: ``workers`` processes (default: 2 on a multi-core CPU, 1 on a GPU), in-process
