@@ -1,5 +1,5 @@
-"""The README says what exists: every command and option in its examples parses, and its layout names
-every module of the package."""
+"""The README says what exists: every command and option in its examples (and in the benchmarks'
+README) parses, and its layout names every module of the package."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from harcnn.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+BENCHMARKS_README = (ROOT / "benchmarks" / "README.md").read_text()
 
 
-def readme_commands() -> list[str]:
+def readme_commands(readme: str = README) -> list[str]:
     """Every ``harcnn ...`` command line in the README's code (indented blocks, ``$`` prompts, continuations)."""
     commands, current = [], None
-    for line in README.splitlines():
+    for line in readme.splitlines():
         text = line.strip()
         if text.startswith("| `harcnn"):  # the commands table: its example column
             commands += re.findall(r"`(harcnn [^`]+)`", text.split("|")[3])
@@ -43,6 +44,7 @@ def readme_commands() -> list[str]:
 
 
 COMMANDS = readme_commands()
+BENCHMARK_COMMANDS = readme_commands(BENCHMARKS_README)
 
 
 def test_the_readme_has_examples_of_every_command():
@@ -51,7 +53,7 @@ def test_the_readme_has_examples_of_every_command():
             "export"} <= names
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", COMMANDS + BENCHMARK_COMMANDS)
 def test_every_readme_command_parses(command, monkeypatch):
     import torch
 
