@@ -13,6 +13,7 @@ filter and with the HMM.
         --recipes reference,best --folds 5 --out benchmarks/results/timelines
     python benchmarks/timelines.py --families --folds 3 --out benchmarks/results/timelines-families
 
+``--reuse`` takes the rows of plans that an earlier run into the same folder finished.
 ``--families`` instead trains every registered model with its defaults (10 epochs, standardized), with
 and without random rotations in training, and reports per-window agreement upright and rotated.
 """
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", default="basic", choices=["basic", "all"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a plan's rows from OUT/NAME.rows.json where an earlier run wrote them")
     args = parser.parse_args(argv)
 
     from harcnn.data.hapt import hapt_recordings, load_hapt
@@ -140,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, values in plans.items():
         rows, seconds = [], 0.0
-        for i, fold in enumerate(folds):
+        saved = args.out / f"{name}.rows.json"
+        if args.reuse and saved.exists():  # a plan finished by an earlier run: its rows, not a retraining
+            rows, seconds = json.loads(saved.read_text()), None
+            print(f"  {name}: rows of an earlier run reused from {saved}", flush=True)
+        for i, fold in enumerate(folds if seconds is not None else []):
             config = Config.from_flat({**values, "validation_subjects": 2})
             began = time.perf_counter()
             trained = train_model(config, dataset.subset(fold.train), seed=args.seed + i)
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * min(by_turn.values()):.2f}%); per-second {100 * upright['per_second']:.2f}%; segment F1 "
                   f"{100 * upright['segment_f1']:.1f}%; fragmentation {upright['fragmentation']:.2f}", flush=True)
         results[name] = {"settings": values, "train_seconds": seconds, "table": table}
-        (args.out / f"{name}.rows.json").write_text(json.dumps(rows))
+        saved.write_text(json.dumps(rows))
     summary = {"cpu": cpu_model(), "data": dataset.identity(), "folds": [f.test_subjects for f in folds],
                "rotations": {k: v.tolist() for k, v in turns.items()}, "results": results,
                "wall_seconds": time.perf_counter() - start, "command": " ".join(["python", "benchmarks/timelines.py",

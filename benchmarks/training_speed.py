@@ -9,7 +9,8 @@ Times one full training (10 epochs, batch 32, 7352 windows) of the reference bas
 5. the same in bfloat16 (``--precision bf16``);
 6. the Keras reference, when TensorFlow is installed (optional; never in CI);
 
-then test-set inference throughput. Prints per-model training times and ratios.
+then test-set inference throughput. Prints the CPU (model, AVX-512 / AMX flags, torch's CPU
+capability) beside per-model training times and ratios, since speed depends on the matrix units.
 
     python benchmarks/training_speed.py [--epochs 10] [--data ZIP]
 """
@@ -27,10 +28,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harcnn.cli.options import native_bf16
 from harcnn.data import load_uci_har
-from harcnn.experiments import ExperimentConfig, evaluate
+from harcnn.experiments.evaluate import evaluate
 from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.models import create_model
+from harcnn.settings import Config
 from harcnn.training import predict_logits
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
@@ -97,7 +100,7 @@ def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
     the workers that ran in parallel; wall time also counts starting the worker processes,
     testing every model and collecting the results.
     """
-    config = ExperimentConfig.from_flat({"epochs": epochs, "precision": precision})
+    config = Config.from_flat({"epochs": epochs, "precision": precision})
     start = time.perf_counter()
     result = evaluate(dataset, config, repeats=repeats, executor=executor)
     wall = (time.perf_counter() - start) / repeats
@@ -108,7 +111,8 @@ def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
 
 def inference_rate(dataset, precision, seconds=3.0):
     """Windows per second over the test set (repeated), and agreement with fp32 predictions."""
-    model = create_model("cnn").eval()
+    model = create_model("cnn", window=dataset.spec.window, n_channels=dataset.spec.n_channels,
+                         n_classes=dataset.spec.n_classes).eval()
     X = np.concatenate([dataset.test.X] * 4)
     reference = predict_logits(model, X[:2947]).argmax(2)
     agreement = (predict_logits(model, X[:2947], precision=precision).argmax(2) == reference).float().mean().item()
@@ -152,6 +156,24 @@ def training_table(dataset, epochs: int, repeats: int) -> None:
         print(f"| {name} | {training:.2f} | {reference / training:.2f}x | {wall_text} |")
 
 
+def cpu_description() -> str:
+    """The CPU model, the vector/matrix flags that decide conv and matmul speed, and torch's capability."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+    present = [f for f in wanted if f in flags] or ["(flags unknown)"]
+    capability = torch.backends.cpu.get_cpu_capability()
+    bf16 = "native bf16 in torch" if native_bf16() else "no native bf16 in torch (bf16 is emulated)"
+    return f"{model}; {', '.join(present)}; torch CPU capability {capability}; {bf16}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
@@ -160,8 +182,9 @@ def main() -> None:
     parser.add_argument("--inference-only", action="store_true", help="skip the training timings")
     args = parser.parse_args()
     dataset = load_uci_har(args.data, progress=False)
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.epochs} epochs on {len(dataset.train)} windows\n")
+    print(f"CPU: {cpu_description()}")
+    print(f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{args.epochs} epochs on {len(dataset.train)} windows\n")
 
     if not args.inference_only:
         training_table(dataset, args.epochs, args.repeats)

@@ -193,3 +193,15 @@ def test_a_leaderboard_takes_the_best_preset_for_every_model():
     args = argparse.Namespace(preset="best", config=None, model=None)
     assert "model" in settings_from_args(args) and "model" not in settings_from_args(args, model=False)
     assert settings_from_args(args, model=False)["augment_rotate"] == 90.0
+
+
+def test_bf16_on_a_cpu_without_native_bf16_gets_a_note(capsys, monkeypatch):
+    from harcnn.cli import build_parser, options
+
+    args = build_parser().parse_args(["evaluate", "--precision", "bf16"])
+    monkeypatch.setattr(options, "native_bf16", lambda: False)
+    assert options.settings_from_args(args)["precision"] == "bf16"
+    assert "emulated and slower than fp32" in capsys.readouterr().err
+    monkeypatch.setattr(options, "native_bf16", lambda: True)
+    options.settings_from_args(args)
+    assert capsys.readouterr().err == ""

@@ -9,6 +9,7 @@ from a TOML or YAML file (its ``[settings]`` table); options given on the comman
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,17 @@ def settings_from_args(args: argparse.Namespace, *, model: bool = True) -> dict[
                    if key.startswith("setting_") and value is not None})
     if getattr(args, "model", None) is not None:
         values["model"] = args.model
+    if str(values.get("precision")) == "bf16" and getattr(args, "device", "cpu") == "cpu" and not native_bf16():
+        print("note: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so --precision bf16 is emulated "
+              "and slower than fp32 here", file=sys.stderr)
     return values
+
+
+def native_bf16() -> bool:
+    """Whether torch computes bfloat16 natively on this CPU (AVX-512 BF16 or AMX tiles)."""
+    import torch
+
+    return any(getattr(torch.cpu, f"_is_{name}_supported", lambda: False)() for name in ("avx512_bf16", "amx_tile"))
 
 
 def config_from_args(args: argparse.Namespace):
