@@ -105,14 +105,14 @@ def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
     result = evaluate(dataset, config, repeats=repeats, executor=executor)
     wall = (time.perf_counter() - start) / repeats
     parallel = getattr(executor, "workers", 1)
-    training = sum(o.train_seconds for o in result.outcomes) / parallel / repeats
+    training = sum(t.train_seconds for t in result.trials) / parallel / repeats
     return training, wall, result.mean
 
 
 def inference_rate(dataset, precision, seconds=3.0):
     """Windows per second over the test set (repeated), and agreement with fp32 predictions."""
-    model = create_model("cnn", window=dataset.spec.window, n_channels=dataset.spec.n_channels,
-                         n_classes=dataset.spec.n_classes).eval()
+    model = create_model("cnn", window=dataset.spec.window, n_channels=len(dataset.spec.channels),
+                         n_classes=len(dataset.spec.classes)).eval()
     X = np.concatenate([dataset.test.X] * 4)
     reference = predict_logits(model, X[:2947]).argmax(2)
     agreement = (predict_logits(model, X[:2947], precision=precision).argmax(2) == reference).float().mean().item()
@@ -123,7 +123,7 @@ def inference_rate(dataset, precision, seconds=3.0):
     return count / (time.perf_counter() - start), agreement
 
 
-def training_table(dataset, epochs: int, repeats: int) -> None:
+def training_table(dataset, epochs: int, repeats: int, bf16: bool = False) -> None:
     X, y = dataset.train.X, dataset.train.y
     cores = os.cpu_count() or 1
     rows = []
@@ -144,8 +144,12 @@ def training_table(dataset, epochs: int, repeats: int) -> None:
     workers = ProcessExecutor(workers=2, threads=max(1, cores // 2))
     record(f"harcnn engine, {repeats} models, 2 worker processes",
            *harcnn_engine(dataset, epochs, repeats, workers))
-    record(f"harcnn engine, {repeats} models, 2 workers, bf16",
-           *harcnn_engine(dataset, epochs, repeats, workers, precision="bf16"))
+    if native_bf16() or bf16:
+        record(f"harcnn engine, {repeats} models, 2 workers, bf16",
+               *harcnn_engine(dataset, epochs, repeats, workers, precision="bf16"))
+    else:
+        print("bf16 training skipped: this CPU only emulates bf16 (convolutions fall back to slow kernels, "
+              "see profile_step.py); --bf16 runs it anyway", flush=True)
 
     reference = keras if keras is not None else rows[0][1]
     reference_name = "Keras" if keras is not None else "the plain PyTorch loop"
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--data", type=Path, default=SHARED_ZIP)
     parser.add_argument("--inference-only", action="store_true", help="skip the training timings")
+    parser.add_argument("--bf16", action="store_true", help="time bf16 training even where the CPU emulates it")
     args = parser.parse_args()
     dataset = load_uci_har(args.data, progress=False)
     print(f"CPU: {cpu_description()}")
@@ -187,7 +192,7 @@ def main() -> None:
           f"{args.epochs} epochs on {len(dataset.train)} windows\n")
 
     if not args.inference_only:
-        training_table(dataset, args.epochs, args.repeats)
+        training_table(dataset, args.epochs, args.repeats, args.bf16)
     print()
     for precision in ("fp32", "bf16"):
         rate, agreement = inference_rate(dataset, precision)
