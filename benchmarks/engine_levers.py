@@ -136,6 +136,7 @@ def fused_cnn_forward(self, x):
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
 
 
+LEVERS = ("matmul-conv", "fused-pool", "malloc")
 ORIGINAL = {"conv": layers.EnsembleConv1d.forward, "cnn": cnn.CNN.forward_members}
 
 
@@ -190,6 +191,9 @@ def main() -> None:
         print(json.dumps(time_epoch(args.data, args.child)))
         return
     levers = args.levers.split(",")
+    unknown = sorted(set(levers) - set(LEVERS))
+    if unknown:
+        parser.error(f"unknown lever(s) {', '.join(unknown)}: choose from {', '.join(LEVERS)}")
     print(f"CPU: {cpu_description()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; baseline CNN, "
           f"1 epoch, batch 32, fp32; each variant in a fresh process\n")
     for lever in levers:
