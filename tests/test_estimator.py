@@ -45,7 +45,7 @@ def test_params_and_errors():
     assert clf.set_params(epochs=4).epochs == 4
     with pytest.raises(ValueError, match="Invalid parameter 'epoch'"):
         clf.set_params(epoch=4)
-    with pytest.raises(HarcnnError, match="epochs takes an integer >= 1"):
+    with pytest.raises(HarcnnError, match="epochs takes an integer from 1 to 10000"):
         HARClassifier(epochs=0).fit(*toy_problem(8))
     with pytest.raises(HarcnnError, match="unknown setting 'width' for model 'cnn'"):
         HARClassifier(width=1.0).fit(*toy_problem(8))

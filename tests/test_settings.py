@@ -31,6 +31,8 @@ def _bad_values(setting):
             cases.append(("out of range", str(low - 1), "takes"))
     if isinstance(kind, Int):
         cases.append(("not whole", "2.5", "takes an integer"))
+    if isinstance(kind, (Int, Ints)) and getattr(kind, "high", None) is not None:
+        cases.append(("too large", str(kind.high + 1), "takes"))
     if isinstance(kind, Float) and kind.high is not None:
         cases.append(("out of range", str(kind.high + 1), "takes a number in"))
     if isinstance(kind, Bool):
@@ -83,6 +85,41 @@ def test_unknown_settings_and_models_are_clear_errors(tmp_path):
 
     with pytest.raises(SettingError, match="unknown top-level key 'setings'"):
         read_settings_file(tmp_path / "s.toml")
+
+
+#: The one numeric setting without an upper bound: the data bounds it (check_trainable refuses holding out
+#: every training subject), and any number of subjects below that is real use.
+UNBOUNDED = {"validation_subjects"}
+
+
+def test_every_numeric_setting_has_a_generous_upper_bound():
+    for model, setting in _all_settings():
+        kind = setting.kind
+        if isinstance(kind, (Int, Float, Ints)) and setting.name not in UNBOUNDED:
+            assert getattr(kind, "high", None) is not None, f"{model} {setting.name} takes any large number"
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--epochs", "1e9", "setting epochs='1e9' is not allowed: epochs takes an integer from 1 to 10000"),
+    ("--batch-size", "10000000", "batch_size takes an integer from 1 to 100000"),
+    ("--filters", "1e6", "filters takes an integer from 1 to 4096"),
+    ("--learning-rate", "1e3", "learning_rate takes a number in (0, 10]"),
+    ("--augment-shift", "1e12", "augment_shift takes an integer from 0 to 100000"),
+])
+def test_absurd_values_are_one_clear_line_before_any_work(capsys, tmp_path, option, value, message):
+    code = main(["evaluate", option, value, "--data", str(tmp_path / "nowhere"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.startswith("harcnn: error: setting"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_models_command_shows_every_range(capsys):
+    assert main(["models", "cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "training epochs (an integer from 1 to 10000; default 10)" in out
+    assert "filters of both convolutions (an integer from 1 to 4096; default 64)" in out
+    assert main(["models", "multihead"]) == 0
+    assert "a comma-separated list of integers from 1 to 1000; default 3,5,11" in capsys.readouterr().out
 
 
 def test_values_are_converted_once_to_canonical_types():

@@ -111,6 +111,7 @@ class Ints:
     """A non-empty list of integers (``"3,5,11"``, ``[3, 5, 11]``, or one number), stored as a list."""
 
     low: int | None = None
+    high: int | None = None
 
     def convert(self, value: Any) -> list[int]:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -119,10 +120,10 @@ class Ints:
             value = [part for part in value.replace(" ", "").split(",") if part]
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError
-        return [Int(self.low).convert(v) for v in value]
+        return [Int(self.low, self.high).convert(v) for v in value]
 
     def describe(self) -> str:
-        return "a comma-separated list of integers" + _range_words(self.low, None)
+        return "a comma-separated list of integers" + _range_words(self.low, self.high)
 
 
 Kind = Int | Float | Bool | Choice | Ints
@@ -180,23 +181,23 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "standardize each channel (z-scores fitted on the training windows, overlap removed)"),
     _shared("validation_subjects", Int(0), 0, "data",
             "hold out this many whole training subjects for validation (curves, early stopping)"),
-    _shared("epochs", Int(1), 10, "training", "training epochs"),
-    _shared("batch_size", Int(1), 32, "training", "windows per batch"),
-    _shared("learning_rate", Float(0, low_open=True), 1e-3, "training", "Adam's learning rate"),
-    _shared("adam_epsilon", Float(0, low_open=True), 1e-7, "training", "Adam's epsilon (Keras' default)"),
+    _shared("epochs", Int(1, 10_000), 10, "training", "training epochs"),
+    _shared("batch_size", Int(1, 100_000), 32, "training", "windows per batch"),
+    _shared("learning_rate", Float(0, 10, low_open=True), 1e-3, "training", "Adam's learning rate"),
+    _shared("adam_epsilon", Float(0, 10, low_open=True), 1e-7, "training", "Adam's epsilon (Keras' default)"),
     _shared("precision", Choice(("fp32", "bf16")), "fp32", "training",
             "bf16: bfloat16 autocast for the forward pass (weights and Adam stay fp32)"),
-    _shared("weight_decay", Float(0), 0.0, "training", "decoupled weight decay (AdamW); 0 is plain Adam"),
+    _shared("weight_decay", Float(0, 10), 0.0, "training", "decoupled weight decay (AdamW); 0 is plain Adam"),
     _shared("label_smoothing", Float(0, 1, high_open=True), 0.0, "training", "label smoothing of the loss"),
     _shared("lr_schedule", Choice(("constant", "cosine", "onecycle")), "constant", "training",
             "learning-rate schedule: cosine decay to 0, or one-cycle warm-up then decay"),
-    _shared("early_stopping", Int(0), 0, "training",
+    _shared("early_stopping", Int(0, 10_000), 0, "training",
             "patience in epochs on the validation loss, best weights restored (0: off; needs validation)"),
-    _shared("augment_noise", Float(0), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
-    _shared("augment_scale", Float(0), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
+    _shared("augment_noise", Float(0, 100), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
+    _shared("augment_scale", Float(0, 10), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
     _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",
             "rotate each window's x, y, z triplets by a random rotation of up to this many degrees"),
-    _shared("augment_shift", Int(0), 0, "augmentation", "roll each window by up to this many time steps"),
+    _shared("augment_shift", Int(0, 100_000), 0, "augmentation", "roll each window by up to this many time steps"),
 )})
 
 #: Named sets of settings (``--preset NAME``); options given with them win. "reference" is the
