@@ -66,6 +66,8 @@ def test_space_choices_ranges_and_model_tables():
 
 @pytest.mark.parametrize("text,message", [
     ("[settings]\nepochs = 2\n", "needs a [space] table"),
+    ("[space]\nepochs = [2, 3]\n[grid]\nfilters = [8, 16]\n", "space.toml: a [grid] table is for 'harcnn study custom "
+                                                           "--config"),
     ("[space\n", "is not valid"),
     ("[space]\nepochs = {low = 0, high = 3}\n", "[space] epochs: setting epochs=0 is not allowed"),
     ("[space]\nepochs = {low = 1.5, high = 3}\n", "epochs takes an integer"),
@@ -90,6 +92,24 @@ def test_bad_space_files_give_one_clear_error_before_training(capsys, uci_folder
     path.write_text(text)
     code = main(["tune", "--space", str(path), "--data", str(uci_folder), "--out", str(tmp_path / "t"), "--quiet",
                  "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text,argv,message", [
+    ("[space]\nepochs = {low = 0, high = 3}\nlearning_rate = [0.01, 0.02]\n", ["--epochs", "2"],
+     "space.toml: [space] epochs: setting epochs=0 is not allowed"),
+    ("[space]\nmodel = [\"cnn\", \"hybrid\"]\nepochs = [1, 2]\n[space.hybrid]\nblocks = {low = 0, high = 3}\n",
+     ["--model", "cnn"], "space.toml: [space.hybrid] blocks: setting blocks=0 is not allowed"),
+    ("[space]\nmodel = [\"cnn\", \"nope\"]\nepochs = [1, 2]\n", ["--model", "cnn"], "'nope' is not a registered model"),
+    ("[settings]\nfilters = 0\n[space]\nepochs = [1, 2]\n", ["--filters", "8"], "space.toml: setting filters=0"),
+])
+def test_space_values_that_the_command_line_overrides_are_checked_too(capsys, tmp_path, text, argv, message):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    code = main(["tune", "--space", str(path), "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "t"),
+                 "--quiet", *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -307,10 +307,21 @@ def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str
     return values
 
 
-def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
+#: The tables of a settings file, and the command that reads each beside ``[settings]``.
+FILE_TABLES = MappingProxyType({"grid": ("harcnn study custom --config", "a study of its combinations"),
+                                "space": ("harcnn tune --space", "a search")})
+
+
+def read_settings_file(path: str | os.PathLike, *, tables: Iterable[str] = ("settings", "grid", "space"),
+                       reader: str = "") -> dict[str, Any]:
     """A TOML (or YAML, with PyYAML) file of tables: ``[settings]`` (fixed settings, and ``model``),
-    ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name``, ``description``
-    and ``baseline`` at the top. Values are converted later, by the settings they name."""
+    ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name`` and
+    ``description`` at the top (a custom study's, otherwise they describe the file) and ``baseline``
+    (one of the ``[grid]``'s configurations).
+
+    ``tables`` are the tables the caller reads (``reader``, e.g. ``"harcnn evaluate --config"``): any
+    other is an error naming the command that reads it. Every ``[settings]`` value is checked by the
+    schema here, also one that the command line overrides; the settings convert them again when used."""
     import tomllib
     from pathlib import Path
 
@@ -344,4 +355,46 @@ def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
     if unknown:
         raise SettingError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}; expected "
                            f"{', '.join(sorted(known))}")
+    _check_tables(data, path, set(tables), reader)
+    check_file_settings(data["settings"], where=f"{path}: ")
     return data
+
+
+def _check_tables(data: Mapping[str, Any], path: os.PathLike, tables: set[str], reader: str) -> None:
+    """A table the reader does not read is an error naming the command that does."""
+    reads = " and ".join(f"[{t}]" for t in ("settings", "grid", "space") if t in tables)
+    for table, (command, what) in FILE_TABLES.items():
+        if data[table] and table not in tables:
+            raise SettingError(f"{path}: a [{table}] table is for '{command} {path}' ({what}); "
+                               f"'{reader}' reads {reads} only")
+    if "baseline" in data and "grid" not in tables:
+        raise SettingError(f"{path}: baseline names one configuration of a [grid] table, for "
+                           f"'{FILE_TABLES['grid'][0]} {path}'; '{reader}' reads {reads} only")
+
+
+def check_file_settings(values: Mapping[str, Any], *, where: str = "") -> None:
+    """Every value of a ``[settings]`` table through the schema, also one the command line overrides (which
+    would never reach a :class:`Config`): by the file's model where it has the setting, else by any model
+    that has it. Unknown names are left to the command, which knows its models."""
+    from harcnn.models.registry import list_models, model_class
+
+    flat = {canonical_name(k): v for k, v in values.items()}
+    model = flat.pop("model", None)
+    try:
+        if model is not None:
+            model_class(str(model))
+        for name, value in flat.items():
+            models = [str(model)] if model is not None and name in settings_for(str(model)) else list_models()
+            refusals = [_refusal(settings_for(m)[name], value) for m in models if name in settings_for(m)]
+            if refusals and all(refusals):
+                raise refusals[0]
+    except SettingError as error:
+        raise SettingError(f"{where}{error}") from None
+
+
+def _refusal(setting: Setting, value: Any) -> SettingError | None:
+    try:
+        setting.convert(value)
+    except SettingError as error:
+        return error
+    return None

@@ -66,6 +66,14 @@ class StudySpec:
             raise HarcnnError(f"study {self.name!r} has duplicate configurations")
         if self.baseline not in labels:
             raise HarcnnError(f"baseline {self.baseline!r} is not one of the study's configurations: {labels}")
+        both = sorted(self.varied() & {canonical_name(k) for k in self.settings})
+        if both:
+            raise HarcnnError(f"study {self.name!r} both fixes ([settings]) and varies ([grid]) {', '.join(both)}: "
+                              "keep one")
+
+    def varied(self) -> set[str]:
+        """The settings the configurations set themselves (a grid's keys), which win over fixed settings."""
+        return {canonical_name(k) for _, values in self.configs for k in values}
 
     def experiment_configs(self, extra: Mapping[str, Any] | None = None) -> list[tuple[str, Config]]:
         """Every configuration, checked: the study's settings, then ``extra``, then the configuration's own."""
@@ -121,7 +129,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         [settings]
         standardize = true
     """
-    data = read_settings_file(path)
+    data = read_settings_file(path, tables=("settings", "grid"), reader="harcnn study custom --config")
     if not data["grid"]:
         raise HarcnnError(f"{path} needs a [grid] table of settings and their values")
     return grid_study(data["grid"], name=str(data.get("name", Path(path).stem)), settings=data["settings"],
