@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 from harcnn.data.transforms import remove_overlap
 from harcnn.errors import HarcnnError
@@ -48,6 +49,8 @@ DPI = 120
 
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#d62728"
+#: Curves of up to this many epochs also mark every epoch with a point (a one-epoch curve is a point).
+_MARKED_EPOCHS = 40
 
 
 def _wrap(title: str, width: int = 90) -> str:
@@ -229,8 +232,9 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
     """Loss and accuracy per epoch (two panels) over repeats.
 
     One thin line per repeat and the per-epoch mean in bold; training solid, validation dashed
-    (when ``val_loss``/``val_accuracy`` are present). Accuracies (fractions) are shown in percent.
-    Repeats of unequal length are averaged over the repeats that reached each epoch.
+    (when ``val_loss``/``val_accuracy`` are present), every epoch a point when there are few.
+    Accuracies (fractions) are shown in percent. Repeats of unequal length are averaged over the
+    repeats that reached each epoch.
     """
     histories = [h for h in histories if h]
     if not histories:
@@ -242,7 +246,7 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
         (ax_loss, "loss", 1.0, "Loss"),
         (ax_acc, "accuracy", 100.0, "Accuracy (%)"),
     ):
-        drawn = False
+        drawn, longest = False, 1
         for key, color, style, name in (
             (metric, _TRAIN_COLOR, "-", "train"),
             (f"val_{metric}", _VAL_COLOR, "--", "validation"),
@@ -252,19 +256,23 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
                 continue
             drawn = True
             stacked = _stack(curves)
+            longest = max(longest, stacked.shape[1])
             epochs = np.arange(1, stacked.shape[1] + 1)
+            marker = "o" if stacked.shape[1] <= _MARKED_EPOCHS else None
             if not single:
                 for row in stacked:
-                    ax.plot(epochs, row, color=color, linestyle=style, linewidth=0.8, alpha=0.3)
+                    ax.plot(epochs, row, color=color, linestyle=style, linewidth=0.8, alpha=0.3, marker=marker,
+                            markersize=3)
             ax.plot(
-                epochs, _nanmean(stacked), color=color, linestyle=style, linewidth=2.4,
+                epochs, _nanmean(stacked), color=color, linestyle=style, linewidth=2.4, marker=marker, markersize=6,
                 label=f"{name}" + ("" if single else f" (mean of {len(curves)})"),
             )
+        ax.set_xlim(0.5, longest + 0.5)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(ylabel.split(" (")[0])
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epoch 1 alone: the tick 1
         if drawn:
             ax.legend(fontsize=8)
         else:
