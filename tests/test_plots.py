@@ -75,6 +75,26 @@ def test_boxplot_is_deterministic(tmp_path):
     assert a == b
 
 
+@pytest.mark.parametrize("n", [1, 2, 6])
+def test_a_box_plot_title_fits_its_figure(tmp_path, monkeypatch, n):
+    """A study of two configurations had its title cut at both sides of the narrow figure."""
+    extents = []
+    save = plots._save
+
+    def measure(fig, where):
+        fig.canvas.draw()  # laid out: the title's place is known
+        box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+        extents.append((box.x0, box.x1, fig.bbox.width))
+        return save(fig, where)
+
+    monkeypatch.setattr(plots, "_save", measure)
+    scores = {f"kernel_size={k}": [0.55, 0.59] for k in range(n)}
+    plots.boxplot_scores(scores, tmp_path / "box.png", "Study 'custom': test accuracy per configuration (2 repeats; "
+                                                       "recordings)")
+    x0, x1, width = extents[0]
+    assert 0 <= x0 < x1 <= width
+
+
 def test_histograms(tmp_path):
     X = np.random.default_rng(0).normal(size=(20, 128, 9)).astype(np.float32)
     from harcnn.data.uci_har import CHANNEL_NAMES

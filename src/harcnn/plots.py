@@ -144,7 +144,7 @@ def boxplot_scores(
     ax.set_xticklabels(labels, rotation=35 if rotate else 0, ha="right" if rotate else "center")
     ax.set_xlim(0.4, n + 0.6)
     ax.set_ylabel(ylabel)
-    ax.set_title(_wrap(title))
+    ax.set_title(_wrap(title, int(9 * width)))  # about 9 title characters per inch: narrow figures wrap sooner
     ax.grid(axis="y", alpha=0.3)
     if nonempty:
         ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.85)
