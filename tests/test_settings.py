@@ -296,3 +296,20 @@ def test_a_settings_file_names_and_describes_itself_and_is_read_by_any_command(t
     assert data["settings"] == {"epochs": 1, "kernel": 5} and data["name"] == "quick"
     path.write_text("[settings]\nfilters = 32\n[grid]\nkernel_size = [3, 5]\n")
     assert read_settings_file(path)["grid"] == {"kernel_size": [3, 5]}  # every table, by default
+
+
+def test_errors_that_became_value_errors_keep_their_own_messages(tmp_path, monkeypatch):
+    """SettingError and DataError are ValueErrors now: code that turns a ValueError into another message
+    must not catch them."""
+    from harcnn.data.dataset import InputSpec
+    from harcnn.errors import DataError
+    from harcnn.settings import read_settings_file
+
+    assert issubclass(SettingError, ValueError) and issubclass(DataError, ValueError)
+    (tmp_path / "s.yaml").write_text("settings:\n  epochs: 2\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # PyYAML not installed
+    with pytest.raises(SettingError, match="needs PyYAML"):
+        read_settings_file(tmp_path / "s.yaml")
+    spec = {"sampling_rate": 50, "window": 128, "step": 64, "channels": ["a"], "units": [""], "classes": ["x"]}
+    with pytest.raises(DataError, match="^input spec: need at least 2 distinct class names"):
+        InputSpec.from_dict(spec)

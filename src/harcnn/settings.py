@@ -23,8 +23,9 @@ __all__ = ["Bool", "Choice", "Config", "Float", "Int", "Ints", "SHARED", "Settin
            "model_settings", "settings_for"]
 
 
-class SettingError(HarcnnError):
-    """A setting with a wrong type, an out-of-range value or an unknown choice, or an unknown setting."""
+class SettingError(HarcnnError, ValueError):
+    """A setting with a wrong type, an out-of-range value or an unknown choice, or an unknown setting (a
+    ``ValueError`` too, as scikit-learn expects of a bad parameter)."""
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -332,18 +333,16 @@ def read_settings_file(path: str | os.PathLike, *, tables: Iterable[str] = ("set
         raise SettingError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise SettingError(f"{path} is not UTF-8 text: save it as UTF-8 (a TOML or YAML settings file)") from None
-    yaml_error: type[Exception] = ValueError
+    yaml, unreadable = None, (tomllib.TOMLDecodeError, ValueError)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
+        unreadable += (yaml.YAMLError,)
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
-            yaml_error = yaml.YAMLError
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError, yaml_error) as error:
+        data = yaml.safe_load(text) if yaml is not None else tomllib.loads(text)
+    except unreadable as error:
         raise SettingError(f"{path} is not valid: {error}") from None
     if not isinstance(data, dict):
         raise SettingError(f"{path} must hold tables such as [settings] or [grid]")

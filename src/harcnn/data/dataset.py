@@ -83,10 +83,11 @@ class InputSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
         try:
             rate = None if data["sampling_rate"] is None else float(data["sampling_rate"])
-            return cls(rate, int(data["window"]), int(data["step"]), tuple(data["channels"]),
-                       tuple(data["units"]), tuple(data["classes"]), data.get("preprocessing"))
+            values = (rate, int(data["window"]), int(data["step"]), tuple(data["channels"]), tuple(data["units"]),
+                      tuple(data["classes"]), data.get("preprocessing"))
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
+        return cls(*values)  # its own checks name what is wrong (a DataError, a ValueError too, is not re-worded)
 
     def differences(self, other: "InputSpec", *, classes: bool = True) -> list[str]:
         """How windows made as ``other`` says differ from windows made as this spec says, one phrase each
