@@ -355,7 +355,7 @@ def read_settings_file(path: str | os.PathLike, *, tables: Iterable[str] = ("set
         raise SettingError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}; expected "
                            f"{', '.join(sorted(known))}")
     _check_tables(data, path, set(tables), reader)
-    check_file_settings(data["settings"], where=f"{path}: ")
+    _check_file_settings(data["settings"], where=f"{path}: ")
     return data
 
 
@@ -371,7 +371,7 @@ def _check_tables(data: Mapping[str, Any], path: os.PathLike, tables: set[str], 
                            f"'{FILE_TABLES['grid'][0]} {path}'; '{reader}' reads {reads} only")
 
 
-def check_file_settings(values: Mapping[str, Any], *, where: str = "") -> None:
+def _check_file_settings(values: Mapping[str, Any], *, where: str = "") -> None:
     """Every value of a ``[settings]`` table through the schema, also one the command line overrides (which
     would never reach a :class:`Config`): by the file's model where it has the setting, else by any model
     that has it. Unknown names are left to the command, which knows its models."""
