@@ -195,7 +195,7 @@ def test_reading_options_are_data_options(capsys, tmp_path):
     code, out, err = run(capsys, "data", "info", "--data", folder, "--time-column", "stamp", "--time-unit", "ms",
                          "--gyro-units", "deg/s")
     assert code == 0 and "moving" in out, err
-    assert data.loaded_with == {"kind": "recordings", "options": {}}
+    assert data.loaded_with == {"kind": "recordings", "options": {"quality": "exclude"}}  # no reading option
 
 
 def test_no_labels_is_a_clear_error(tmp_path, example):
