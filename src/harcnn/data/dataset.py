@@ -301,6 +301,10 @@ def source_kind(path: str | Path | None = None, kind: str | None = None) -> Sour
     if kind is not None:
         return kinds[kind]
     found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
+    if not found and path.is_file() and path.suffix.lower() == ".zip":
+        from harcnn.data.archive import open_zip
+
+        open_zip(path, str(path)).close()  # a damaged zip is said to be one
     if not found:
         raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
                         ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "

@@ -181,7 +181,7 @@ def _preprocess(sensors: dict[str, np.ndarray], config: PreprocessConfig | None)
 def _sensors(sensors: str) -> tuple[str, ...]:
     chosen = tuple(s.strip() for s in sensors.split(",") if s.strip())
     if not chosen or set(chosen) - set(SENSOR_UNITS):
-        raise DataError(f"HAPT sensors are {', '.join(SENSOR_UNITS)} (e.g. sensors=acc), got {sensors!r}")
+        raise DataError(f"HAPT sensors are {', '.join(SENSOR_UNITS)} (e.g. --sensors acc), got {sensors!r}")
     return tuple(s for s in SENSOR_UNITS if s in chosen)
 
 

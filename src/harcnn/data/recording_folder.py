@@ -374,8 +374,9 @@ def _chosen_sensors(recordings: Mapping[str, Recording], files: Mapping[str, lis
         folders = [n for n in lacking if len(files[n]) and sensor_files(files[n][0].parent)]
         where = (f" (its folder has {', '.join(p.name for p in files[folders[0]])} only)"
                  if len(lacking) == 1 and folders else "")
-        warnings.append(f"recording(s) {', '.join(lacking[:4])}{' ...' if len(lacking) > 4 else ''} have no "
-                        f"{sensor}{where}: using {', '.join(shared)}, which every recording has (--sensors "
+        who = (f"recording {lacking[0]} has" if len(lacking) == 1 else
+               f"recordings {', '.join(lacking[:4])}{' ...' if len(lacking) > 4 else ''} have")
+        warnings.append(f"{who} no {sensor}{where}: using {', '.join(shared)}, which every recording has (--sensors "
                         f"{','.join(shared)} says so; add the {sensor} file(s) to use {sensor})")
     return shared
 
