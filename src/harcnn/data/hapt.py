@@ -242,7 +242,7 @@ def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic", 
     from the recording's start).
 
     Parsed recordings are cached under ``cache_dir`` (default: the per-user cache), keyed by the
-    source's path, size and modification time; a damaged cache entry is rebuilt.
+    source's path and content (:mod:`harcnn.data.cache`); a damaged cache entry is rebuilt.
     """
     _class_count(classes)  # a bad option fails before any download
     chosen = _sensors(sensors)
