@@ -14,7 +14,7 @@ from conftest import SHARED_UCI_ZIP
 from harcnn.cli import main
 from harcnn.data.dataset import load_dataset
 from harcnn.data.quality import assess, gravity_seconds
-from harcnn.data.recordings import load_recording, recording_to_windows
+from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.errors import DataError
 
 RATE = 50.0
@@ -97,8 +97,7 @@ def test_the_suspect_stretch_is_left_out_of_the_windows_as_a_gap(damaged):
                for n in cut.notes), cut.notes
     assert any(n.startswith("quality: kept (--quality keep): 60.0-240.0 s") for n in kept.notes)
     # the filters start afresh after the stretch: the first window after it is the recording's from there
-    after = recording_to_windows(rec.__class__(rec.timestamps[12000:] - 0.0, {k: v[12000:] for k, v in
-                                                                              rec.sensors.items()}))
+    after = recording_to_windows(Recording(rec.timestamps[12000:], {k: v[12000:] for k, v in rec.sensors.items()}))
     np.testing.assert_allclose(cut.windows[45], after.windows[0], atol=1e-6)
 
 
@@ -154,6 +153,9 @@ def test_a_stuck_sensor_is_flat_and_a_person_sitting_still_is_not():
     (suspect,) = _assess(t, acc, stuck).suspects
     assert suspect.reason == "flat" and suspect.detail == "gyro stays at exactly (0, 0, 0)"
     assert (suspect.start, suspect.end) == pytest.approx((65.0, 85.0))
+    recording = Recording(t, {"acc": acc, "gyro": stuck}, quality=_assess(t, acc, stuck))
+    assert recording_to_windows(recording).n_excluded == 18
+    assert recording_to_windows(recording.select("acc")).n_excluded == 0  # a model of the accelerometer only
     frozen = acc.copy()
     frozen[(t >= 10) & (t < 14)] = frozen[500]  # the accelerometer repeating one sample for 4 s
     (suspect,) = _assess(t, frozen).suspects

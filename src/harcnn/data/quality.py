@@ -59,13 +59,14 @@ REASONS = {
 @dataclass(frozen=True)
 class Suspect:
     """A suspect stretch ``[start, end)`` (seconds, the recording's clock): ``reason`` (a key of
-    :data:`REASONS`), ``detail`` (what was seen) and the file it was seen in."""
+    :data:`REASONS`), ``detail`` (what was seen), the file it was seen in and the ``sensors`` it concerns."""
 
     start: float
     end: float
     reason: str
     detail: str
     source: str = ""
+    sensors: tuple[str, ...] = ()
 
     def describe(self, origin: float = 0.0, source: bool = True) -> str:
         """``start-end s reason: detail in file``, times from ``origin``; ``source``: name the file."""
@@ -96,6 +97,10 @@ class QualityReport:
         """One line per suspect stretch (times from ``origin``), then the notes."""
         return [s.describe(origin) for s in self.suspects] + list(self.notes)
 
+    def only(self, sensors: Sequence[str]) -> QualityReport:
+        """The report on these sensors: suspects that concern none of them are left out."""
+        return QualityReport(tuple(s for s in self.suspects if set(s.sensors) & set(sensors)), self.notes)
+
 
 def assess(parts: Sequence[tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
            max_gap_s: float | None = None) -> QualityReport:
@@ -119,7 +124,7 @@ def assess(parts: Sequence[tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
             if sensor in sensors:
                 suspects += _flat(t, blocks, sensor, sensors[sensor], name, None if sensor == "acc" else moving,
                                   origin)
-        found, timing = _timing(t, blocks, origin, name, max_gap_s)
+        found, timing = _timing(t, blocks, origin, name, max_gap_s, tuple(sensors))
         suspects += found
         notes += timing
     return QualityReport(tuple(sorted(suspects, key=lambda s: (s.start, s.reason))), tuple(notes))
@@ -157,11 +162,11 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _block_suspects(bad: np.ndarray, t: np.ndarray, origin: float, reason: str, source: str,
-                    detail) -> list[Suspect]:
+                    detail, sensors: tuple[str, ...]) -> list[Suspect]:
     """One suspect per run of bad blocks, clipped to the file's span; ``detail(a, b)`` describes blocks a..b-1."""
     end = float(t[-1] + np.median(np.diff(t)))
     return [Suspect(max(origin + a * BLOCK_S, float(t[0])), min(origin + b * BLOCK_S, end), reason, detail(a, b),
-                    source) for a, b in _runs(bad)]
+                    source, sensors) for a, b in _runs(bad)]
 
 
 def _implausible(t, blocks, origin, magnitude, source) -> list[Suspect]:
@@ -173,7 +178,7 @@ def _implausible(t, blocks, origin, magnitude, source) -> list[Suspect]:
         seen = mean[a:b][counts[a:b] > 0]
         return f"acc magnitude averages {seen.min():.2g}-{seen.max():.2g} g over each second"
 
-    return _block_suspects(bad, t, origin, "implausible", source, detail)
+    return _block_suspects(bad, t, origin, "implausible", source, detail, ("acc",))
 
 
 def _clipped(t, blocks, origin, sensor, values, source) -> tuple[list[Suspect], list[str]]:
@@ -191,7 +196,7 @@ def _clipped(t, blocks, origin, sensor, values, source) -> tuple[list[Suspect], 
         share = np.bincount(blocks, weights=pinned) / np.maximum(counts, 1)
         bad = share >= CLIPPED_SHARE
         suspects += _block_suspects(bad, t, origin, "clipped", source,
-                                    lambda a, b: f"{sensor} {name} pinned at {top:.4g} {unit}")
+                                    lambda a, b: f"{sensor} {name} pinned at {top:.4g} {unit}", (sensor,))
         peaks = int(pinned[~bad[blocks]].sum())
         if peaks:
             notes.append(f"{source + ': ' if source else ''}{sensor} {name} touches {top:.4g} {unit} (its range?) "
@@ -202,11 +207,13 @@ def _clipped(t, blocks, origin, sensor, values, source) -> tuple[list[Suspect], 
 def _repeats(values: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Samples in runs where every column repeats exactly for :data:`FLAT_S` seconds or more."""
     same = np.all(np.diff(values, axis=0) == 0, axis=1)
-    out = np.zeros(len(values), dtype=bool)
-    for a, b in _runs(same):  # samples a..b are equal
-        if t[b] - t[a] >= FLAT_S:
-            out[a:b + 1] = True
-    return out
+    edges = np.flatnonzero(np.diff(np.r_[0, same.astype(np.int8), 0]))
+    first, last = edges[::2], edges[1::2]  # samples first..last are equal
+    long = t[last] - t[first] >= FLAT_S
+    marks = np.zeros(len(values) + 1, dtype=np.int64)
+    np.add.at(marks, first[long], 1)
+    np.add.at(marks, last[long] + 1, -1)
+    return np.cumsum(marks[:-1]) > 0
 
 
 def _flat(t, blocks, sensor, values, source, moving: np.ndarray | None, origin: float) -> list[Suspect]:
@@ -220,7 +227,7 @@ def _flat(t, blocks, sensor, values, source, moving: np.ndarray | None, origin: 
                 continue  # a still device: its gyroscope may read exactly 0
         shown = ", ".join(f"{v:.4g}" for v in values[a])
         out.append(Suspect(float(t[a]), float(t[b - 1] + step), "flat", f"{sensor} stays at exactly ({shown})",
-                           source))
+                           source, (sensor,)))
     return out
 
 
@@ -234,7 +241,7 @@ def _moving_blocks(parts, origin: float) -> np.ndarray:
     return np.zeros(0, dtype=bool)
 
 
-def _timing(t, blocks, origin, source, max_gap_s) -> tuple[list[Suspect], list[str]]:
+def _timing(t, blocks, origin, source, max_gap_s, sensors) -> tuple[list[Suspect], list[str]]:
     """Sparse stretches (excluded), and gaps and jitter (reported)."""
     dt = np.diff(t)
     step = float(np.median(dt))
@@ -250,7 +257,7 @@ def _timing(t, blocks, origin, source, max_gap_s) -> tuple[list[Suspect], list[s
     missing = np.bincount(blocks[:-1], weights=np.where(hole, dt - step, 0.0), minlength=size)
     holes = np.bincount(blocks[:-1], weights=hole, minlength=size)
     suspects = _block_suspects((missing > SPARSE_SHARE * BLOCK_S) & (holes >= 2), t, origin, "sparse", source,
-                               lambda a, b: f"less than half of the samples at {1 / step:.4g} Hz")
+                               lambda a, b: f"less than half of the samples at {1 / step:.4g} Hz", sensors)
     regular = dt[~gap & ~hole]
     stray = np.abs(regular / step - 1.0) > JITTER_REPORTED
     if stray.any():

@@ -326,7 +326,12 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
         subject += [subject_of[name]] * int(mask.sum())
         recording_of += [name] * int(mask.sum())
         start.append(cut.start_times[mask] - recording.timestamps[0])
-    notes += [f"quality: {line}" for line in quality_lines] or ["quality: no suspect stretch in any recording"]
+    flagged = {line.split(": ", 1)[0] for line in quality_lines}
+    clean = len(recordings) - len(flagged)
+    notes += [f"quality: {line}" for line in quality_lines]
+    if clean:
+        notes.append("quality: no suspect stretch in any recording" if not flagged else
+                     f"quality: nothing found in the {clean} other recording(s)")
     summary = _quality_summary(len(recordings), left_out, lost)
     if summary:
         warnings.append(summary)

@@ -168,13 +168,14 @@ class Recording:
         return bool(np.max(np.abs(dt * self.sampling_rate - 1.0)) <= jitter_tolerance)
 
     def select(self, *names: str) -> Recording:
-        """The same recording with only these sensors (e.g. ``select("acc", "gyro")`` for a UCI model)."""
+        """The same recording with only these sensors (e.g. ``select("acc", "gyro")`` for a UCI model), and
+        only the suspect stretches of its quality report that concern them."""
         missing = [n for n in names if n not in self.sensors]
         if missing or not names:
             raise DataError(f"{self.source or 'recording'}: has sensors {', '.join(self.sensors)}; "
                             f"cannot select {', '.join(missing) or 'none'}")
         return Recording(self.timestamps, {n: self.sensors[n] for n in names}, self.labels, self.source, self.notes,
-                         self.quality)
+                         None if self.quality is None else self.quality.only(names))
 
     def rotated(self, matrix) -> Recording:
         """The recording as the phone would have measured it turned by the rotation ``matrix`` [3, 3]:
