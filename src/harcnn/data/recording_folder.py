@@ -107,7 +107,7 @@ def _labels_table(path: Path, names: set[str], notes: list[str], warnings: list[
         raise DataError(f"{path}: recording(s) {', '.join(map(repr, unknown[:5]))} are not in the folder "
                         f"(recordings: {', '.join(sorted(names)[:8])}{' ...' if len(names) > 8 else ''})")
     if table.unused:
-        known = ", ".join([*(names[0] for names in COLUMNS.values()), SUBJECT_COLUMN])
+        known = ", ".join([*(aliases[0] for aliases in COLUMNS.values()), SUBJECT_COLUMN])
         warnings.append(f"{path}: column(s) {', '.join(map(repr, table.unused))} not used (a labels table has the "
                         f"columns {known})")
     notes.append(f"labels from {path}" + (", subjects from its subject column" if table.subjects else ""))
