@@ -12,20 +12,23 @@ Labels, one of:
 * a segments table (``labels.csv`` in the folder, or ``labels=PATH``) with the columns
   ``recording, start, end, label``; ``start``/``end`` in seconds on the recording's clock, or in
   samples of the file (``unit=samples``, counted from 0, end exclusive). Time not covered by a
-  segment is unlabelled.
+  segment is unlabelled. A table (labels or subjects, in the folder or given) is never read as a
+  recording; columns it does not use are named in a warning.
 
 Subjects (who wore the sensor; cross-validation keeps each subject's windows on one side), one of:
 a ``subjects.csv`` table (``recording, subject``) in the folder or ``subjects=PATH``; a regular
-expression on the recording name with one group (``subjects="(alice|bob)"``, ``"user(\\d+)"``); or
-the first folder of the recording's name (``alice/walk_01`` -> ``alice``) when recordings sit in
-one folder per person. Without any of these every recording counts as its own subject, and a
+expression on the recording name with one group (``subjects="(alice|bob)"``, ``"user(\\d+)"``); a
+``subject`` column in the segments table; or the first folder of the recording's name
+(``alice/walk_01`` -> ``alice``) when recordings sit in one folder per person. Without any of these every recording counts as its own subject, and a
 note says that windows of one person in several recordings would then leak across folds.
 
 Windows: ``window`` seconds (default 2.56) every ``step`` seconds (default half a window) at
 ``sampling_rate`` Hz (default 50), after the UCI preprocessing of :mod:`harcnn.data.windows`
 (for whatever sensors the recordings share, or ``sensors="acc"``). Unlabelled spans are skipped;
 a window whose samples carry different labels is dropped (``label_policy="pure"``, the default)
-or takes the label of more than half of its samples (``"majority"``).
+or takes the label of more than half of its samples (``"majority"``). The suspect stretches the
+quality check finds in a recording (:mod:`harcnn.data.quality`) are left out (``quality="keep"``
+keeps them): the notes list them per recording, and one warning says how many windows that cost.
 """
 
 from __future__ import annotations
