@@ -595,7 +595,7 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
     if len(prediction) == 0:
         raise HarcnnError("nothing to plot: no windows")
     colors = activity_colors((*prediction.class_names, "unknown"))
-    lo, hi, _ = prediction.window_spans()
+    lo, hi, contiguous = prediction.window_spans()
     segments = prediction.segments()
     scale, unit = 1.0, "window"
     offset = 0.0
@@ -658,6 +658,8 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
     conf = prediction.confidence
     steps_x = np.stack([x(lo), x(hi)], axis=1).reshape(-1)  # each window's value over its own stretch
     steps_y = np.repeat(conf, 2)
+    breaks = 2 * (np.flatnonzero(~contiguous) + 1)  # nothing drawn across a gap
+    steps_x, steps_y = np.insert(steps_x, breaks, np.nan), np.insert(steps_y, breaks, np.nan)
     ax_conf.fill_between(steps_x, 0, steps_y, color="#9ecae1", alpha=0.6, linewidth=0)
     ax_conf.plot(steps_x, steps_y, color="#3182bd", linewidth=0.8)
     ax_conf.set_ylim(0, 1.02)
@@ -682,8 +684,14 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
                                    xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
                                    color="#333333")
 
+    for stretch in prediction.excluded:
+        for ax in axes:
+            ax.axvspan(x(stretch["start_s"]), x(stretch["end_s"]), facecolor="none", edgecolor="#999999",
+                       hatch="//", linewidth=0)
     order = [n for n in (*prediction.class_names, "unknown") if n in present]
     handles = [Patch(facecolor=colors[name], label=name.replace("_", " ").lower()) for name in order]
+    if prediction.excluded:
+        handles.append(Patch(facecolor="none", edgecolor="#999999", hatch="//", label="left out (quality check)"))
     ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
                      frameon=False, fontsize=9, handlelength=1.2, borderaxespad=0.2)
     if title is None:

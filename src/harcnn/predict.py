@@ -31,7 +31,7 @@ with the same results as the batch path (and, smoothed, as the HMM's forward pas
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,7 @@ class Prediction:
     signal: np.ndarray | None = None
     signal_label: str = "|acceleration| (g)"
     notes: list[str] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # stretches the quality check left out
     decision: np.ndarray | None = None
     smoothing: str = "none"
     truth: Timeline | None = None  # the true labelled segments, after :meth:`score`
@@ -292,6 +293,9 @@ class Prediction:
         else:
             head = f"{len(self)} windows from {Path(self.source).name} ({len(segments)} segments)"
         lines = [head]
+        if self.excluded:
+            lines.append("Left out by the quality check (a gap in the timeline; --quality keep predicts them): "
+                         + ", ".join(f"{s['start_s']:g}-{s['end_s']:g} s {s['reason']}" for s in self.excluded))
         width = max(len(n) for n in self.names)
         for name in self.names:
             if not counts[name]:
@@ -322,7 +326,7 @@ class Prediction:
                 "smoothing": self.smoothing, "n_windows": len(self), "accuracy": self.accuracy,
                 "time_per_activity" if self.has_times else "windows_per_activity":
                     {n: (round(v, 4) if self.has_times else int(v)) for n, v in self.time_per_activity().items()},
-                "windows": windows}
+                **({"excluded": self.excluded} if self.excluded else {}), "windows": windows}
 
 
 # ---------------------------------------------------------------------------------------- reading inputs
@@ -406,7 +410,9 @@ def recording_recipe(model: TrainedModel) -> tuple[tuple[str, ...], "PreprocessC
 
 def predict_recording(model: TrainedModel, recording: "Recording", **window_options: Any) -> Prediction:
     """Predict a :class:`~harcnn.data.Recording`: the sensors the model reads, prepared with the model's
-    input spec (rate, window, step, preprocessing); times from the recording's clock."""
+    input spec (rate, window, step, preprocessing); times from the recording's clock. The stretches its
+    quality report finds suspect are left out (``quality="keep"`` keeps them): the timeline has a gap
+    there, and the notes and :attr:`Prediction.excluded` say what was left out."""
     from harcnn.data.recordings import recording_to_windows
 
     sensors, config = recording_recipe(model)
@@ -420,9 +426,16 @@ def predict_recording(model: TrainedModel, recording: "Recording", **window_opti
     if tuple(cut.channel_names) != spec.channels:
         raise HarcnnError(f"the recording gives channels {', '.join(cut.channel_names)}, but the model reads "
                           f"{', '.join(spec.channels)}")
+    origin = float(recording.timestamps[0])
+    if not len(cut.windows):
+        raise HarcnnError(f"{recording.source or 'the recording'}: nothing usable left: the quality check left out "
+                          f"every window ({'; '.join(s.describe(origin) for s in cut.excluded)}); pass --quality keep "
+                          "to predict them anyway")
     pred = predict_windows(model, cut.windows, source=recording.source or "recording", kind="recording")
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
     pred.notes = list(cut.notes)
+    pred.excluded = [{"start_s": round(s.start, 4), "end_s": round(s.end, 4), "reason": s.reason, "detail": s.detail}
+                     for s in cut.excluded]
     if "acc" in recording.sensor_names:
         pred.signal_times = recording.timestamps
         pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
@@ -454,8 +467,6 @@ def load_like_training(model: TrainedModel, path: str | os.PathLike, **reading: 
                           f"({', '.join(model.class_names)})")
     if dataset.class_names == model.class_names:
         return dataset
-    from dataclasses import replace
-
     remap = np.array([model.class_names.index(c) for c in dataset.class_names])
     return replace(dataset, y=remap[dataset.y], spec=replace(dataset.spec, classes=model.spec.classes))
 
@@ -467,8 +478,10 @@ def predict_dataset(model: TrainedModel, path: str | os.PathLike, **reading: Any
     part = "all windows"
     if dataset.split is not None:
         dataset, part = dataset.test, "test split"
-    return predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
+    pred = predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
                            source=f"{dataset.source} ({part})", kind="dataset")
+    pred.notes += [f"warning: {warning}" for warning in dataset.warnings]
+    return pred
 
 
 def predict_path(model: TrainedModel, path: str | os.PathLike, **reading: Any) -> Prediction:
@@ -487,8 +500,12 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, **reading: Any) -
     from harcnn.data.recordings import load_recording
 
     path = Path(path)
-    options = {("sampling_rate" if k == "input_rate" else k): v for k, v in reading.items()}
-    return predict_recording(model, load_recording(sensor_files(path) if path.is_dir() else path, **options))
+    options = {("sampling_rate" if k == "input_rate" else k): v for k, v in reading.items() if k != "quality"}
+    quality = reading.get("quality") or model.data.get("options", {}).get("quality", "exclude")
+    recording = load_recording(sensor_files(path) if path.is_dir() else path, **options)
+    if path.is_dir():  # a folder of one file per sensor: the recording is the folder
+        recording = replace(recording, source=str(path))
+    return predict_recording(model, recording, quality=quality)
 
 
 # ---------------------------------------------------------------------------------------- writing

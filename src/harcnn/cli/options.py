@@ -81,6 +81,10 @@ READING_OPTIONS = {
     "gyro_units": ("--gyro-units", dict(choices=["rad/s", "deg/s"], help="recordings: angular velocity unit")),
     "input_rate": ("--input-rate", dict(type=positive_float, metavar="HZ",
                                         help="recordings without a time column: their sampling rate")),
+    "quality": ("--quality", dict(choices=["exclude", "keep"],
+                                  help="recordings: exclude (the default; predict: the model's rule) or keep the "
+                                       "stretches the quality check finds suspect: implausible acceleration, "
+                                       "clipping at the sensor's range, a stuck sensor, missing samples")),
 }
 
 #: Data options: which kinds take them is in each kind's registration (harcnn.data.dataset).
@@ -147,7 +151,10 @@ def load_data(args: argparse.Namespace, progress: bool = True):
     options = options_of(args, DATA_OPTIONS)
     if args.data is None and (args.data_kind in (None, "uci_har", "hapt")):
         options["progress"] = progress
-    return load_dataset(args.data, args.data_kind, **options)
+    dataset = load_dataset(args.data, args.data_kind, **options)
+    for warning in dataset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return dataset
 
 
 def protocol_of(args: argparse.Namespace, dataset):

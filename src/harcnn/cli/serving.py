@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
@@ -136,6 +137,8 @@ def _timeline_data(args: argparse.Namespace, train, test):
     if spec.sampling_rate is not None:
         options.update(sampling_rate=spec.sampling_rate, window=spec.window_seconds, step=spec.step_seconds)
     sequences = load_dataset(args.timeline_data, kind.name, **{k: v for k, v in options.items() if k in kind.options})
+    for warning in sequences.warnings:
+        print(f"warning: --timeline-data: {warning}", file=sys.stderr)
     if sequences.recording is None:
         raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows do not come from recordings, so "
                           "they have no activity sequences")

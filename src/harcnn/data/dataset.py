@@ -122,6 +122,8 @@ class Dataset:
     and ``start`` (its start in seconds since the recording's first sample) are None when unknown; ``split``
     holds the official split ("train"/"test") where the dataset has one. ``extras`` are further
     per-window arrays (UCI HAR's 561 engineered features: ``extras["features"]``, NaN where absent).
+    ``notes`` say what the loader assumed or did; ``warnings`` what the user should know before using the
+    data (what the quality check left out, a table's unused columns): every command prints them.
     """
 
     X: np.ndarray
@@ -135,6 +137,7 @@ class Dataset:
     split: np.ndarray | None = None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what the loader assumed or did, one line each
+    warnings: tuple[str, ...] = ()  # what the user should know, one line each
     loaded_with: Mapping[str, Any] = field(default_factory=dict)  # {"kind", "options"} (see load_dataset)
 
     def __post_init__(self) -> None:
@@ -281,7 +284,7 @@ def _import_sources() -> None:
 
 #: The options that decide how windows are made (as opposed to where labels and subjects are found):
 #: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window", "step", "sensors")
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window", "step", "sensors", "quality")
 
 
 def source_kind(path: str | Path | None = None, kind: str | None = None) -> SourceKind:
@@ -299,6 +302,10 @@ def source_kind(path: str | Path | None = None, kind: str | None = None) -> Sour
     if kind is not None:
         return kinds[kind]
     found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
+    if not found and path.is_file() and path.suffix.lower() == ".zip":
+        from harcnn.data.archive import open_zip
+
+        open_zip(path, str(path)).close()  # a damaged zip is said to be one
     if not found:
         raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
                         ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
@@ -320,5 +327,6 @@ def load_dataset(path: str | Path | None = None, kind: str | None = None, **opti
         takes = ", ".join(chosen.options) or "none"
         raise DataError(f"{chosen.name} data takes no option {', '.join(map(repr, unknown))} (it takes: {takes})")
     dataset = chosen.load(None if path is None else Path(path).expanduser(), **given)
-    window_options = {k: v for k, v in given.items() if k in WINDOW_OPTIONS}
+    window_options = {**dataset.loaded_with.get("options", {}),
+                      **{k: v for k, v in given.items() if k in WINDOW_OPTIONS}}
     return replace(dataset, loaded_with={"kind": chosen.name, "options": window_options})

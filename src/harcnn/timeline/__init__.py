@@ -8,12 +8,14 @@ against true label tables. Pure numpy (scipy for calibration): no torch.
 """
 
 from harcnn.timeline.metrics import (
+    LabelsTable,
     Timeline,
     TimelineScores,
     agreement,
     confusion_seconds,
     coverage,
     fragmentation,
+    read_labels,
     read_labels_table,
     score_timeline,
     segment_scores,
@@ -33,7 +35,7 @@ from harcnn.timeline.smoothing import (
 )
 
 __all__ = [
-    "METHODS", "HMMSmoother", "OnlineSmoother", "Timeline", "TimelineScores", "agreement", "choose_unknown_threshold",
+    "METHODS", "HMMSmoother", "LabelsTable", "OnlineSmoother", "Timeline", "TimelineScores", "agreement", "choose_unknown_threshold",
     "confusion_seconds", "coverage", "fragmentation", "label_sequences", "majority_smooth", "mark_unknown",
-    "read_labels_table", "runs", "score_timeline", "segment_scores", "smooth", "window_agreement", "window_spans",
+    "read_labels", "read_labels_table", "runs", "score_timeline", "segment_scores", "smooth", "window_agreement", "window_spans",
 ]
