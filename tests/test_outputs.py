@@ -260,19 +260,13 @@ def test_export_replaces_only_its_own_onnx_files(capsys, ws, tmp_path):
     assert "is not an ONNX model harcnn wrote" in line and other.read_bytes() == b"someone else's model"
 
 
-def test_studies_still_resume_in_their_folder(capsys, ws, tmp_path):
+def test_studies_resume_and_report_redraws_only_its_own_page(capsys, ws, tmp_path):
     argv = ["study", "custom", "--grid", "filters=4", "--data", ws / "recs", "--cv", "holdout:1", *TINY,
             "--workers", 1, "--out", tmp_path]
     assert run(capsys, *argv, "--repeats", 1)[0] == 0
     code, out, err = run(capsys, *argv, "--repeats", 2)
     assert code == 0, err
     assert "resuming, 1 of 2 trials already done" in out + err
-
-
-def test_report_rewrites_only_its_own_page(capsys, ws, tmp_path):
-    argv = ["study", "custom", "--grid", "filters=4", "--data", ws / "recs", "--cv", "holdout:1", "--repeats", 1,
-            *TINY, "--workers", 1, "--out", tmp_path]
-    assert run(capsys, *argv)[0] == 0
     assert run(capsys, "report", tmp_path / "custom")[0] == 0
     (tmp_path / "custom" / "report.html").write_text("<html>my own notes</html>")
     line = refused(capsys, "report", tmp_path / "custom")
