@@ -10,12 +10,15 @@ Every command that writes, and every Python function that saves, checks each out
    folder output not a file, a file output not a folder.
 3. What is already there is harcnn's own output only when its kind recognises it, by its content (so a
    moved or copied output is still recognised): a model folder by its ``config.json``
-   (``"format": "harcnn-model"``), a results folder by its ``results.json``, a study, leaderboard or
-   search folder by its ``results.sqlite``, a predictions table by its header, a figure by its PNG
-   ``Software`` tag, an ONNX model by its ``producer`` property. Nothing else that exists is ever
-   written over or deleted: an existing file, or a folder that is not empty, is refused unless it is an
-   output of the same kind, and that is replaced only when the user says so (``--force`` on the command
-   line, ``overwrite=True`` in Python), or continued where the kind resumes (a study folder).
+   (``"format": "harcnn-model"``), a results folder by its ``results.json``, a study or leaderboard
+   folder by its ``results.sqlite`` (a search folder also by its ``optuna.sqlite``), predictions,
+   segments and scores by their columns or keys, a figure by its PNG ``Software`` tag, an ONNX model by
+   its ``producer`` property, a report page by its title. Each kind says so where it is written
+   (``MODEL_FOLDER`` in :mod:`harcnn.artifact`, ...). Nothing else that exists is ever written over or
+   deleted: an existing file, or a folder that is not empty, is refused unless it is an output of the
+   same kind (a folder that is replaced: holding nothing but what harcnn writes there), and that is
+   replaced only when the user says so (``--force`` on the command line, ``overwrite=True`` in Python),
+   or continued where the kind resumes (a study folder).
 
 Messages name what the user typed: the CLI passes its option names (``--save``, ``--force``), the
 Python API its argument names (``path``, ``overwrite=True``).
@@ -58,7 +61,7 @@ class OutputKind:
     # else there is the user's, so the folder is not replaced)
 
     @property
-    def a(self) -> str:
+    def described(self) -> str:
         """The name with its article: "a model folder", "an ONNX model"."""
         return f"{'an' if self.name[0] in 'aeiouAEIOU' else 'a'} {self.name}"
 
@@ -83,19 +86,19 @@ def check_output(path: str | os.PathLike, kind: OutputKind, *, inputs: Iterable[
     if kind.recognise is None:
         raise HarcnnError(f"{where}: exists{' and is not empty' if kind.folder else ''}: {choose}")
     if not kind.recognise(path):
-        what = f"an empty folder or {kind.a}" if kind.folder else kind.a
+        what = f"an empty folder or {kind.described}" if kind.folder else kind.described
         raise HarcnnError(f"{where}: exists and is not {what} harcnn wrote, so harcnn leaves it as it is: {choose}")
     if kind.resumable:
         return path
     others = sorted(p.name for p in path.iterdir() if p.name not in kind.files) if kind.files is not None else []
     if others:
         listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise HarcnnError(f"{where}: {kind.a} harcnn wrote, but it also holds {listed}, which harcnn did not write, "
-                          f"so harcnn leaves it as it is: {choose}")
+        raise HarcnnError(f"{where}: {kind.described} harcnn wrote, but it also holds {listed}, which harcnn did "
+                          f"not write, so harcnn leaves it as it is: {choose}")
     if replace:
         return path
     fix = f"{choose}, or pass {replace_by} to replace it" if replace_by else choose
-    raise HarcnnError(f"{where}: {kind.a} harcnn wrote is already there: {fix}")
+    raise HarcnnError(f"{where}: {kind.described} harcnn wrote is already there: {fix}")
 
 
 def check_outputs_differ(outputs: Iterable[tuple[str, Any]]) -> None:
@@ -140,9 +143,9 @@ def _check_location(path: Path, kind: OutputKind, where: str, choose: str) -> No
     """Item by item: the path itself (a folder or a file, as the kind needs), then its nearest existing parent."""
     if os.path.lexists(path):
         if kind.folder and not path.is_dir():
-            raise HarcnnError(f"{where}: is a file, and {kind.a} is needed here: {choose}")
+            raise HarcnnError(f"{where}: is a file, and {kind.described} is needed here: {choose}")
         if not kind.folder and path.is_dir():
-            raise HarcnnError(f"{where}: is a folder, and {kind.a} (a file) is needed here: {choose}")
+            raise HarcnnError(f"{where}: is a folder, and {kind.described} (a file) is needed here: {choose}")
         if kind.resumable and not os.access(path, os.W_OK | os.X_OK):
             raise HarcnnError(f"{where}: cannot write in this folder (permission denied): {choose}")
     parent = path.parent
