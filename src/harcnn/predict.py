@@ -42,6 +42,7 @@ from harcnn.data.sensorfiles import is_recording_file
 from harcnn.data.windows import output_channels
 from harcnn.errors import DataError, HarcnnError
 from harcnn.io import write_csv, write_json
+from harcnn.outputs import OutputKind, check_output, csv_header, json_keys
 from harcnn.timeline import Timeline, window_spans
 
 if TYPE_CHECKING:
@@ -511,6 +512,24 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, **reading: Any) -
 # ---------------------------------------------------------------------------------------- writing
 
 
+def _table_kind(name: str, columns: set[str], keys: set[str]) -> OutputKind:
+    """A table harcnn writes as CSV (recognised by its header's ``columns``) or JSON (by its ``keys``)."""
+    def recognise(path: Path) -> bool:
+        return columns <= csv_header(path) if path.suffix.lower() == ".csv" else keys <= json_keys(path)
+
+    return OutputKind(name, folder=False, recognise=recognise)
+
+
+#: What ``predict`` writes: the per-window table, the segments beside it, and the timeline's scores.
+PREDICTIONS_FILE = _table_kind("predictions file", {"window", "activity", "confidence"},
+                               {"source", "kind", "model", "class_names", "n_windows", "windows"})
+SEGMENTS_FILE = _table_kind("segments file",
+                            {"activity", "first_window", "last_window", "n_windows", "mean_confidence"},
+                            {"source", "model", "segments"})
+SCORES_FILE = _table_kind("timeline scores file", set(),
+                          {"agreement", "coverage", "f1", "fragmentation", "classes", "confusion_seconds"})
+
+
 def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     """``(windows file, segments file)``: ``x.csv`` -> ``x_segments.csv`` beside it."""
     out = Path(out)
@@ -519,9 +538,12 @@ def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     return out, out.with_name(f"{out.stem}_segments{out.suffix}")
 
 
-def write_prediction(prediction: Prediction, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write the per-window table and the segments (CSV or JSON by ``out``'s extension), atomically."""
+def write_prediction(prediction: Prediction, out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the per-window table and the segments (CSV or JSON by ``out``'s extension), atomically.
+    Existing files are replaced only with ``overwrite``, and only when they are such tables harcnn wrote."""
     windows_path, segments_path = output_paths(out)
+    check_output(windows_path, PREDICTIONS_FILE, option="out", replace=overwrite)
+    check_output(segments_path, SEGMENTS_FILE, option="out", replace=overwrite)
     segments = [s.to_dict() for s in prediction.segments()]
     if windows_path.suffix.lower() == ".json":
         write_json(windows_path, prediction.to_json())
