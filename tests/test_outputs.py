@@ -130,7 +130,7 @@ def test_other_inputs_are_protected_too(capsys, ws, tmp_path):
 
 
 def test_studies_and_searches_never_go_inside_the_data(capsys, ws, tmp_path):
-    line = refused(capsys, "study", "custom", "--grid", "filters=4", "--data", ws / "recs", "--cv", "holdout:1",
+    line = refused(capsys, "study", "custom", "--grid", "kernel_size=3", "--data", ws / "recs", "--cv", "holdout:1",
                    "--out", ws / "recs")
     assert f"--out {ws / 'recs' / 'custom'} lies inside the input" in line
     line = refused(capsys, "leaderboard", "--models", "cnn", "--data", ws / "recs", "--cv", "holdout:1", "--out",
@@ -189,7 +189,7 @@ def test_force_never_replaces_what_harcnn_did_not_write(capsys, ws, tmp_path):
     assert "is not a feature baseline results file harcnn wrote" in line
     (tmp_path / "custom").mkdir()
     (tmp_path / "custom" / "notes.txt").write_text("x")
-    line = refused(capsys, "study", "custom", "--grid", "filters=4", "--data", ws / "recs", "--out", tmp_path,
+    line = refused(capsys, "study", "custom", "--grid", "kernel_size=3", "--data", ws / "recs", "--out", tmp_path,
                    "--repeats", 1)
     assert "is not an empty folder or a study folder harcnn wrote" in line
     line = refused(capsys, "leaderboard", "--models", "cnn", "--data", ws / "recs", "--out", mine)
@@ -261,7 +261,7 @@ def test_export_replaces_only_its_own_onnx_files(capsys, ws, tmp_path):
 
 
 def test_studies_resume_and_report_redraws_only_its_own_page(capsys, ws, tmp_path):
-    argv = ["study", "custom", "--grid", "filters=4", "--data", ws / "recs", "--cv", "holdout:1", *TINY,
+    argv = ["study", "custom", "--grid", "kernel_size=3", "--data", ws / "recs", "--cv", "holdout:1", *TINY,
             "--workers", 1, "--out", tmp_path]
     assert run(capsys, *argv, "--repeats", 1)[0] == 0
     code, out, err = run(capsys, *argv, "--repeats", 2)
