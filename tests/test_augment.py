@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from harcnn.data.augment import Augmenter, random_rotations
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def windows(n=8):

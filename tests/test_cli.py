@@ -3,7 +3,7 @@ import json
 import pytest
 
 from harcnn.cli import main
-from harcnn.settings import parse_assignments
+from harcnn.core.settings import parse_assignments
 
 
 def run(capsys, *argv):

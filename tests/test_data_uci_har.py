@@ -25,7 +25,7 @@ from harcnn.data.uci_har import (
     find_uci_har,
     load_uci_har,
 )
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 
 SIGNAL = "train/Inertial Signals/body_gyro_y_train.txt"
 

@@ -16,7 +16,7 @@ from harcnn.data import load_dataset
 from harcnn.data.example import write_example_recordings
 from harcnn.data.npz import load_windows
 from harcnn.data.recording_folder import load_recordings
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_a_zip_of_the_folder_reads_the_same(tmp_path, example):
 def test_one_labels_table_reader_for_training_and_scoring(tmp_path, example):
     """A segments table with ';' and decimal commas (a European spreadsheet's CSV) reads the same for
     the training folder and for predict --labels."""
-    from harcnn.timeline import read_labels_table
+    from harcnn.serving.timeline import read_labels_table
 
     folder = shutil.copytree(example, tmp_path / "copy")
     rows = _rows(example / "labels.csv")
@@ -293,9 +293,9 @@ def test_an_accelerometer_only_20_hz_model_predicts_accelerometer_recordings(cap
 
 
 def test_a_dataset_with_fewer_classes_is_renumbered_and_other_windows_are_refused(tmp_path, example):
-    from harcnn.artifact import load_model
+    from harcnn.serving.artifact import load_model
     from harcnn.data.dataset import InputSpec
-    from harcnn.predict import load_like_training
+    from harcnn.serving.predict import load_like_training
 
     assert main(["train", "--data", str(example), "--save", str(tmp_path / "m"), "--epochs", "1", "--filters", "4",
                  "--dense-units", "8", "--quiet"]) == 0

@@ -8,10 +8,10 @@ import pytest
 from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor, make_executor
 from harcnn.experiments.trials import TrialJob
-from harcnn.settings import Config
+from harcnn.core.settings import Config
 
 
 def jobs(dataset, n):

@@ -19,7 +19,7 @@ from harcnn.data.hapt import (CLASS_NAMES, PREPROCESS, TEST_SUBJECTS, download_h
                               load_hapt)
 from harcnn.data.textparse import parse_float_table
 from harcnn.data.windows import CHANNELS, preprocess
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 SHARED_HAPT_ZIP = SHARED_UCI_ZIP.parents[1] / "hapt" / "HAPT_RawData_train_subjects.zip"
 

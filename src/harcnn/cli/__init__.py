@@ -1,6 +1,6 @@
 """The ``harcnn`` command line: a thin layer over the Python API.
 
-Every user error (:class:`~harcnn.errors.HarcnnError`) is printed as one line and exits with status
+Every user error (:class:`~harcnn.core.errors.HarcnnError`) is printed as one line and exits with status
 2; so are argparse's own usage errors (one line naming the option, and where the help is).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def main(argv: list[str] | None = None) -> int:

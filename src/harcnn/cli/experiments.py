@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, config_from_args,
                                 executor_of, load_data, positive_int, protocol_of, settings_from_args)
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
 
@@ -153,7 +153,7 @@ def add_commands(commands) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from harcnn.experiments import evaluate
-    from harcnn.progress import ProgressBar
+    from harcnn.core.progress import ProgressBar
 
     config = config_from_args(args)
     dataset = load_data(args, progress=not args.quiet)
@@ -199,7 +199,7 @@ def _grid_values(name: str, text: str) -> list[str]:
     """A grid's values for one setting: comma-separated, or for a list-valued setting (kernel_sizes)
     semicolon-separated lists (``kernel_sizes=3,5;3,5,7``: two configurations)."""
     from harcnn.cli.options import setting_table
-    from harcnn.settings import Ints, canonical_name
+    from harcnn.core.settings import Ints, canonical_name
 
     owners = setting_table().get(canonical_name(name), [])
     listed = any(isinstance(setting.kind, Ints) for _, setting in owners)
@@ -209,7 +209,7 @@ def _grid_values(name: str, text: str) -> list[str]:
 def _study(args: argparse.Namespace) -> int:
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
     from harcnn.training.fit import check_plan
-    from harcnn.settings import parse_assignments
+    from harcnn.core.settings import parse_assignments
 
     if args.name == "custom":
         if args.grid:
@@ -251,8 +251,8 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harcnn.experiments.report import render_report
-    from harcnn.experiments.tune_report import render_tune_report
+    from harcnn.reports.html import render_report
+    from harcnn.reports.tune import render_tune_report
 
     if (args.folder / "tune.json").is_file():
         print(f"Report written to {render_tune_report(args.folder)}")
@@ -269,7 +269,7 @@ def _split_names(text: str) -> list[str]:
 
 def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
     """``["resnet1d:width=1.0"]`` -> ``{"resnet1d": {"width": "1.0"}}``."""
-    from harcnn.settings import parse_assignments
+    from harcnn.core.settings import parse_assignments
 
     out: dict[str, dict[str, str]] = {}
     for item in items:
@@ -282,7 +282,7 @@ def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
-    from harcnn.features import CLASSIFIERS
+    from harcnn.experiments.features import CLASSIFIERS
     from harcnn.models import list_models
 
     models = _split_names(args.models) if args.models is not None else list_models()
@@ -362,8 +362,8 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from harcnn.features import CLASSIFIERS, feature_baseline, most_confused
-    from harcnn.io import write_json
+    from harcnn.experiments.features import CLASSIFIERS, feature_baseline, most_confused
+    from harcnn.core.io import write_json
 
     dataset = load_data(args)
     protocol = protocol_of(args, dataset)

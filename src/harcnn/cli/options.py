@@ -1,6 +1,6 @@
 """Option groups shared by the commands: data, protocol, settings and execution, each with one spelling.
 
-Every setting of the schema (:mod:`harcnn.settings`) is an option of every command that trains
+Every setting of the schema (:mod:`harcnn.core.settings`) is an option of every command that trains
 (``--epochs 30``, ``--standardize``, ``--kernel-size 5``, ``--validation-subjects 5``); values are
 converted and checked once, by the schema, with one clear message. ``--config FILE`` reads settings
 from a TOML or YAML file (its ``[settings]`` table); options given on the command line win.
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def positive_int(text: str) -> int:
@@ -169,7 +169,7 @@ def protocol_of(args: argparse.Namespace, dataset):
 def setting_table() -> dict[str, list[tuple[str, Any]]]:
     """Every setting name -> [(model or "all", Setting)], models in registry order."""
     from harcnn.models import list_models
-    from harcnn.settings import SHARED, model_settings
+    from harcnn.core.settings import SHARED, model_settings
 
     table: dict[str, list] = {}
     for model in list_models():
@@ -182,7 +182,7 @@ def setting_table() -> dict[str, list[tuple[str, Any]]]:
 
 def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     """``--model`` (optional), ``--config FILE`` and one option per setting, grouped as the schema groups them."""
-    from harcnn.settings import Bool, show_value
+    from harcnn.core.settings import Bool, show_value
 
     groups = {name: parser.add_argument_group(title) for name, title in (
         ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
@@ -192,7 +192,7 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
                                                                    "'harcnn models')")
     groups["model"].add_argument("--config", type=Path, default=None, metavar="FILE",
                                  help="settings from a TOML/YAML file ([settings] table; options given here win)")
-    from harcnn.settings import PRESETS
+    from harcnn.core.settings import PRESETS
 
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
                                  help="a named set of settings: reference (the tutorial's baseline, every default) "
@@ -217,7 +217,7 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
 def settings_from_args(args: argparse.Namespace, *, model: bool = True) -> dict[str, Any]:
     """The settings given (preset, then file, then options), as raw values: the schema converts them.
     Without ``model`` (a command that chooses its models otherwise), a preset's model is left out."""
-    from harcnn.settings import PRESETS, read_settings_file
+    from harcnn.core.settings import PRESETS, read_settings_file
 
     values = dict(PRESETS[args.preset]) if getattr(args, "preset", None) else {}
     if not model:
@@ -242,7 +242,7 @@ def native_bf16() -> bool:
 
 
 def config_from_args(args: argparse.Namespace):
-    from harcnn.settings import Config
+    from harcnn.core.settings import Config
 
     return Config.from_flat(settings_from_args(args))
 

@@ -1,4 +1,4 @@
-"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.artifact, harcnn.predict, harcnn.export)."""
+"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.serving.artifact, harcnn.serving.predict, harcnn.serving.export)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution
 import numpy as np
 
 from harcnn.data.sensorfiles import without_suffix
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def add_commands(commands) -> None:
@@ -151,9 +151,9 @@ def _timeline_data(args: argparse.Namespace, train, test):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from harcnn.artifact import load_model
-    from harcnn.plots import timeline_plot
-    from harcnn.predict import output_paths, predict_path, write_prediction
+    from harcnn.serving.artifact import load_model
+    from harcnn.reports.plots import timeline_plot
+    from harcnn.serving.predict import output_paths, predict_path, write_prediction
 
     model = load_model(args.model)
     out = args.out
@@ -176,7 +176,7 @@ def _predict(args: argparse.Namespace) -> int:
     print(prediction.summary())
     written = list(write_prediction(prediction, out))
     if scores is not None:
-        from harcnn.io import write_json
+        from harcnn.core.io import write_json
 
         print(scores.summary())
         written.append(write_json(windows_path.with_name(f"{windows_path.stem}_scores.json"), scores.to_dict()))
@@ -206,7 +206,7 @@ def _unknown_threshold(text: str, model) -> float | None:
 
 def _truth_for(table: Path, recording: Path):
     """The true timeline of ``recording`` from a labels table (a table of several recordings: by its name)."""
-    from harcnn.timeline import read_labels_table
+    from harcnn.serving.timeline import read_labels_table
 
     truth = read_labels_table(table)
     if not isinstance(truth, dict):
@@ -221,8 +221,8 @@ def _truth_for(table: Path, recording: Path):
 
 
 def _export(args: argparse.Namespace) -> int:
-    from harcnn.artifact import load_model
-    from harcnn.export import TOLERANCE, export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
+    from harcnn.serving.artifact import load_model
+    from harcnn.serving.export import TOLERANCE, export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
 
     require_onnx()
     if args.onnx.suffix.lower() != ".onnx":
@@ -230,7 +230,7 @@ def _export(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     test = None
     if args.data is not None:
-        from harcnn.predict import load_like_training
+        from harcnn.serving.predict import load_like_training
 
         dataset = load_like_training(model, args.data)
         test = dataset.test if dataset.split is not None else dataset

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 @dataclass(frozen=True)

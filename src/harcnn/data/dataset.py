@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import DataError
-from harcnn.provenance import digest
+from harcnn.core.errors import DataError
+from harcnn.core.provenance import digest
 
 
 @dataclass(frozen=True)

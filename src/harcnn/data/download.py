@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harcnn.data.windows import STANDARD_GRAVITY
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 ACTIVITIES = ("walking", "standing", "sitting", "lying")
 GRAVITY = {"walking": (1.0, 0.0, 0.0), "standing": (1.0, 0.0, 0.0), "sitting": (0.93, 0.0, 0.37),

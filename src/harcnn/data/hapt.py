@@ -64,8 +64,8 @@ from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int
 from harcnn.data.uci_har import SPEC as UCI_SPEC
 from harcnn.data.uci_har import STEP, WINDOW  # HAPT's windows are cut as UCI HAR's were
 from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess
-from harcnn.errors import DataError
-from harcnn.timeline.metrics import Timeline
+from harcnn.core.errors import DataError
+from harcnn.serving.timeline.scores import Timeline
 
 if TYPE_CHECKING:
     from harcnn.data.recordings import Recording

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 ALIASES = {"windows": "X", "x": "X", "labels": "y", "subjects": "subject", "channels": "channel_names",
            "classes": "class_names"}

@@ -43,10 +43,10 @@ from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.sensorfiles import RECORDING_SUFFIXES, is_recording_file, read_table, without_suffix
 from harcnn.data.windows import DEFAULT_RATE, DEFAULT_WINDOW, PreprocessConfig, canonical_order, output_units
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 if TYPE_CHECKING:
-    from harcnn.timeline import Timeline
+    from harcnn.serving.timeline import Timeline
 
 TABLES = ("labels.csv", "subjects.csv")
 
@@ -83,7 +83,7 @@ def _is_data(path: Path) -> bool:
 
 def _segments(path: Path, names: set[str]) -> dict[str, "Timeline"]:
     """``recording -> Timeline`` of its labelled segments, from a segments table."""
-    from harcnn.timeline.metrics import read_labels_table
+    from harcnn.serving.timeline.scores import read_labels_table
 
     segments = read_labels_table(path)
     if not isinstance(segments, dict):

@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from harcnn.data.windows import AXES, STANDARD_GRAVITY, VECTOR_SENSORS
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "PLAUSIBLE_RATES_HZ",

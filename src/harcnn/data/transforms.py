@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 
 def remove_overlap(X: np.ndarray, overlap: float = 0.5) -> np.ndarray:

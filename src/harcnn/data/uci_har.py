@@ -24,7 +24,7 @@ from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
 from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "CHANNEL_NAMES",

@@ -21,13 +21,13 @@ import numpy as np
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
-from harcnn.experiments.report import natural_key
+from harcnn.reports.html import natural_key
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_bytes, write_csv, write_json
-from harcnn.metrics import accuracy, macro_f1
-from harcnn.provenance import current_versions
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config
+from harcnn.core.io import atomic_write_bytes, write_csv, write_json
+from harcnn.core.metrics import accuracy, macro_f1
+from harcnn.core.provenance import current_versions
+from harcnn.core.seeding import fold_seeds
+from harcnn.core.settings import Config
 from harcnn.training.fit import check_plan
 from harcnn.training.inference import average_probabilities
 

@@ -45,7 +45,7 @@ import torch
 from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.splits import Fold
 from harcnn.experiments.trials import Trial, TrialJob, run_trials
-from harcnn.settings import Config
+from harcnn.core.settings import Config
 
 Progress = Callable[[float], None]
 Done = tuple[TrialJob, list[Trial]]
@@ -289,7 +289,7 @@ def make_executor(device: str = "cpu", workers: int | None = None, *, kind: str 
         return RayExecutor(address=address, device=device, threads=threads or 1,
                            cpus=None if workers is None else workers * (threads or 1))
     if address is not None:
-        from harcnn.errors import HarcnnError
+        from harcnn.core.errors import HarcnnError
 
         raise HarcnnError("--address joins a Ray cluster: add --executor ray")
     cores = os.cpu_count() or 1

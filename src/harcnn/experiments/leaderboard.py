@@ -21,19 +21,19 @@ import numpy as np
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities
 from harcnn.experiments.executors import Executor
-from harcnn.experiments.report import render_report
+from harcnn.reports.html import render_report
 from harcnn.experiments.selection import Selection, select_by_validation
 from harcnn.experiments.stats import write_rows_csv
 from harcnn.experiments.study import StudySpec, run_study
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_text
-from harcnn.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
-from harcnn.metrics import accuracy, macro_f1
+from harcnn.core.io import atomic_write_text
+from harcnn.serving.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
+from harcnn.core.metrics import accuracy, macro_f1
 from harcnn.models import create_model, list_models
-from harcnn.settings import Config, canonical_name, settings_for, show_value
+from harcnn.core.settings import Config, canonical_name, settings_for, show_value
 from harcnn.training.inference import average_probabilities
 
 __all__ = ["LEADERBOARD_COLUMNS", "Leaderboard", "leaderboard_spec", "run_leaderboard"]
@@ -229,7 +229,7 @@ def _ensemble_row(name: str, members: Sequence[str], rows: Mapping[str, dict[str
 
 
 def _feature_row(dataset: Dataset, classifier: str, features: str, protocol: Protocol, latency: bool) -> dict[str, Any]:
-    from harcnn.features import feature_baseline, feature_matrix, make_classifier, raw_window_features
+    from harcnn.experiments.features import feature_baseline, feature_matrix, make_classifier, raw_window_features
 
     result = feature_baseline(dataset, classifier=classifier, features=features, protocol=protocol)
     folds = list(result["fold_accuracy"].values())
@@ -334,7 +334,7 @@ def run_leaderboard(dataset: Dataset, folder: str | Path, *, protocol: Protocol 
     all models, when there are several). ``baselines``: feature-baseline classifiers (``linear_svm``,
     ``logreg``) on ``feature_set`` features, as extra rows.
     """
-    from harcnn.features import CLASSIFIERS, FEATURE_SETS
+    from harcnn.experiments.features import CLASSIFIERS, FEATURE_SETS
 
     folder = Path(folder)
     protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
-from harcnn.settings import SHARED, Bool, Config, Float, Int, Ints, SettingError, canonical_name, \
+from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import SHARED, Bool, Config, Float, Int, Ints, SettingError, canonical_name, \
     read_settings_file, settings_for
 
 RANGE_KEYS = ("low", "high", "log", "step")

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.trials import Trial, now_iso
-from harcnn.io import write_csv
-from harcnn.provenance import canonical_json, dumps
+from harcnn.core.io import write_csv
+from harcnn.core.provenance import canonical_json, dumps
 
 __all__ = ["CSV_COLUMNS", "DB_NAME", "LOCK_NAME", "ResultStore"]
 

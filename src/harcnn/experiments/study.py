@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from harcnn import plots
+from harcnn.reports import plots
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.data.transforms import Standardizer
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities, probability_path, save_probabilities
 from harcnn.experiments.executors import Executor, make_executor, plan_jobs
-from harcnn.experiments.report import render_report
+from harcnn.reports.html import render_report
 from harcnn.experiments.stats import (
     COMPARISON_COLUMNS,
     SUMMARY_COLUMNS,
@@ -38,12 +38,12 @@ from harcnn.experiments.stats import (
 )
 from harcnn.experiments.store import DB_NAME, ResultStore
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_bytes, write_json
-from harcnn.metrics import accuracy, macro_f1
+from harcnn.core.io import atomic_write_bytes, write_json
+from harcnn.core.metrics import accuracy, macro_f1
 from harcnn.models import create_model
-from harcnn.progress import ProgressBar
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config, canonical_name, read_settings_file, show_value
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
+from harcnn.core.settings import Config, canonical_name, read_settings_file, show_value
 from harcnn.training.fit import check_plan
 from harcnn.training.inference import average_probabilities
 

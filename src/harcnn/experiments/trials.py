@@ -19,9 +19,9 @@ import torch
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold
-from harcnn.metrics import accuracy, accuracy_by_group, confusion_counts, macro_f1_of, per_class_metrics
-from harcnn.provenance import current_versions
-from harcnn.settings import Config
+from harcnn.core.metrics import accuracy, accuracy_by_group, confusion_counts, macro_f1_of, per_class_metrics
+from harcnn.core.provenance import current_versions
+from harcnn.core.settings import Config
 from harcnn.training.callbacks import StepReporter
 from harcnn.training.fit import fit_networks
 from harcnn.training.inference import predict_logits

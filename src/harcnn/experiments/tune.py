@@ -40,15 +40,15 @@ import numpy as np
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.executors import Executor, JobQueue, make_executor
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
 from harcnn.experiments.store import ResultStore
 from harcnn.experiments.trials import Trial, TrialJob
-from harcnn.progress import ProgressBar
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
+from harcnn.core.settings import Config
 
 OPTUNA_DB = "optuna.sqlite"
 STUDY_NAME = "harcnn"
@@ -344,7 +344,7 @@ def run_tune(dataset: Dataset, space: SearchSpace, folder: str | Path, *, protoc
              log: Callable[[str], None] = print) -> TuneResult:
     """Search ``space`` for ``trials`` finished trials in ``folder`` (resuming what is there), then train
     the best configuration ``final_repeats`` times and test it once on the outer test split."""
-    from harcnn.experiments.tune_report import write_tune_outputs
+    from harcnn.reports.tune import write_tune_outputs
 
     if trials < 1 or repeats < 1 or final_repeats < 0:
         raise HarcnnError("a search needs trials >= 1, repeats >= 1 and final repeats >= 0")

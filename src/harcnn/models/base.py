@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.layers import EnsembleDropout, MemberInit
-from harcnn.seeding import member_streams
-from harcnn.settings import Setting
+from harcnn.core.seeding import member_streams
+from harcnn.core.settings import Setting
 
 #: What a model is told about its input (from the data, never settings): the window length in
 #: samples, the number of channels, the number of classes, and, for models that use them, the

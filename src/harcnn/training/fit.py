@@ -17,13 +17,13 @@ import numpy as np
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import subject_holdout
 from harcnn.data.transforms import Standardizer
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model
-from harcnn.settings import Config
+from harcnn.core.settings import Config
 from harcnn.training.trainer import History, TrainConfig, Trainer
 
 if TYPE_CHECKING:
-    from harcnn.artifact import TrainedModel
+    from harcnn.serving.artifact import TrainedModel
     from harcnn.training.callbacks import Callback
 
 
@@ -102,8 +102,8 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
 
     Where the training windows come from recordings (or ``timeline_data`` has recordings of the same
     classes), the model also gets a timeline smoother (:func:`fit_timeline`)."""
-    from harcnn.artifact import TrainedModel, scores_on
-    from harcnn.seeding import repeat_seeds
+    from harcnn.serving.artifact import TrainedModel, scores_on
+    from harcnn.core.seeding import repeat_seeds
 
     if repeats < 1:
         raise HarcnnError(f"repeats must be >= 1, got {repeats}")
@@ -141,7 +141,7 @@ def fit_timeline(trained: "TrainedModel", sequences: Dataset, train: Dataset,
     (both without the validation subjects);
     with validation windows (held-out subjects), its temperature is calibrated on their predictions and
     the threshold below which a window is marked unknown is chosen on them."""
-    from harcnn.timeline import HMMSmoother, choose_unknown_threshold, label_sequences
+    from harcnn.serving.timeline import HMMSmoother, choose_unknown_threshold, label_sequences
 
     if len(sequences) == 0:
         raise HarcnnError("no timeline data left: its recordings are all of validation or test subjects")

@@ -10,9 +10,9 @@ import torch
 from torch.nn import functional as F
 
 from harcnn.data.transforms import check_windows
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.settings import SHARED
+from harcnn.core.settings import SHARED
 
 
 @torch.inference_mode()

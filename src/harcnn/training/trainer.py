@@ -27,16 +27,16 @@ from torch.nn import functional as F
 from harcnn.data.augment import Augmenter
 from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.data.windows import triplets
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.seeding import member_streams
-from harcnn.settings import SHARED
+from harcnn.core.seeding import member_streams
+from harcnn.core.settings import SHARED
 from harcnn.training.inference import evaluate_loss_accuracy
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The trainer's settings (types, ranges and help: :data:`harcnn.settings.SHARED`)."""
+    """The trainer's settings (types, ranges and help: :data:`harcnn.core.settings.SHARED`)."""
 
     epochs: int = SHARED["epochs"].default
     batch_size: int = SHARED["batch_size"].default
@@ -58,7 +58,7 @@ class TrainConfig:
 
     @classmethod
     def from_values(cls, values) -> "TrainConfig":
-        """From a :class:`harcnn.settings.Config` (or any mapping holding the training settings)."""
+        """From a :class:`harcnn.core.settings.Config` (or any mapping holding the training settings)."""
         values = getattr(values, "values", values)
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 

@@ -28,8 +28,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
-from harcnn.io import atomic_write_text
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_text
 
 __all__ = ["render_report", "REPORT_NAME", "ordered_pngs", "caption_for"]
 

@@ -1,13 +1,13 @@
 """Activity timelines from per-window class probabilities: smoothing over time, unknowns, and scores
 against true label tables. Pure numpy (scipy for calibration): no torch.
 
-* :mod:`harcnn.timeline.smoothing`: :class:`HMMSmoother`, :class:`OnlineSmoother`,
+* :mod:`harcnn.serving.timeline.smoothing`: :class:`HMMSmoother`, :class:`OnlineSmoother`,
   :func:`majority_smooth`, :func:`smooth`, :func:`choose_unknown_threshold`, :func:`mark_unknown`
-* :mod:`harcnn.timeline.metrics`: :class:`Timeline`, :func:`read_labels_table`,
+* :mod:`harcnn.serving.timeline.scores`: :class:`Timeline`, :func:`read_labels_table`,
   :func:`score_timeline` and the single metrics
 """
 
-from harcnn.timeline.metrics import (
+from harcnn.serving.timeline.scores import (
     Timeline,
     TimelineScores,
     agreement,
@@ -20,7 +20,7 @@ from harcnn.timeline.metrics import (
     window_agreement,
     window_spans,
 )
-from harcnn.timeline.smoothing import (
+from harcnn.serving.timeline.smoothing import (
     METHODS,
     HMMSmoother,
     OnlineSmoother,

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from harcnn.artifact import TrainedModel
-from harcnn.errors import HarcnnError
-from harcnn.io import atomic_write_bytes
+from harcnn.serving.artifact import TrainedModel
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_bytes
 
 __all__ = ["ExportResult", "export_onnx", "onnx_predict_proba", "onnx_session", "quantize_int8", "require_onnx"]
 

@@ -19,7 +19,7 @@ training recipe is kept as it was written (renaming a training setting never bre
 
 The folder is written atomically: into a hidden temporary folder beside ``DIR`` that is renamed to
 ``DIR`` when complete, so a crash never leaves a half-written model that loads. :func:`load_model`
-raises :class:`~harcnn.errors.HarcnnError` with one line naming the problem: missing files, bad
+raises :class:`~harcnn.core.errors.HarcnnError` with one line naming the problem: missing files, bad
 JSON, a weights file whose hash does not match, tensors that do not fit, an unknown model.
 """
 
@@ -39,9 +39,9 @@ import numpy as np
 
 from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import EnsembleModel, create_model
-from harcnn.provenance import current_versions, json_default
+from harcnn.core.provenance import current_versions, json_default
 from harcnn.training.inference import average_probabilities, predict_proba
 
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model"]
@@ -164,7 +164,7 @@ class TrainedModel:
 def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Each member's accuracy on ``(X, y)`` and the ensemble's (averaged probabilities), per-class
     metrics and the confusion matrix of the ensemble."""
-    from harcnn.metrics import accuracy, confusion_counts, per_class_metrics
+    from harcnn.core.metrics import accuracy, confusion_counts, per_class_metrics
 
     members = trained.predict_proba_members(X)  # [R, n, K]
     ensemble = average_probabilities(members).astype(np.float32).argmax(axis=1)
@@ -181,7 +181,7 @@ def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, 
 
 
 def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes: int) -> dict[str, Any]:
-    from harcnn.provenance import config_id
+    from harcnn.core.provenance import config_id
 
     return {
         "format": ARTIFACT_FORMAT,

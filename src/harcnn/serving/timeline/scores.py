@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 
 __all__ = [
     "Timeline", "TimelineScores", "agreement", "confusion_seconds", "coverage", "fragmentation",
@@ -165,7 +165,7 @@ def read_labels_table(path: str | os.PathLike) -> Timeline | dict[str, Timeline]
     (seconds, or samples where the reader says so), ``label``/``activity`` and optionally
     ``recording``/``file`` (named without the file ending), which gives a dict recording ->
     :class:`Timeline`. Rows may come in any order; segments must not overlap. A bad row is a
-    :class:`~harcnn.errors.DataError` naming the file and the line."""
+    :class:`~harcnn.core.errors.DataError` naming the file and the line."""
     from harcnn.data.sensorfiles import read_table, without_suffix
 
     table = read_table(path)

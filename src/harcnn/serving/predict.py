@@ -17,7 +17,7 @@ Inputs (:func:`predict_path` picks by what ``path`` is):
 :class:`Prediction` holds one row per window (probabilities, predicted activity, times for
 recordings) and merges consecutive equal predictions into :class:`Segment` s. Segment times tile
 the recording: consecutive windows overlap, so each window is given the stretch that is closer to
-its centre than to its neighbours' centres (:func:`harcnn.timeline.window_spans`); a gap in the
+its centre than to its neighbours' centres (:func:`harcnn.serving.timeline.window_spans`); a gap in the
 recording ends a segment.
 
 :meth:`Prediction.decide` turns the window probabilities into the activity timeline: smoothed over
@@ -37,17 +37,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harcnn.artifact import TrainedModel
+from harcnn.serving.artifact import TrainedModel
 from harcnn.data.sensorfiles import is_recording_file
 from harcnn.data.windows import output_channels
-from harcnn.errors import DataError, HarcnnError
-from harcnn.io import write_csv, write_json
-from harcnn.timeline import Timeline, window_spans
+from harcnn.core.errors import DataError, HarcnnError
+from harcnn.core.io import write_csv, write_json
+from harcnn.serving.timeline import Timeline, window_spans
 
 if TYPE_CHECKING:
     from harcnn.data.recordings import Recording
     from harcnn.data.windows import PreprocessConfig
-    from harcnn.timeline import TimelineScores
+    from harcnn.serving.timeline import TimelineScores
 
 UNKNOWN = "unknown"
 SMOOTHING = ("none", "median", "hmm")
@@ -157,8 +157,8 @@ class Prediction:
         """Set :attr:`decision`: the window probabilities smoothed by ``smooth`` (``hmm`` needs the
         model's smoother, :attr:`TrainedModel.timeline`), each gap-free stretch on its own; then windows
         whose probability of their most probable class is below ``unknown`` become unknown (-1)."""
-        from harcnn.timeline import HMMSmoother, mark_unknown
-        from harcnn.timeline import smooth as smooth_labels
+        from harcnn.serving.timeline import HMMSmoother, mark_unknown
+        from harcnn.serving.timeline import smooth as smooth_labels
 
         if smooth not in SMOOTHING:
             raise HarcnnError(f"smoothing must be one of {', '.join(SMOOTHING)}, got {smooth!r}")
@@ -190,7 +190,7 @@ class Prediction:
         class for is left out, as are its predictions there): agreement per second and per window,
         segment precision/recall/F1 within ``tolerance_s``, fragmentation, confusion over time. Sets
         :attr:`truth` and the true label of every window (the label at its centre; -1 where unlabelled)."""
-        from harcnn.timeline import score_timeline
+        from harcnn.serving.timeline import score_timeline
 
         if not self.has_times:
             raise HarcnnError("a labels table scores a recording's timeline: this input has no times")
@@ -574,7 +574,7 @@ class StreamingPredictor:
             raise HarcnnError(f"streaming smooths with smooth='hmm' (causal) or 'none', got {smooth!r}")
         self.smoother = None
         if smooth == "hmm":
-            from harcnn.timeline import HMMSmoother, OnlineSmoother
+            from harcnn.serving.timeline import HMMSmoother, OnlineSmoother
 
             if not model.timeline.get("hmm"):
                 raise HarcnnError("this model has no timeline smoother (it was trained on windows without recordings)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 __all__ = ["Bool", "Choice", "Config", "Float", "Int", "Ints", "SHARED", "Setting", "SettingError",
            "model_settings", "settings_for"]
@@ -270,7 +270,7 @@ class Config:
 
     @property
     def config_id(self) -> str:
-        from harcnn.provenance import config_id
+        from harcnn.core.provenance import config_id
 
         return config_id(self.to_flat())
 
