@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from harcnn.data import load_uci_har
     from harcnn.models import list_models
-    from harcnn.core.settings import Config
-    from harcnn.training.fit import train_model
+    from harcnn.models.config import Config
+    from harcnn.serving.train import train_model
 
     dataset = load_uci_har(args.data, progress=False)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="harcnn-bench-"))

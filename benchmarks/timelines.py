@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     from harcnn.data.hapt import hapt_recordings, load_hapt
     from harcnn.data.splits import Protocol
     from harcnn.models import list_models
-    from harcnn.core.settings import Config
-    from harcnn.training.fit import train_model
+    from harcnn.models.config import Config
+    from harcnn.serving.train import train_model
 
     start = time.perf_counter()
     dataset = load_hapt(args.data, classes=args.classes, progress=False)

@@ -10,7 +10,7 @@ from conftest import make_uci_har_tree
 from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
 from harcnn.experiments import evaluate
-from harcnn.core.settings import Config
+from harcnn.models.config import Config
 
 
 def test_batched_and_one_by_one_repeats_agree(uci_folder):

@@ -21,7 +21,7 @@ from harcnn.experiments.store import ResultStore
 from harcnn.experiments.study import grid_study, run_study
 from harcnn.experiments.trials import Trial
 from harcnn.core.metrics import accuracy
-from harcnn.core.settings import Config
+from harcnn.models.config import Config
 from harcnn.training.inference import average_probabilities
 
 TINY = {"epochs": 1, "filters": 4}

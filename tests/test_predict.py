@@ -14,7 +14,8 @@ from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
 from harcnn.reports.plots import timeline_plot
-from harcnn.serving.predict import Prediction, input_kind
+from harcnn.data.sources import input_kind
+from harcnn.serving.prediction import Prediction
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HEADER = ["time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]

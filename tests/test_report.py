@@ -10,7 +10,8 @@ import pytest
 
 from harcnn.reports import plots
 from harcnn.core.errors import HarcnnError
-from harcnn.reports import html as report, stats
+from harcnn.experiments import stats
+from harcnn.reports import html as report
 
 
 @pytest.fixture()

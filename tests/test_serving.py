@@ -17,7 +17,8 @@ from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import Recording, load_uci_har
 from harcnn.models import list_models
-from harcnn.serving.predict import StreamingPredictor, predict_recording
+from harcnn.serving.predict import predict_recording
+from harcnn.serving.streaming import StreamingPredictor
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 
 from harcnn.cli import main
 from harcnn.models import list_models
-from harcnn.core.settings import SHARED, Bool, Choice, Config, Float, Int, Ints, SettingError, model_settings, settings_for
+from harcnn.core.settings import SHARED, Bool, Choice, Float, Int, Ints, SettingError
+from harcnn.models.config import Config, model_settings, settings_for
 
 
 def _all_settings():

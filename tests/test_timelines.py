@@ -16,10 +16,11 @@ from harcnn.data import load_dataset
 from harcnn.data.augment import random_rotations
 from harcnn.data.example import write_example_recordings
 from harcnn.data.recordings import load_recording
-from harcnn.serving.predict import StreamingPredictor, predict_recording
-from harcnn.core.settings import Config
+from harcnn.serving.predict import predict_recording
+from harcnn.serving.streaming import StreamingPredictor
+from harcnn.models.config import Config
 from harcnn.serving.timeline import HMMSmoother, label_sequences
-from harcnn.training.fit import train_model
+from harcnn.serving.train import train_model
 
 FAST = {"filters": 8, "dense_units": 16, "epochs": 3}
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import Choice, Setting
+from harcnn.data.options import DATASET_OPTIONS, READING_OPTIONS
 
 
 def positive_int(text: str) -> int:
@@ -70,52 +73,8 @@ def positive_float(text: str) -> float:
 
 # -------------------------------------------------------------------------------------------- data
 
-#: How recording files are read (each detected when not given, and the notes say what was assumed):
-#: data options of folders of recordings, and predict's options for a recording.
-READING_OPTIONS = {
-    "time_column": ("--time-column", dict(metavar="NAME", help="recordings: the time column's name")),
-    "time_unit": ("--time-unit", dict(choices=["s", "ms", "us", "ns"],
-                                      help="recordings: unit of the time column (numbers since the start or an "
-                                           "epoch)")),
-    "acc_units": ("--acc-units", dict(choices=["g", "m/s2"], help="recordings: acceleration unit")),
-    "gyro_units": ("--gyro-units", dict(choices=["rad/s", "deg/s"], help="recordings: angular velocity unit")),
-    "input_rate": ("--input-rate", dict(type=positive_float, metavar="HZ",
-                                        help="recordings without a time column: their sampling rate")),
-}
-
-#: Data options: which kinds take them is in each kind's registration (harcnn.data.dataset).
-DATA_OPTIONS = {
-    "classes": ("--classes", dict(choices=["basic", "all"],
-                                  help="HAPT: the 6 basic activities (default) or all 12 with the postural transitions")),
-    "sampling_rate": ("--rate", dict(type=positive_float, metavar="HZ",
-                                     help="recordings: the windows' rate (default 50); a .npz: its windows' rate")),
-    "window": ("--window", dict(type=positive_float, metavar="SECONDS",
-                                help="recordings: window length (default 2.56 s)")),
-    "step": ("--step", dict(type=positive_float, metavar="SECONDS",
-                            help="recordings and .npz: seconds between window starts (default half a window)")),
-    "labels": ("--labels", dict(metavar="TABLE", help="recordings: a segments table (recording, start, end, label; "
-                                                      "default labels.csv in the folder)")),
-    "unit": ("--labels-unit", dict(choices=["s", "samples"], help="recordings: unit of the segments table's start and "
-                                                                  "end (default s)")),
-    "label_column": ("--label-column", dict(metavar="NAME", help="recordings: the per-sample label column (default "
-                                                                 "label or activity)")),
-    "label_policy": ("--label-policy", dict(choices=["pure", "majority"],
-                                            help="recordings: drop windows that straddle a label change (pure, the "
-                                                 "default) or label them by majority")),
-    "subjects": ("--subjects", dict(metavar="TABLE|PATTERN",
-                                    help="recordings: a subjects table (recording, subject), or a regular expression "
-                                         "on the recording names with one group (default subjects.csv, or the first "
-                                         "folder of each name)")),
-    "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings and HAPT: which sensors, e.g. acc (default: all "
-                                                        "they share)")),
-    "class_names": ("--class-names", dict(metavar="A,B,...", help=".npz: names of its integer labels' classes")),
-    "channel_names": ("--channel-names", dict(metavar="A,B,...", help=".npz: names of its windows' channels")),
-    **READING_OPTIONS,
-}
-
-
 def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) -> None:
-    from harcnn.data.dataset import source_kinds
+    from harcnn.data.sources import source_kinds
 
     group = parser.add_argument_group("data")
     group.add_argument("--data", type=Path, default=None, metavar="PATH",
@@ -123,7 +82,8 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                             "(default: UCI HAR from $HARCNN_DATA, the user cache, or a download)")
     group.add_argument("--data-kind", choices=sorted(source_kinds()), default=None,
                        help="what --data holds, when it cannot be told from the path")
-    add_options(group, DATA_OPTIONS)
+    add_options(group, DATASET_OPTIONS)
+    add_options(group, READING_OPTIONS)
     if protocol:
         group.add_argument("--cv", default=None, metavar="PROTOCOL",
                            help="evaluation by subject: official (the dataset's own split), holdout:N (N test "
@@ -131,23 +91,39 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                                 "official where the dataset has one, else subjects:5")
 
 
-def add_options(group, table: dict) -> None:
-    """Options of a table above (``--rate`` -> ``args.data_sampling_rate``)."""
-    for name, (flag, options) in table.items():
-        group.add_argument(flag, dest=f"data_{name}", default=None, **options)
+def add_options(group, schema: Mapping[str, Setting]) -> None:
+    """One option per data option of ``schema`` (:mod:`harcnn.data.options`: flag, help, choices and
+    checks come from there): ``--rate`` -> ``args.data_sampling_rate``."""
+    for name, setting in schema.items():
+        if isinstance(setting.kind, Choice):
+            form = dict(choices=list(setting.kind.values))
+        else:
+            form = dict(type=_checked_by(setting), metavar=setting.metavar)
+        group.add_argument(setting.flag, dest=f"data_{name}", default=None, help=setting.help, **form)
 
 
-def options_of(args: argparse.Namespace, table: dict) -> dict[str, Any]:
-    return {name: getattr(args, f"data_{name}") for name in table}
+def _checked_by(setting: Setting):
+    def convert(text: str):
+        try:
+            return setting.convert(text)
+        except HarcnnError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {setting.flag} takes "
+                                             f"{setting.kind.describe()}") from None
+    return convert
+
+
+def data_options_of(args: argparse.Namespace):
+    """The :class:`~harcnn.data.options.DataOptions` given on the command line (the ones the command has)."""
+    from harcnn.data.options import data_options
+
+    return data_options({name: getattr(args, f"data_{name}") for name in (*DATASET_OPTIONS, *READING_OPTIONS)
+                         if hasattr(args, f"data_{name}")})
 
 
 def load_data(args: argparse.Namespace, progress: bool = True):
-    from harcnn.data.dataset import load_dataset
+    from harcnn.data.sources import load_dataset
 
-    options = options_of(args, DATA_OPTIONS)
-    if args.data is None and (args.data_kind in (None, "uci_har", "hapt")):
-        options["progress"] = progress
-    return load_dataset(args.data, args.data_kind, **options)
+    return load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
 
 
 def protocol_of(args: argparse.Namespace, dataset):
@@ -169,7 +145,8 @@ def protocol_of(args: argparse.Namespace, dataset):
 def setting_table() -> dict[str, list[tuple[str, Any]]]:
     """Every setting name -> [(model or "all", Setting)], models in registry order."""
     from harcnn.models import list_models
-    from harcnn.core.settings import SHARED, model_settings
+    from harcnn.core.settings import SHARED
+    from harcnn.models.config import model_settings
 
     table: dict[str, list] = {}
     for model in list_models():
@@ -242,14 +219,14 @@ def native_bf16() -> bool:
 
 
 def config_from_args(args: argparse.Namespace):
-    from harcnn.core.settings import Config
+    from harcnn.models.config import Config
 
     return Config.from_flat(settings_from_args(args))
 
 
 # -------------------------------------------------------------------------------------------- execution
 
-#: The executors :func:`harcnn.experiments.executors.make_executor` builds; named here so that building
+#: The executors :func:`harcnn.experiments.execution.make_executor` builds; named here so that building
 #: the parser (every command, ``harcnn predict`` included) imports no executor code.
 EXECUTORS = ("local", "ray")
 
@@ -286,7 +263,7 @@ def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = T
 
 def executor_of(args: argparse.Namespace):
     """The executor the options choose; use it in a ``with`` block (a Ray runtime it started is stopped at the end)."""
-    from harcnn.experiments.executors import make_executor
+    from harcnn.experiments.execution import make_executor
 
     return make_executor(args.device, args.workers, kind=args.executor, address=args.address, threads=args.threads)
 

@@ -43,7 +43,7 @@ def digest(obj: Any, length: int = 12) -> str:
 
 
 def config_id(flat_config: Mapping[str, Any]) -> str:
-    """Short, stable id of a complete configuration (:meth:`harcnn.core.settings.Config.to_flat`).
+    """Short, stable id of a complete configuration (:meth:`harcnn.models.Config.to_flat`).
 
     The values are canonical (every setting converts its own), so ``0`` and ``0.0`` give one id.
     """

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
-from harcnn.core.settings import SHARED, Bool, Config, Float, Int, Ints, SettingError, canonical_name, \
-    read_settings_file, settings_for
+from harcnn.core.settings import SHARED, Bool, Float, Int, Ints, SettingError, canonical_name, read_settings_file
+from harcnn.models.config import Config, settings_for
 
 RANGE_KEYS = ("low", "high", "log", "step")
 #: Settings a search does not vary: how it validates, and what it searches instead.

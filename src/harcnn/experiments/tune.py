@@ -41,14 +41,15 @@ import numpy as np
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
 from harcnn.core.errors import HarcnnError
-from harcnn.experiments.executors import Executor, JobQueue, make_executor
+from harcnn.experiments.executors import Executor, JobQueue
+from harcnn.experiments.execution import make_executor
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
 from harcnn.experiments.store import ResultStore
 from harcnn.experiments.trials import Trial, TrialJob
 from harcnn.core.progress import ProgressBar
 from harcnn.core.seeding import fold_seeds
-from harcnn.core.settings import Config
+from harcnn.models.config import Config
 
 OPTUNA_DB = "optuna.sqlite"
 STUDY_NAME = "harcnn"
@@ -243,7 +244,7 @@ class _Search:
     def finish(self, running: _Running) -> None:
         trial, config = running.trial, running.config
         self.running.pop(trial.number, None)
-        scores = {fold: float(np.mean([r.test_accuracy for r in rs])) for fold, rs in running.results.items()}
+        scores = {fold: float(np.mean([r.val_accuracy for r in rs])) for fold, rs in running.results.items()}
         curves = {fold: _mean_curve(rs) for fold, rs in running.results.items()}
         for epoch in range(max(map(len, curves.values()), default=0)):
             values = [c[epoch] for c in curves.values() if len(c) > epoch]

@@ -104,9 +104,7 @@ class EnsembleModel(nn.Module):
 
     def rebuild(self, n_models: int) -> "EnsembleModel":
         """A new, freshly initialised model of the same architecture with ``n_models`` members."""
-        from harcnn.models.registry import create_model
-
-        return create_model(self.name, n_models=n_models, **self.inputs, **self.hparams)
+        return type(self)(n_models=n_models, **self.inputs, **self.hparams)
 
     def member(self, r: int) -> "EnsembleModel":
         """A single network (``n_models=1``) holding a copy of member ``r``'s weights."""

@@ -28,7 +28,7 @@ from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from harcnn.serving.predict import Prediction
+    from harcnn.serving.prediction import Prediction
 
 __all__ = [
     "DPI",

@@ -147,10 +147,6 @@ class TrainedModel:
         """Predicted class indices ``[n]`` (int64), in ``class_names`` order."""
         return self.predict_proba(windows).argmax(axis=1).astype(np.int64)
 
-    def predict_activities(self, windows: np.ndarray) -> list[str]:
-        """Predicted class names, one per window."""
-        return [self.class_names[i] for i in self.predict(windows)]
-
     def score(self, windows: np.ndarray, labels: np.ndarray) -> float:
         """Accuracy of the (averaged) prediction against class indices ``labels``."""
         return float((self.predict(windows) == np.asarray(labels)).mean())

@@ -25,9 +25,10 @@ from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.transforms import check_windows
 from harcnn.core.errors import HarcnnError
 from harcnn.models import list_models
-from harcnn.core.settings import SHARED, Config, model_settings
+from harcnn.core.settings import SHARED
+from harcnn.models.config import Config, model_settings
 from harcnn.training.callbacks import Progress
-from harcnn.training.fit import train_model
+from harcnn.serving.train import train_model
 
 #: Every setting name of every model and the shared ones: the estimator's setting parameters.
 SETTING_NAMES = tuple(dict.fromkeys([name for m in list_models() for name in model_settings(m)] + list(SHARED)))

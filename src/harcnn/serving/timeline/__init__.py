@@ -1,24 +1,23 @@
 """Activity timelines from per-window class probabilities: smoothing over time, unknowns, and scores
-against true label tables. Pure numpy (scipy for calibration): no torch.
+against the true labelled segments. Pure numpy (scipy for calibration): no torch.
 
-* :mod:`harcnn.serving.timeline.smoothing`: :class:`HMMSmoother`, :class:`OnlineSmoother`,
-  :func:`majority_smooth`, :func:`smooth`, :func:`choose_unknown_threshold`, :func:`mark_unknown`
-* :mod:`harcnn.serving.timeline.scores`: :class:`Timeline`, :func:`read_labels_table`,
-  :func:`score_timeline` and the single metrics
+* :mod:`.smoothing`: :class:`HMMSmoother`, :class:`OnlineSmoother`, :func:`majority_smooth`,
+  :func:`smooth`, :func:`choose_unknown_threshold`, :func:`mark_unknown`, :func:`label_sequences`
+* :mod:`.scores`: :func:`score_timeline` and the single metrics
+
+The timelines themselves (:class:`~harcnn.data.labels.Timeline`) and labels tables are data:
+:mod:`harcnn.data.labels`.
 """
 
 from harcnn.serving.timeline.scores import (
-    Timeline,
     TimelineScores,
     agreement,
     confusion_seconds,
     coverage,
     fragmentation,
-    read_labels_table,
     score_timeline,
     segment_scores,
     window_agreement,
-    window_spans,
 )
 from harcnn.serving.timeline.smoothing import (
     METHODS,
@@ -33,7 +32,7 @@ from harcnn.serving.timeline.smoothing import (
 )
 
 __all__ = [
-    "METHODS", "HMMSmoother", "OnlineSmoother", "Timeline", "TimelineScores", "agreement", "choose_unknown_threshold",
-    "confusion_seconds", "coverage", "fragmentation", "label_sequences", "majority_smooth", "mark_unknown",
-    "read_labels_table", "runs", "score_timeline", "segment_scores", "smooth", "window_agreement", "window_spans",
+    "METHODS", "HMMSmoother", "OnlineSmoother", "TimelineScores", "agreement", "choose_unknown_threshold",
+    "confusion_seconds", "coverage", "fragmentation", "label_sequences", "majority_smooth", "mark_unknown", "runs",
+    "score_timeline", "segment_scores", "smooth", "window_agreement",
 ]
