@@ -206,6 +206,57 @@ def test_changed_source_is_parsed_again(uci_folder: Path, cache_dir: Path) -> No
     assert len(list((cache_dir / "parsed").glob("*.npz"))) == 1  # the stale entry is gone
 
 
+def _stored_zip(folder: Path, path: Path, first_label: bytes) -> Path:
+    """The dataset as a zip of stored members with fixed dates, y_train.txt's first line replaced: the same
+    size whatever the label."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = (Path(folder.name) / file.relative_to(folder)).as_posix()
+            data = file.read_bytes()
+            if name.endswith("train/y_train.txt"):
+                data = first_label + data[data.index(b"\n"):]
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2012, 12, 10, 0, 0, 0)), data)
+    return path
+
+
+@pytest.mark.parametrize("settled", [False, True], ids=["fresh", "settled"])
+@pytest.mark.parametrize("layout", ["zip", "folder"])
+def test_an_edit_with_its_mtime_put_back_is_parsed_again(uci_folder: Path, tmp_path: Path, cache_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, settled: bool,
+                                                        layout: str) -> None:
+    """The cache is keyed on content: a source edited to the same size, its modification time put back,
+    is parsed again (main: the old arrays, under the old fingerprint). A settled file's digest is kept with its
+    stat, whose change time the edit moves."""
+    from harcnn.data import cache
+
+    if settled:
+        monkeypatch.setattr(cache, "RECENT_S", 0.0)
+    source = _stored_zip(uci_folder, tmp_path / "uci.zip", b"1") if layout == "zip" else uci_folder
+    edited = source if layout == "zip" else uci_folder / "train" / "y_train.txt"
+    first = load(source)
+    stat = edited.stat()
+    if layout == "zip":
+        _stored_zip(uci_folder, source, b"2")
+    else:
+        edit_line(edited, 1, lambda line: b"2\n" if line != b"2\n" else b"3\n")
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (edited.stat().st_size, edited.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    second = load(source)
+    assert second.fingerprint != first.fingerprint and second.train.y[0] != first.train.y[0]
+    assert (cache_dir / "parsed" / cache.DIGESTS).is_file() == settled
+    assert len(list((cache_dir / "parsed").glob("*.npz"))) == 1  # the stale entry is gone
+
+
+def test_an_unchanged_source_is_not_hashed_again_once_settled(uci_zip: Path, cache_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from harcnn.data import cache
+
+    monkeypatch.setattr(cache, "RECENT_S", 0.0)
+    load(uci_zip)
+    monkeypatch.setattr(cache.hashlib, "file_digest", lambda *a: pytest.fail("hashed again"))
+    load(uci_zip)
+
+
 def test_explicit_cache_dir(uci_zip: Path, tmp_path: Path) -> None:
     load(uci_zip, cache_dir=tmp_path / "mine")
     assert len(list((tmp_path / "mine" / "parsed").glob("*.npz"))) == 1

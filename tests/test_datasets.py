@@ -196,7 +196,7 @@ def test_reading_options_are_data_options(capsys, tmp_path):
     code, out, err = run(capsys, "data", "info", "--data", folder, "--time-column", "stamp", "--time-unit", "ms",
                          "--gyro-units", "deg/s")
     assert code == 0 and "moving" in out, err
-    assert data.loaded_with == {"kind": "recordings", "options": {}}
+    assert data.loaded_with == {"kind": "recordings", "options": {"quality": "exclude"}}  # no reading option
 
 
 def test_no_labels_is_a_clear_error(tmp_path, example):
@@ -327,3 +327,51 @@ def test_bad_configurations_stop_before_any_training(capsys, example):
     np.savez(npz, X=windows.X, y=windows.y, subject=windows.subject, sampling_rate=50.0)
     code, out, err = run(capsys, "evaluate", "--data", npz, "--augment-rotate", 30, "--repeats", 1, "--cv", "loso")
     assert code == 2 and "augment_rotate turns 3-axis vectors" in err, err
+
+
+# -------------------------------------------------------------------------------------------- clear refusals
+
+
+@pytest.mark.parametrize("y, message", [
+    (np.zeros(0, np.int64), r"empty.npz: 'X' holds no windows \(shape \[0, 64, 3\]\)"),
+    (np.linspace(0.1, 2.7, 10), r"empty.npz: labels 'y' hold 10 values that are not whole numbers \(e.g. 0.1, 0.3889, "
+                                r"0.6778\): a measurement, not classes"),
+])
+def test_npz_without_windows_or_with_continuous_labels_is_refused(capsys, tmp_path, y, message):
+    X = np.zeros((len(y), 64, 3), np.float32)
+    np.savez(tmp_path / "empty.npz", X=X, y=y, sampling_rate=50.0)
+    with pytest.raises(DataError, match=message):  # main: a ValueError traceback; one class per value
+        load_dataset(tmp_path / "empty.npz")
+    code, _, err = run(capsys, "data", "info", "--data", tmp_path / "empty.npz")
+    assert code == 2 and err.startswith("harcnn: error: ") and "Traceback" not in err
+
+
+def test_one_subject_data_is_told_what_works(capsys, tmp_path, example):
+    folder = tmp_path / "alone"
+    shutil.copytree(example / "person1", folder / "alice")
+    with open(example / "labels.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["recording"].startswith("person1/")]
+    with open(folder / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "recording": r["recording"].replace("person1", "alice")} for r in rows)
+    for cv in ([], ["--cv", "loso"], ["--cv", "holdout:1"]):  # main: "use --cv subjects:1 or loso", both refused
+        code, _, err = run(capsys, "evaluate", "--data", folder, "--epochs", 1, "--out", tmp_path / "runs", *cv)
+        assert code == 2 and err == ("harcnn: error: testing by subject needs at least 2 subjects, and this data has 1 "
+                                     "(alice): train on all its windows with 'harcnn train --test none', or add "
+                                     "recordings of other people (one folder per person, a subjects table, or "
+                                     "--subjects PATTERN)\n")
+    code, _, err = run(capsys, "train", "--data", folder, "--epochs", 1, "--filters", 8, "--dense-units", 8, "--test",
+                       "none", "--save", tmp_path / "m", "--quiet")
+    assert code == 0, err
+
+
+def test_a_truncated_zip_is_said_to_be_damaged(capsys, tmp_path, example):
+    archive = tmp_path / "recs.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(example.rglob("*.csv")):
+            handle.write(path, path.relative_to(example).as_posix())
+    (tmp_path / "cut.zip").write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    for kind in ([], ["--data-kind", "recordings"]):  # main: "not a dataset harcnn knows"
+        code, _, err = run(capsys, "data", "info", "--data", tmp_path / "cut.zip", *kind)
+        assert code == 2 and "cut.zip: not a readable zip archive: the file is damaged (truncated or corrupt" in err

@@ -45,7 +45,7 @@ def test_params_and_errors():
     assert clf.set_params(epochs=4).epochs == 4
     with pytest.raises(ValueError, match="Invalid parameter 'epoch'"):
         clf.set_params(epoch=4)
-    with pytest.raises(HarcnnError, match="epochs takes an integer >= 1"):
+    with pytest.raises(HarcnnError, match="epochs takes an integer from 1 to 10000"):
         HARClassifier(epochs=0).fit(*toy_problem(8))
     with pytest.raises(HarcnnError, match="unknown setting 'width' for model 'cnn'"):
         HARClassifier(width=1.0).fit(*toy_problem(8))
@@ -125,3 +125,80 @@ def test_a_dataset_spec_names_the_classes_of_index_labels(tmp_path, capsys):
     assert load_model(tmp_path / "model").class_names == data.class_names
     assert main(["predict", str(tmp_path / "model"), str(tmp_path / "example"), "--out", str(tmp_path / "p.csv"),
                  "--no-plot"]) == 0, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ scikit-learn's estimator checks
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+_CHANNELS_NOT_COLUMNS = ("n_features_in_ counts the channels of windows [n, T, C]; a 2-D X is windows [n, T] of one "
+                         "channel, so its columns are time steps, not features")
+#: The checks a classifier of windows cannot pass, and why.
+EXPECTED_FAILED_CHECKS = {
+    "check_n_features_in": _CHANNELS_NOT_COLUMNS,
+    "check_n_features_in_after_fitting": _CHANNELS_NOT_COLUMNS,
+    "check_dtype_object": "a value of X that is not a number is a ValueError (harcnn's DataError: bad data), not "
+                          "the TypeError numpy raises (numbers stored as objects are read, see "
+                          "test_windows_of_one_channel_and_objects_that_are_numbers)",
+}
+#: Small and fast, and it learns scikit-learn's blobs; kernel and pooling 1: its 2-D X may have one column.
+CHECKED = HARClassifier(filters=4, kernel_size=1, pool_size=1, dense_units=8, epochs=3, learning_rate=0.03,
+                        random_state=0)
+
+
+@parametrize_with_checks([CHECKED], expected_failed_checks=lambda _: EXPECTED_FAILED_CHECKS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_errors_are_value_errors_and_predicting_before_fit_is_not_fitted():
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from harcnn.core.errors import DataError
+    from harcnn.core.settings import SettingError
+
+    X, y = toy_problem(32)
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        HARClassifier().predict(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(HARClassifier())
+    with pytest.raises(HarcnnError):  # and still a HarcnnError, as before
+        HARClassifier().predict_proba(X)
+    for bad, message in [(dict(epochs=0), "epochs takes an integer"), (dict(dropout=2), "dropout takes a number")]:
+        with pytest.raises(ValueError, match=message) as error:
+            HARClassifier(**bad).fit(X, y)
+        assert isinstance(error.value, SettingError)
+    for X_bad, y_bad, message in [
+        (X, y[:5], "one label per window"),
+        (X, None, "requires y to be passed"),
+        (X, np.linspace(0, 1, 32), "y holds continuous values"),
+        (X, np.zeros(32), "y holds 1 class"),
+        (X[0, 0], y[:1], "Reshape your data"),
+        (X.astype(complex), y, "Complex data not supported"),
+        (np.where(np.arange(32)[:, None, None] == 3, np.nan, X), y, "NaN"),
+    ]:
+        with pytest.raises(ValueError, match=message) as error:
+            HARClassifier(**SMALL, epochs=1).fit(X_bad, y_bad)
+        assert isinstance(error.value, DataError)
+
+
+def test_windows_of_one_channel_and_objects_that_are_numbers():
+    X, y = toy_problem(64)
+    one = X[:, :, 0]  # [n, T]: windows of one channel
+    clf = HARClassifier(**SMALL, epochs=1, random_state=0).fit(one, y)
+    assert clf.n_features_in_ == 1 and clf.predict(one).shape == (64,)
+    np.testing.assert_array_equal(clf.predict_proba(one), clf.predict_proba(one[:, :, None]))
+    with pytest.raises(ValueError, match="X has 3 channels; the classifier was fitted on 1"):
+        clf.predict(X)
+    objects = HARClassifier(**SMALL, epochs=1, random_state=0).fit(one.astype(object), y)
+    np.testing.assert_array_equal(objects.predict_proba(one), clf.predict_proba(one))
+
+
+def test_importing_harcnn_and_its_errors_imports_no_scikit_learn():
+    import subprocess
+    import sys
+
+    code = "import sys, harcnn, harcnn.core.errors, harcnn.core.settings; print('sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

@@ -227,7 +227,7 @@ def test_leaderboard_api_and_explicit_ensembles(uci_folder, tmp_path):
     (["--models", "cnn", "--model-set", "cnn"], "MODEL:KEY=VALUE"),
     (["--models", "cnn", "--baselines", "forest"], "unknown classifier 'forest'"),
     (["--models", "cnn", "--validation-subjects", "half"], "validation_subjects takes an integer"),
-    (["--models", "cnn", "--epochs", "0"], "epochs takes an integer >= 1"),
+    (["--models", "cnn", "--epochs", "0"], "epochs takes an integer from 1 to 10000"),
 ])
 def test_leaderboard_errors_are_one_line(capsys, uci_folder, tmp_path, argv, message):
     code, out, err = run(capsys, "leaderboard", *argv, "--data", uci_folder, "--out", tmp_path, "--quiet")

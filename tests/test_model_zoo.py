@@ -137,7 +137,7 @@ def test_learns_a_separable_problem(name):
 
 @pytest.mark.parametrize("name,options,message", [
     ("deepcnn", dict(blocks=9), "do not fit"),
-    ("deepcnn", dict(filters=0), ">= 1"),
+    ("deepcnn", dict(filters=0), "from 1 to 4096"),
     ("resnet1d", dict(width=0), "width"),
     ("inception", dict(depth=0), "depth"),
     ("lstm", dict(hidden=0), "hidden"),

@@ -75,6 +75,26 @@ def test_boxplot_is_deterministic(tmp_path):
     assert a == b
 
 
+@pytest.mark.parametrize("n", [1, 2, 6])
+def test_a_box_plot_title_fits_its_figure(tmp_path, monkeypatch, n):
+    """A study of two configurations had its title cut at both sides of the narrow figure."""
+    extents = []
+    save = plots._save
+
+    def measure(fig, where):
+        fig.canvas.draw()  # laid out: the title's place is known
+        box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+        extents.append((box.x0, box.x1, fig.bbox.width))
+        return save(fig, where)
+
+    monkeypatch.setattr(plots, "_save", measure)
+    scores = {f"kernel_size={k}": [0.55, 0.59] for k in range(n)}
+    plots.boxplot_scores(scores, tmp_path / "box.png", "Study 'custom': test accuracy per configuration (2 repeats; "
+                                                       "recordings)")
+    x0, x1, width = extents[0]
+    assert 0 <= x0 < x1 <= width
+
+
 def test_histograms(tmp_path):
     X = np.random.default_rng(0).normal(size=(20, 128, 9)).astype(np.float32)
     from harcnn.data.uci_har import CHANNEL_NAMES
@@ -98,6 +118,43 @@ def test_learning_curves(tmp_path):
     _assert_png(plots.learning_curves(one, tmp_path / "learning_curves_one.png", "One"))
     with pytest.raises(HarcnnError):
         plots.learning_curves([], tmp_path / "none.png", "none")
+
+
+def _drawn_curves(monkeypatch, histories, path):
+    """(x ticks, [(points, marker)]) of each panel, as the figure stands when it is saved."""
+    panels = []
+    save = plots._save
+
+    def capture(fig, where):
+        for ax in fig.axes:
+            lines = [(int(np.isfinite(np.asarray(line.get_ydata(), float)).sum()), line.get_marker())
+                     for line in ax.lines if len(line.get_xdata())]
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            panels.append((ticks, lines))
+        return save(fig, where)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    _assert_png(plots.learning_curves(histories, path, "Curves"))
+    return panels
+
+
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_one_epoch_curves_are_points_on_the_tick_of_epoch_1(tmp_path, monkeypatch, repeats):
+    one = {"loss": [0.9], "accuracy": [0.6], "val_loss": [1.0], "val_accuracy": [0.5]}
+    panels = _drawn_curves(monkeypatch, [one] * repeats, tmp_path / "learning_curves_one_run.png")
+    assert len(panels) == 2
+    for ticks, lines in panels:
+        assert list(ticks) == [1.0]
+        assert lines and all(points == 1 and marker not in (None, "", "None", " ") for points, marker in lines)
+
+
+def test_short_curves_mark_every_epoch_and_long_ones_are_plain_lines(tmp_path, monkeypatch):
+    for epochs, marked in ((3, True), (100, False)):
+        curve = list(np.linspace(1.0, 0.2, epochs))
+        panels = _drawn_curves(monkeypatch, [{"loss": curve, "accuracy": curve}], tmp_path / f"{epochs}.png")
+        for ticks, lines in panels:
+            assert all(float(t).is_integer() for t in ticks)
+            assert all((marker not in (None, "", "None", " ")) == marked for _, marker in lines)
 
 
 def test_normalize_rows_sum_to_one():

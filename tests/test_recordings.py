@@ -85,10 +85,10 @@ def test_units_aliases_ms_and_semicolons(good_csv, tmp_path):
     assert any(re.search(r"acc: no unit in the header; median magnitude 9.\d+ -> m/s\^2, converted to g", n)
                for n in detected.notes)
     # the same numbers declared as g are rejected with a hint
-    with pytest.raises(DataError, match="acc_units='m/s2'"):
+    with pytest.raises(DataError, match="the file is in m/s2; pass --acc-units m/s2"):
         load_recording(other, time_unit="ms", acc_units="g")
     # and ms declared as seconds gives a helpful rate error
-    with pytest.raises(DataError, match="time_unit='ms'"):
+    with pytest.raises(DataError, match="--time-unit ms"):
         load_recording(other, acc_units="m/s2", time_unit="s")
     # explicit column names and deg/s
     renamed = ["t_ms", "A1", "A2", "A3", "W1", "W2", "W3"]
@@ -104,7 +104,7 @@ def test_no_time_column(tmp_path):
     acc, gyro = _signals(t)
     rows = [[*acc[i].tolist(), *gyro[i].tolist()] for i in range(len(t))]
     path = _write(tmp_path / "notime.csv", HEADER[1:], rows)
-    with pytest.raises(DataError, match="sampling_rate"):
+    with pytest.raises(DataError, match="--input-rate HZ"):
         load_recording(path, time_column=None)
     rec = load_recording(path, time_column=None, sampling_rate=50.0)
     np.testing.assert_allclose(rec.timestamps, t)
@@ -381,7 +381,7 @@ def test_labels_with_unlabelled_spans_reach_the_windows(tmp_path):
     assert set(first) == {"walking"} and set(last) == {"sitting"}
     middle = cut.window_labels[(cut.start_times > 8) & (cut.start_times < 11)]
     assert all("" in w for w in middle)
-    with pytest.raises(DataError, match=r"labelled.csv: no column 'mode' \(label_column\)"):
+    with pytest.raises(DataError, match=r"labelled.csv: no column 'mode' \(--label-column\)"):
         load_recording(path, label_column="mode")
 
 

@@ -127,7 +127,7 @@ def test_headerless_files_named_by_sensor_hapt_style(tmp_path):
     acc, gyro = motion(t)
     a = write(tmp_path / "acc_exp01_user01.txt", None, acc, " ")
     g = write(tmp_path / "gyro_exp01_user01.txt", None, gyro, " ")
-    with pytest.raises(DataError, match=r"acc_exp01_user01.txt: no time column found .*pass sampling_rate="):
+    with pytest.raises(DataError, match=r"acc_exp01_user01.txt: no time column found .*pass --input-rate HZ"):
         load_recording([a, g])
     rec = load_recording([a, g], sampling_rate=50.0)
     check(rec, t, acc, gyro)
@@ -228,14 +228,14 @@ def test_ambiguous_time_unit_names_file_column_and_option(tmp_path):
         load_recording(path)
     message = str(info.value)
     assert "slow_or_fast.csv: column 't': the time unit is ambiguous (s gives 1 Hz, ms gives 1000 Hz)" in message
-    assert "time_unit= 's' or 'ms' (CLI: --time-unit s|ms)" in message
+    assert "pass --time-unit s or --time-unit ms" in message
     assert load_recording(path, time_unit="ms").sampling_rate == pytest.approx(1000.0)
 
 
 def test_implausible_rate_for_the_given_unit(tmp_path):
     path, *_ = generic(tmp_path)
     with pytest.raises(DataError, match=r"in ms the sampling rate is 5e\+04 Hz, outside the plausible 1-2000 Hz; "
-                                        r"if the times are in s, pass time_unit='s' \(that gives 50 Hz\)"):
+                                        r"if the times are in s, pass --time-unit s \(that gives 50 Hz\)"):
         load_recording(path, time_unit="ms")
 
 
@@ -292,7 +292,7 @@ def test_linear_acceleration_is_refused(tmp_path):
     linear = acc - GRAVITY
     named = write(tmp_path / "LinearAcceleration.csv", ["time", "x", "y", "z"], np.column_stack([t, linear]))
     with pytest.raises(DataError, match=r"LinearAcceleration.csv: the file name says linear acceleration .*"
-                                        r"TotalAcceleration.csv.*sensors=\{'LinearAcceleration.csv': 'acc'\}"):
+                                        r"TotalAcceleration.csv.*rename the file if it does hold the total acceleration"):
         load_recording(named)
     with pytest.raises(DataError, match="neither about 1 .g. nor about 9.8 .*is gravity removed"):  # the hint overrides
         load_recording(named, sensors={"LinearAcceleration.csv": "acc"})
@@ -356,7 +356,7 @@ def test_ambiguous_angular_velocity_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"Gyroscope.csv: gyro: the angular velocity's unit is ambiguous: the 99th "
                                         r"percentile of its magnitude is 22.2, fast turning in rad/s or slow "
                                         r"movement in deg/s; "
-                                        r"pass gyro_units='rad/s' or 'deg/s' \(--gyro-units rad/s\|deg/s\)"):
+                                        r"pass --gyro-units rad/s or --gyro-units deg/s"):
         load_recording(path)
     np.testing.assert_allclose(load_recording(path, gyro_units="deg/s").sensors["gyro"], np.radians(gyro * 15))
 
@@ -365,7 +365,7 @@ def test_unknown_unit_in_the_header(tmp_path):
     t = np.arange(300) / 50.0
     acc, _ = motion(t)
     path = write(tmp_path / "acc.csv", ["time", "x (counts)", "y (counts)", "z (counts)"], np.column_stack([t, acc]))
-    with pytest.raises(DataError, match=r"acc.csv: acc: cannot tell the unit from the header .*pass acc_units="):
+    with pytest.raises(DataError, match=r"acc.csv: acc: cannot tell the unit from the header .*pass --acc-units"):
         load_recording(path)
     assert load_recording(path, acc_units="g").n_samples == 300
 

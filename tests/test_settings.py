@@ -32,6 +32,8 @@ def _bad_values(setting):
             cases.append(("out of range", str(low - 1), "takes"))
     if isinstance(kind, Int):
         cases.append(("not whole", "2.5", "takes an integer"))
+    if isinstance(kind, (Int, Ints)) and getattr(kind, "high", None) is not None:
+        cases.append(("too large", str(kind.high + 1), "takes"))
     if isinstance(kind, Float) and kind.high is not None:
         cases.append(("out of range", str(kind.high + 1), "takes a number in"))
     if isinstance(kind, Bool):
@@ -84,6 +86,41 @@ def test_unknown_settings_and_models_are_clear_errors(tmp_path):
 
     with pytest.raises(SettingError, match="unknown top-level key 'setings'"):
         read_settings_file(tmp_path / "s.toml")
+
+
+#: The one numeric setting without an upper bound: the data bounds it (check_trainable refuses holding out
+#: every training subject), and any number of subjects below that is real use.
+UNBOUNDED = {"validation_subjects"}
+
+
+def test_every_numeric_setting_has_a_generous_upper_bound():
+    for model, setting in _all_settings():
+        kind = setting.kind
+        if isinstance(kind, (Int, Float, Ints)) and setting.name not in UNBOUNDED:
+            assert getattr(kind, "high", None) is not None, f"{model} {setting.name} takes any large number"
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--epochs", "1e9", "setting epochs='1e9' is not allowed: epochs takes an integer from 1 to 10000"),
+    ("--batch-size", "10000000", "batch_size takes an integer from 1 to 100000"),
+    ("--filters", "1e6", "filters takes an integer from 1 to 4096"),
+    ("--learning-rate", "1e3", "learning_rate takes a number in (0, 10]"),
+    ("--augment-shift", "1e12", "augment_shift takes an integer from 0 to 100000"),
+])
+def test_absurd_values_are_one_clear_line_before_any_work(capsys, tmp_path, option, value, message):
+    code = main(["evaluate", option, value, "--data", str(tmp_path / "nowhere"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.startswith("harcnn: error: setting"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_models_command_shows_every_range(capsys):
+    assert main(["models", "cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "training epochs (an integer from 1 to 10000; default 10)" in out
+    assert "filters of both convolutions (an integer from 1 to 4096; default 64)" in out
+    assert main(["models", "multihead"]) == 0
+    assert "a comma-separated list of integers from 1 to 1000; default 3,5,11" in capsys.readouterr().out
 
 
 def test_values_are_converted_once_to_canonical_types():
@@ -206,3 +243,74 @@ def test_bf16_on_a_cpu_without_native_bf16_gets_a_note(capsys, monkeypatch):
     monkeypatch.setattr(options, "native_bf16", lambda: True)
     options.settings_from_args(args)
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------------------ config files: nothing ignored
+
+GRID = "[settings]\nepochs = 1\n[grid]\nfilters = [8, 16]\n"
+SPACE = "[space]\nepochs = [1, 2]\n"
+
+
+@pytest.mark.parametrize("argv,text,message", [
+    # a table the command does not read names the command that does
+    (["evaluate"], GRID, "s.toml: a [grid] table is for 'harcnn study custom --config {s}' (a study of its "
+                         "combinations); 'harcnn evaluate --config' reads [settings] only"),
+    (["train", "--save", "{tmp}/m"], GRID, "'harcnn train --config' reads [settings] only"),
+    (["leaderboard"], GRID, "a [grid] table is for 'harcnn study custom --config"),
+    (["study", "standardize"], GRID, "'harcnn study standardize --config' reads [settings] only"),
+    (["evaluate"], SPACE, "s.toml: a [space] table is for 'harcnn tune --space {s}' (a search); 'harcnn evaluate "
+                          "--config' reads [settings] only"),
+    (["study", "custom"], SPACE + "[grid]\nfilters = [8]\n", "'harcnn study custom --config' reads [settings] and "
+                                                            "[grid] only"),
+    (["tune", "--space", "{tmp}/space.toml"], SPACE, "'harcnn tune --config' reads [settings] only"),
+    (["evaluate"], 'baseline = "filters=8"\n', "baseline names one configuration of a [grid] table"),
+    (["study", "custom", "--grid", "filters=8,16"], GRID, "--grid and the [grid] table of"),
+    # a bad value is an error even where an option overrides it
+    (["evaluate", "--epochs", "2"], "[settings]\nepochs = 'abc'\n",
+     "s.toml: setting epochs='abc' is not allowed: epochs takes an integer from 1 to 10000"),
+    (["train", "--save", "{tmp}/m", "--epochs", "2"], "[settings]\nepochs = 0\n", "s.toml: setting epochs=0"),
+    (["evaluate", "--model", "cnn"], "[settings]\nmodel = 'nope'\n", "s.toml: unknown model 'nope'"),
+    (["evaluate", "--model", "cnn"], "[settings]\nmodel = 'lstm'\nhidden = 0\n", "s.toml: setting hidden=0"),
+    (["evaluate", "--filters", "8"], "[settings]\nfilters = 1e9\n", "filters takes an integer from 1 to 4096"),
+    (["leaderboard", "--dropout", "0.1"], "[settings]\ndropout = 2\n", "s.toml: setting dropout=2"),
+    (["study", "kernels", "--learning-rate", "0.01"], "[settings]\nlr = -1\n", "s.toml: setting learning_rate=-1"),
+    (["tune", "--space", "{tmp}/space.toml", "--batch-size", "8"], "[settings]\nbatch_size = 'x'\n",
+     "s.toml: setting batch_size='x'"),
+])
+def test_nothing_in_a_config_file_is_ignored_silently(capsys, tmp_path, argv, text, message):
+    (tmp_path / "s.toml").write_text(text)
+    (tmp_path / "space.toml").write_text(SPACE)
+    fill = {"s": str(tmp_path / "s.toml"), "tmp": str(tmp_path)}
+    argv = [a.format(**fill) for a in argv]
+    code = main([*argv, "--config", str(tmp_path / "s.toml"), "--data", str(tmp_path / "nowhere"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message.format(**fill) in err, err  # before the data is read: nowhere is not reported
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_settings_file_names_and_describes_itself_and_is_read_by_any_command(tmp_path):
+    from harcnn.core.settings import read_settings_file
+
+    path = tmp_path / "s.toml"
+    path.write_text('name = "quick"\ndescription = "one epoch"\n[settings]\nepochs = 1\nkernel = 5\n')
+    data = read_settings_file(path, tables=("settings",), reader="harcnn evaluate --config")
+    assert data["settings"] == {"epochs": 1, "kernel": 5} and data["name"] == "quick"
+    path.write_text("[settings]\nfilters = 32\n[grid]\nkernel_size = [3, 5]\n")
+    assert read_settings_file(path)["grid"] == {"kernel_size": [3, 5]}  # every table, by default
+
+
+def test_errors_that_became_value_errors_keep_their_own_messages(tmp_path, monkeypatch):
+    """SettingError and DataError are ValueErrors now: code that turns a ValueError into another message
+    must not catch them."""
+    from harcnn.data.dataset import InputSpec
+    from harcnn.core.errors import DataError
+    from harcnn.core.settings import read_settings_file
+
+    assert issubclass(SettingError, ValueError) and issubclass(DataError, ValueError)
+    (tmp_path / "s.yaml").write_text("settings:\n  epochs: 2\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # PyYAML not installed
+    with pytest.raises(SettingError, match="needs PyYAML"):
+        read_settings_file(tmp_path / "s.yaml")
+    spec = {"sampling_rate": 50, "window": 128, "step": 64, "channels": ["a"], "units": [""], "classes": ["x"]}
+    with pytest.raises(DataError, match="^input spec: need at least 2 distinct class names"):
+        InputSpec.from_dict(spec)

@@ -133,6 +133,31 @@ def test_cli_study_errors(capsys, uci_folder, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv,text,message", [
+    (["study", "filters", "--filters", "32"], None, "study 'filters' varies filters: a value given as an option or in "
+                                                   "the --config file's [settings] would be ignored; leave it out"),
+    (["study", "all", "--kernel-size", "5"], None, "study 'kernels' varies kernel_size"),
+    (["study", "heads"], "[settings]\nmodel = 'lstm'\n", "study 'heads' varies model"),
+    (["study", "custom", "--grid", "filters=8,16", "--filters", "4"], None, "study 'custom' varies filters"),
+    (["study", "custom"], "name = 'b'\n[settings]\nfilters = 32\n[grid]\nfilters = [8, 16]\n",
+     "study 'b' both fixes ([settings]) and varies ([grid]) filters: keep one"),
+])
+def test_a_setting_that_the_study_varies_cannot_also_be_fixed(capsys, tmp_path, argv, text, message):
+    if text is not None:
+        (tmp_path / "s.toml").write_text(text)
+        argv = [*argv, "--config", str(tmp_path / "s.toml")]
+    assert main([*argv, "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2  # before the data is read
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(HarcnnError, match="both fixes"):
+        grid_study({"kernel_size": [3, 5]}, settings={"kernel": 3})
+
+
+def test_a_preset_may_set_what_a_study_varies(capsys, tmp_path):
+    assert main(["study", "heads", "--preset", "best", "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err  # the preset's model gives way to the study's
+
+
 def test_worker_processes_give_the_same_trials(uci_folder, tmp_path):
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)

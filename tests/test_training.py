@@ -125,7 +125,7 @@ def test_bad_training_input_is_a_clear_error():
         trainer.fit(net, bad, y, [0])
     with pytest.raises(HarcnnError, match="need 1 seeds"):
         trainer.fit(net, X, y, [0, 1])
-    with pytest.raises(HarcnnError, match="epochs takes an integer >= 1"):
+    with pytest.raises(HarcnnError, match="epochs takes an integer from 1 to 10000"):
         TrainConfig(epochs=0)
 
 

@@ -66,11 +66,13 @@ def test_space_choices_ranges_and_model_tables():
 
 @pytest.mark.parametrize("text,message", [
     ("[settings]\nepochs = 2\n", "needs a [space] table"),
+    ("[space]\nepochs = [2, 3]\n[grid]\nfilters = [8, 16]\n", "space.toml: a [grid] table is for 'harcnn study custom "
+                                                           "--config"),
     ("[space\n", "is not valid"),
     ("[space]\nepochs = {low = 0, high = 3}\n", "[space] epochs: setting epochs=0 is not allowed"),
     ("[space]\nepochs = {low = 1.5, high = 3}\n", "epochs takes an integer"),
     ("[space]\nepochs = {low = 5, high = 2}\n", "low 5 is above high 2"),
-    ("[space]\nlearning_rate = {low = 0, high = 1, log = true}\n", "learning_rate takes a number > 0"),
+    ("[space]\nlearning_rate = {low = 0, high = 1, log = true}\n", "learning_rate takes a number in (0, 10]"),
     ("[space]\nlr_schedule = {low = 1, high = 2}\n", "give a list of choices, not a range"),
     ("[space]\nepochs = 5\n", "a single value belongs in [settings]"),
     ("[space]\nepochs = {low = 1, hi = 2}\n", "a range takes low and high"),
@@ -90,6 +92,24 @@ def test_bad_space_files_give_one_clear_error_before_training(capsys, uci_folder
     path.write_text(text)
     code = main(["tune", "--space", str(path), "--data", str(uci_folder), "--out", str(tmp_path / "t"), "--quiet",
                  "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text,argv,message", [
+    ("[space]\nepochs = {low = 0, high = 3}\nlearning_rate = [0.01, 0.02]\n", ["--epochs", "2"],
+     "space.toml: [space] epochs: setting epochs=0 is not allowed"),
+    ("[space]\nmodel = [\"cnn\", \"hybrid\"]\nepochs = [1, 2]\n[space.hybrid]\nblocks = {low = 0, high = 3}\n",
+     ["--model", "cnn"], "space.toml: [space.hybrid] blocks: setting blocks=0 is not allowed"),
+    ("[space]\nmodel = [\"cnn\", \"nope\"]\nepochs = [1, 2]\n", ["--model", "cnn"], "'nope' is not a registered model"),
+    ("[settings]\nfilters = 0\n[space]\nepochs = [1, 2]\n", ["--filters", "8"], "space.toml: setting filters=0"),
+])
+def test_space_values_that_the_command_line_overrides_are_checked_too(capsys, tmp_path, text, argv, message):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    code = main(["tune", "--space", str(path), "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "t"),
+                 "--quiet", *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -137,14 +157,14 @@ def test_the_pruning_callback_stops_a_fit_below_the_median_after_warmup(uci_fold
 
 
 def test_a_trial_that_cannot_learn_is_pruned_early(tmp_path):
-    """Two good trials complete; a learning rate of 300 cannot learn and stops after the warm-up."""
+    """Two good trials complete; a learning rate of 10 (the highest allowed) cannot learn: pruned after warm-up."""
     dataset = load_dataset(learnable_windows(tmp_path / "w.npz"))
-    space = parse_space({"learning_rate": {"low": 1e-3, "high": 1e3, "log": True}},
+    space = parse_space({"learning_rate": {"low": 1e-3, "high": 10, "log": True}},
                         {"filters": 8, "dense_units": 16, "epochs": 6})
     folder = tmp_path / "t"
     folder.mkdir()
     study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{folder / OPTUNA_DB}", direction="maximize")
-    for lr in (0.01, 0.02, 300.0):  # queued trials run first, as a user may queue them
+    for lr in (0.01, 0.02, 10.0):  # queued trials run first, as a user may queue them
         study.enqueue_trial({"learning_rate": lr})
     result = run_tune(dataset, space, folder, protocol="holdout:2", inner="subjects:2", trials=3, parallel=1,
                       pruning=Pruning(warmup=2, startup=2), final_repeats=0, executor=InProcessExecutor(),

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, config_from_args,
-                                executor_of, load_data, positive_int, protocol_of, settings_from_args)
+                                executor_of, given_settings, load_data, positive_int, protocol_of, settings_from_args)
 from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
@@ -209,10 +209,13 @@ def _grid_values(name: str, text: str) -> list[str]:
 def _study(args: argparse.Namespace) -> int:
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
     from harcnn.training.fit import check_plan
-    from harcnn.core.settings import parse_assignments
+    from harcnn.core.settings import canonical_name, parse_assignments
+    from harcnn.models.config import read_config_file
 
     if args.name == "custom":
         if args.grid:
+            if args.config is not None and read_config_file(args.config)["grid"]:
+                raise HarcnnError(f"--grid and the [grid] table of {args.config} both give the study's grid: use one")
             grid = {k: _grid_values(k, v) for k, v in parse_assignments(args.grid, "KEY=V1,V2").items()}
             specs = [grid_study(grid)]
         elif args.config is not None:
@@ -223,8 +226,16 @@ def _study(args: argparse.Namespace) -> int:
         raise HarcnnError("--grid is for 'harcnn study custom'")
     else:
         specs = list(BUILTIN_STUDIES.values()) if args.name == "all" else [BUILTIN_STUDIES[args.name]]
-    settings = settings_from_args(args)  # the --config file's [settings] and the options
+    file_grid = args.name == "custom" and not args.grid  # the --config file's [grid] is the study's
+    reading = dict(tables=("settings", "grid") if file_grid else ("settings",),
+                   reader=f"harcnn study {args.name}{' --grid' if args.grid else ''} --config")
+    settings = settings_from_args(args, **reading)  # the --config file's [settings] and the options
+    given = {canonical_name(k) for k in given_settings(args, **reading)}  # a preset's model may be varied
     for spec in specs:  # check every configuration before training anything
+        varied = sorted(given & spec.varied())
+        if varied:
+            raise HarcnnError(f"study {spec.name!r} varies {', '.join(varied)}: a value given as an option or in the "
+                              "--config file's [settings] would be ignored; leave it out")
         configs = spec.experiment_configs(settings)
         if args.select == "val" and not all(c.validation_subjects for _, c in configs):
             raise HarcnnError("--select val chooses on validation subjects: add --validation-subjects N")

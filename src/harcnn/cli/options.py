@@ -123,7 +123,10 @@ def data_options_of(args: argparse.Namespace):
 def load_data(args: argparse.Namespace, progress: bool = True):
     from harcnn.data.sources import load_dataset
 
-    return load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
+    dataset = load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
+    for warning in dataset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return dataset
 
 
 def protocol_of(args: argparse.Namespace, dataset):
@@ -169,6 +172,7 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
                                                                    "'harcnn models')")
     groups["model"].add_argument("--config", type=Path, default=None, metavar="FILE",
                                  help="settings from a TOML/YAML file ([settings] table; options given here win)")
+    parser.set_defaults(config_reader=f"{parser.prog} --config")  # names the command in a config file's errors
     from harcnn.core.settings import PRESETS
 
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -191,23 +195,38 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
                                                help=help_text)
 
 
-def settings_from_args(args: argparse.Namespace, *, model: bool = True) -> dict[str, Any]:
+def settings_from_args(args: argparse.Namespace, *, model: bool = True, tables: tuple[str, ...] = ("settings",),
+                       reader: str | None = None) -> dict[str, Any]:
     """The settings given (preset, then file, then options), as raw values: the schema converts them.
-    Without ``model`` (a command that chooses its models otherwise), a preset's model is left out."""
-    from harcnn.core.settings import PRESETS, read_settings_file
+    Without ``model`` (a command that chooses its models otherwise), a preset's model is left out.
+    ``tables`` and ``reader``: see :func:`given_settings`."""
+    from harcnn.core.settings import PRESETS
 
     values = dict(PRESETS[args.preset]) if getattr(args, "preset", None) else {}
     if not model:
         values.pop("model", None)
-    if getattr(args, "config", None):
-        values.update(read_settings_file(args.config)["settings"])
-    values.update({key[len("setting_"):]: value for key, value in vars(args).items()
-                   if key.startswith("setting_") and value is not None})
+    values.update(given_settings(args, tables=tables, reader=reader))
     if getattr(args, "model", None) is not None:
         values["model"] = args.model
     if str(values.get("precision")) == "bf16" and getattr(args, "device", "cpu") == "cpu" and not native_bf16():
         print("note: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so --precision bf16 is emulated "
               "and slower than fp32 here", file=sys.stderr)
+    return values
+
+
+def given_settings(args: argparse.Namespace, *, tables: tuple[str, ...] = ("settings",),
+                   reader: str | None = None) -> dict[str, Any]:
+    """The settings the ``--config`` file's ``[settings]`` and the setting options give (options win), raw.
+    ``tables``: those the command reads in the file (any other is an error naming ``reader``, by default
+    the command)."""
+    from harcnn.models.config import read_config_file
+
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        reader = reader or getattr(args, "config_reader", "harcnn --config")
+        values.update(read_config_file(args.config, tables=tables, reader=reader)["settings"])
+    values.update({key[len("setting_"):]: value for key, value in vars(args).items()
+                   if key.startswith("setting_") and value is not None})
     return values
 
 

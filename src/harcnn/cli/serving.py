@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
@@ -95,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
     timeline_data = None
     if args.timeline_data is not None:
         timeline_data, left_out = timeline_sequences(args.timeline_data, train, test, data_options_of(args))
+        for warning in timeline_data.warnings:
+            print(f"warning: --timeline-data: {warning}", file=sys.stderr)
         if left_out:
             print(f"Timeline data: left out {left_out} windows of the test subjects")
     trained = train_model(config, train, repeats=args.repeats, seed=args.seed, test=test, device=args.device,

@@ -8,5 +8,6 @@ class HarcnnError(Exception):
     """
 
 
-class DataError(HarcnnError):
-    """A data file or array is missing, corrupt or inconsistent."""
+class DataError(HarcnnError, ValueError):
+    """A data file or array is missing, corrupt or inconsistent (a ``ValueError`` too, as scikit-learn and
+    Python expect of bad input)."""

@@ -22,8 +22,9 @@ from harcnn.core.errors import HarcnnError
 __all__ = ["Bool", "Choice", "Float", "Int", "Ints", "SHARED", "Setting", "SettingError", "Text"]
 
 
-class SettingError(HarcnnError):
-    """A setting with a wrong type, an out-of-range value or an unknown choice, or an unknown setting."""
+class SettingError(HarcnnError, ValueError):
+    """A setting with a wrong type, an out-of-range value or an unknown choice, or an unknown setting (a
+    ``ValueError`` too, as scikit-learn expects of a bad parameter)."""
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -110,6 +111,7 @@ class Ints:
     """A non-empty list of integers (``"3,5,11"``, ``[3, 5, 11]``, or one number), stored as a list."""
 
     low: int | None = None
+    high: int | None = None
 
     def convert(self, value: Any) -> list[int]:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -118,10 +120,10 @@ class Ints:
             value = [part for part in value.replace(" ", "").split(",") if part]
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError
-        return [Int(self.low).convert(v) for v in value]
+        return [Int(self.low, self.high).convert(v) for v in value]
 
     def describe(self) -> str:
-        return "a comma-separated list of integers" + _range_words(self.low, None)
+        return "a comma-separated list of integers" + _range_words(self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -208,23 +210,23 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "standardize each channel (z-scores fitted on the training windows, overlap removed)"),
     _shared("validation_subjects", Int(0), 0, "data",
             "hold out this many whole training subjects for validation (curves, early stopping)"),
-    _shared("epochs", Int(1), 10, "training", "training epochs"),
-    _shared("batch_size", Int(1), 32, "training", "windows per batch"),
-    _shared("learning_rate", Float(0, low_open=True), 1e-3, "training", "Adam's learning rate"),
-    _shared("adam_epsilon", Float(0, low_open=True), 1e-7, "training", "Adam's epsilon (Keras' default)"),
+    _shared("epochs", Int(1, 10_000), 10, "training", "training epochs"),
+    _shared("batch_size", Int(1, 100_000), 32, "training", "windows per batch"),
+    _shared("learning_rate", Float(0, 10, low_open=True), 1e-3, "training", "Adam's learning rate"),
+    _shared("adam_epsilon", Float(0, 10, low_open=True), 1e-7, "training", "Adam's epsilon (Keras' default)"),
     _shared("precision", Choice(("fp32", "bf16")), "fp32", "training",
             "bf16: bfloat16 autocast for the forward pass (weights and Adam stay fp32)"),
-    _shared("weight_decay", Float(0), 0.0, "training", "decoupled weight decay (AdamW); 0 is plain Adam"),
+    _shared("weight_decay", Float(0, 10), 0.0, "training", "decoupled weight decay (AdamW); 0 is plain Adam"),
     _shared("label_smoothing", Float(0, 1, high_open=True), 0.0, "training", "label smoothing of the loss"),
     _shared("lr_schedule", Choice(("constant", "cosine", "onecycle")), "constant", "training",
             "learning-rate schedule: cosine decay to 0, or one-cycle warm-up then decay"),
-    _shared("early_stopping", Int(0), 0, "training",
+    _shared("early_stopping", Int(0, 10_000), 0, "training",
             "patience in epochs on the validation loss, best weights restored (0: off; needs validation)"),
-    _shared("augment_noise", Float(0), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
-    _shared("augment_scale", Float(0), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
+    _shared("augment_noise", Float(0, 100), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
+    _shared("augment_scale", Float(0, 10), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
     _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",
             "rotate each window's x, y, z triplets by a random rotation of up to this many degrees"),
-    _shared("augment_shift", Int(0), 0, "augmentation", "roll each window by up to this many time steps"),
+    _shared("augment_shift", Int(0, 100_000), 0, "augmentation", "roll each window by up to this many time steps"),
 )})
 
 #: Named sets of settings (``--preset NAME``); options given with them win. "reference" is the
@@ -257,10 +259,21 @@ def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str
     return values
 
 
-def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
+#: The tables of a settings file, and the command that reads each beside ``[settings]``.
+FILE_TABLES = MappingProxyType({"grid": ("harcnn study custom --config", "a study of its combinations"),
+                                "space": ("harcnn tune --space", "a search")})
+
+
+def read_settings_file(path: str | os.PathLike, *, tables: Iterable[str] = ("settings", "grid", "space"),
+                       reader: str = "") -> dict[str, Any]:
     """A TOML (or YAML, with PyYAML) file of tables: ``[settings]`` (fixed settings, and ``model``),
-    ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name``, ``description``
-    and ``baseline`` at the top. Values are converted later, by the settings they name."""
+    ``[grid]`` (a study's values to combine), ``[space]`` (a search space); ``name`` and
+    ``description`` at the top (a custom study's, otherwise they describe the file) and ``baseline``
+    (one of the ``[grid]``'s configurations).
+
+    ``tables`` are the tables the caller reads (``reader``, e.g. ``"harcnn evaluate --config"``): any
+    other is an error naming the command that reads it. Every ``[settings]`` value is checked by the
+    schema here, also one that the command line overrides; the settings convert them again when used."""
     import tomllib
     from pathlib import Path
 
@@ -271,18 +284,16 @@ def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
         raise SettingError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise SettingError(f"{path} is not UTF-8 text: save it as UTF-8 (a TOML or YAML settings file)") from None
-    yaml_error: type[Exception] = ValueError
+    yaml, unreadable = None, (tomllib.TOMLDecodeError, ValueError)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
+        unreadable += (yaml.YAMLError,)
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise SettingError(f"reading {path} needs PyYAML (pip install pyyaml), or write it as TOML") from None
-            yaml_error = yaml.YAMLError
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError, yaml_error) as error:
+        data = yaml.safe_load(text) if yaml is not None else tomllib.loads(text)
+    except unreadable as error:
         raise SettingError(f"{path} is not valid: {error}") from None
     if not isinstance(data, dict):
         raise SettingError(f"{path} must hold tables such as [settings] or [grid]")
@@ -294,4 +305,17 @@ def read_settings_file(path: str | os.PathLike) -> dict[str, Any]:
     if unknown:
         raise SettingError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}; expected "
                            f"{', '.join(sorted(known))}")
+    _check_tables(data, path, set(tables), reader)
     return data
+
+
+def _check_tables(data: Mapping[str, Any], path: os.PathLike, tables: set[str], reader: str) -> None:
+    """A table the reader does not read is an error naming the command that does."""
+    reads = " and ".join(f"[{t}]" for t in ("settings", "grid", "space") if t in tables)
+    for table, (command, what) in FILE_TABLES.items():
+        if data[table] and table not in tables:
+            raise SettingError(f"{path}: a [{table}] table is for '{command} {path}' ({what}); "
+                               f"'{reader}' reads {reads} only")
+    if "baseline" in data and "grid" not in tables:
+        raise SettingError(f"{path}: baseline names one configuration of a [grid] table, for "
+                           f"'{FILE_TABLES['grid'][0]} {path}'; '{reader}' reads {reads} only")

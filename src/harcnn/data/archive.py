@@ -114,7 +114,8 @@ def open_zip(file: Path | io.BytesIO, label: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise DataError(f"{label}: not a readable zip archive (truncated or corrupt?): {error}") from error
+        raise DataError(f"{label}: not a readable zip archive: the file is damaged (truncated or corrupt: {error}); "
+                        "copy or download it again") from error
 
 
 def zip_prefix(archive: zipfile.ZipFile, marker: str) -> str | None:

@@ -83,10 +83,11 @@ class InputSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
         try:
             rate = None if data["sampling_rate"] is None else float(data["sampling_rate"])
-            return cls(rate, int(data["window"]), int(data["step"]), tuple(data["channels"]),
-                       tuple(data["units"]), tuple(data["classes"]), data.get("preprocessing"))
+            values = (rate, int(data["window"]), int(data["step"]), tuple(data["channels"]), tuple(data["units"]),
+                      tuple(data["classes"]), data.get("preprocessing"))
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
+        return cls(*values)  # its own checks name what is wrong (a DataError, a ValueError too, is not re-worded)
 
     def differences(self, other: "InputSpec", *, classes: bool = True) -> list[str]:
         """How windows made as ``other`` says differ from windows made as this spec says, one phrase each
@@ -121,6 +122,8 @@ class Dataset:
     and ``start`` (its start in seconds since the recording's first sample) are None when unknown; ``split``
     holds the official split ("train"/"test") where the dataset has one. ``extras`` are further
     per-window arrays (UCI HAR's 561 engineered features: ``extras["features"]``, NaN where absent).
+    ``notes`` say what the loader assumed or did; ``warnings`` what the user should know before using the
+    data (what the quality check left out, a table's unused columns): every command prints them.
     """
 
     X: np.ndarray
@@ -134,6 +137,7 @@ class Dataset:
     split: np.ndarray | None = None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what the loader assumed or did, one line each
+    warnings: tuple[str, ...] = ()  # what the user should know, one line each
     loaded_with: Mapping[str, Any] = field(default_factory=dict)  # {"kind", "options"} (see load_dataset)
 
     def __post_init__(self) -> None:

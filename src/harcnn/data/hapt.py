@@ -181,7 +181,7 @@ def _preprocess(sensors: dict[str, np.ndarray], config: PreprocessConfig | None)
 def _sensors(sensors: str) -> tuple[str, ...]:
     chosen = tuple(s.strip() for s in sensors.split(",") if s.strip())
     if not chosen or set(chosen) - set(SENSOR_UNITS):
-        raise DataError(f"HAPT sensors are {', '.join(SENSOR_UNITS)} (e.g. sensors=acc), got {sensors!r}")
+        raise DataError(f"HAPT sensors are {', '.join(SENSOR_UNITS)} (e.g. --sensors acc), got {sensors!r}")
     return tuple(s for s in SENSOR_UNITS if s in chosen)
 
 
@@ -242,7 +242,7 @@ def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic", 
     from the recording's start).
 
     Parsed recordings are cached under ``cache_dir`` (default: the per-user cache), keyed by the
-    source's path, size and modification time; a damaged cache entry is rebuilt.
+    source's path and content (:mod:`harcnn.data.cache`); a damaged cache entry is rebuilt.
     """
     _class_count(classes)  # a bad option fails before any download
     chosen = _sensors(sensors)

@@ -20,7 +20,7 @@ import numpy as np
 from harcnn.core.errors import DataError, HarcnnError
 from harcnn.data.sensorfiles import read_table, without_suffix
 
-__all__ = ["COLUMNS", "Timeline", "read_labels_table", "window_spans"]
+__all__ = ["COLUMNS", "LabelsTable", "Timeline", "read_labels", "read_labels_table", "window_spans"]
 
 #: Accepted column names of a labels table (matched case-insensitively), by role.
 COLUMNS = {
@@ -29,6 +29,7 @@ COLUMNS = {
     "label": ("label", "activity"),
     "recording": ("recording", "file"),
 }
+SUBJECT_COLUMN = "subject"  # optional, beside the recording column: who wore the sensor
 
 
 def _as_times(values, name: str) -> np.ndarray:
@@ -154,13 +155,34 @@ def _empty() -> Timeline:
     return Timeline(np.zeros(0), np.zeros(0), np.zeros(0, dtype=str))
 
 
+# ---------------------------------------------------------------------------------------- labels tables
+
+
+@dataclass(frozen=True)
+class LabelsTable:
+    """A labels table as :func:`read_labels` reads it: its ``segments`` (a :class:`Timeline`, or a dict
+    recording -> :class:`Timeline`), ``subjects`` (recording -> subject, from a ``subject`` column next
+    to the recording column; empty without one) and the ``unused`` columns it also has."""
+
+    segments: "Timeline | dict[str, Timeline]"
+    subjects: Mapping[str, str]
+    unused: tuple[str, ...]
+
+
 def read_labels_table(path: str | os.PathLike) -> Timeline | dict[str, Timeline]:
     """True segments from a table (CSV-like or Parquet, read by :func:`harcnn.data.sensorfiles.read_table`:
     any separator, decimal commas) with ``start``/``start_s``/``start_time``, ``end``/``end_s``/``end_time``
     (seconds, or samples where the reader says so), ``label``/``activity`` and optionally
     ``recording``/``file`` (named without the file ending), which gives a dict recording ->
     :class:`Timeline`. Rows may come in any order; segments must not overlap. A bad row is a
-    :class:`~harcnn.core.errors.DataError` naming the file and the line."""
+    :class:`~harcnn.core.errors.DataError` naming the file and the line. :func:`read_labels` also gives
+    the subjects and the columns not used."""
+    return read_labels(path).segments
+
+
+def read_labels(path: str | os.PathLike) -> LabelsTable:
+    """The labels table at ``path`` (see :func:`read_labels_table`), with a ``subject`` column's subjects
+    (one per recording) and the names of the columns that are none of these."""
     table = read_table(path)
     found = {role: next((c for c in map(table.find, options) if c is not None), None)
              for role, options in COLUMNS.items()}
@@ -171,16 +193,29 @@ def read_labels_table(path: str | os.PathLike) -> Timeline | dict[str, Timeline]
                             f"{', '.join(table.header)})")
     starts, ends = table.numbers(found["start"]), table.numbers(found["end"])
     text = {role: table.columns[col] for role, col in found.items() if col is not None and role in ("label", "recording")}
+    recordings = ([without_suffix(str(v).strip()) for v in text["recording"]] if "recording" in text else None)
 
     def rows():
         for i, line in enumerate(table.lines):
             row = {"start": starts[i], "end": ends[i], "label": text["label"][i]}
-            if "recording" in text:
-                row["recording"] = without_suffix(str(text["recording"][i]).strip())
+            if recordings is not None:
+                row["recording"] = recordings[i]
             yield f"{table.row_word} {line}", row
 
-    return _parse_table(["start", "end", "label", *(["recording"] if "recording" in text else [])], rows(),
-                        str(path), str(path))
+    segments = _parse_table(["start", "end", "label", *(["recording"] if "recording" in text else [])], rows(),
+                            str(path), str(path))
+    subject_col = table.find(SUBJECT_COLUMN) if recordings is not None else None
+    subjects: dict[str, str] = {}
+    if subject_col is not None:
+        for i, (recording, value) in enumerate(zip(recordings, table.columns[subject_col])):
+            subject = str(value).strip()
+            if not subject:
+                raise DataError(f"{path}, {table.row_word} {table.lines[i]}: missing subject")
+            if subjects.setdefault(recording, subject) != subject:
+                raise DataError(f"{path}, {table.row_word} {table.lines[i]}: recording {recording} has two subjects, "
+                                f"{subjects[recording]} and {subject}")
+    used = {c for c in found.values() if c is not None} | ({subject_col} if subject_col is not None else set())
+    return LabelsTable(segments, subjects, tuple(h for i, h in enumerate(table.header) if i not in used))
 
 
 def _parse_table(columns: Sequence[str], records: Iterable[tuple[str, Mapping[str, Any]]], source: str,

@@ -48,6 +48,8 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
     X = arrays["X"]
     if X.ndim != 3 or not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{where}'X' must be numeric windows [n, time steps, channels], got {X.dtype} {list(X.shape)}")
+    if len(X) == 0:
+        raise DataError(f"{where}'X' holds no windows (shape {list(X.shape)})")
     for name in ("y", "subject"):
         if name in arrays and arrays[name].shape != (len(X),):
             raise DataError(f"{where}'{name}' must hold one value per window ({len(X)}), got shape "
@@ -55,6 +57,14 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
     if "y" in arrays and np.issubdtype(arrays["y"].dtype, np.integer) and "class_names" not in arrays \
             and arrays["y"].min() < 0:
         raise DataError(f"{where}integer labels 'y' must be class indices >= 0")
+    if "y" in arrays and np.issubdtype(arrays["y"].dtype, np.floating):
+        y = arrays["y"]
+        odd = y[~np.isfinite(y) | (y != np.round(y))]
+        if odd.size:
+            shown = ", ".join(f"{v:.4g}" for v in np.unique(odd)[:3])
+            raise DataError(f"{where}labels 'y' hold {np.unique(odd).size} values that are not whole numbers (e.g. "
+                            f"{shown}): a measurement, not classes; save one class per window as an integer index "
+                            "(with --class-names A,B,...) or as a name")
     return arrays
 
 

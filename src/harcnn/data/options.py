@@ -19,6 +19,7 @@ from typing import Any
 
 from harcnn.core.errors import DataError
 from harcnn.core.settings import Choice, Float, Setting, SettingError, Text
+from harcnn.data.recordings import QUALITY_CHOICES
 
 __all__ = ["DATASET_OPTIONS", "FORMER_NAMES", "READING_OPTIONS", "WINDOW_OPTIONS", "DataOptions", "ReadingOptions", "data_options"]
 
@@ -67,11 +68,14 @@ READING_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
     _option("gyro_units", Choice(("rad/s", "deg/s")), "recordings: angular velocity unit", "reading"),
     _option("input_rate", _POSITIVE, "recordings without a time column: their sampling rate", "reading",
             metavar="HZ"),
+    _option("quality", Choice(QUALITY_CHOICES), "recordings: exclude (the default; predict: the model's rule) or "
+            "keep the stretches the quality check finds suspect: implausible acceleration, clipping at the sensor's "
+            "range, a stuck sensor, missing samples", "reading"),
 )})
 
 #: The options that decide how windows are made (as opposed to where labels and subjects are found):
 #: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors")
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "quality")
 
 #: Names that saved models of earlier versions used for data options.
 FORMER_NAMES = MappingProxyType({"window": "window_seconds", "step": "step_seconds", "unit": "labels_unit"})
@@ -101,6 +105,7 @@ class ReadingOptions:
     acc_units: str | None = None
     gyro_units: str | None = None
     input_rate: float | None = None
+    quality: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in _checked(type(self), {f.name: getattr(self, f.name) for f in fields(self)},
@@ -112,8 +117,10 @@ class ReadingOptions:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     def keywords(self) -> dict[str, Any]:
-        """The given options as :func:`harcnn.data.recordings.load_recording` takes them."""
-        return {("sampling_rate" if name == "input_rate" else name): value for name, value in self.given().items()}
+        """The given options as :func:`harcnn.data.recordings.load_recording` takes them (all but ``quality``,
+        which decides what becomes windows)."""
+        return {("sampling_rate" if name == "input_rate" else name): value for name, value in self.given().items()
+                if name != "quality"}
 
 
 @dataclass(frozen=True)

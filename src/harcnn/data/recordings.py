@@ -21,6 +21,13 @@ decimation: jitter and clock drift are absorbed, and a faster stream is low-pass
 thinned). A grid point that any sensor does not cover is dropped, so a gap in one sensor is a
 gap in the recording, longer than ``max_gap_s``, which :func:`uniform_stretches` splits at.
 
+**Quality**: :func:`load_recording` checks every file's raw samples (:mod:`harcnn.data.quality`:
+implausible acceleration, clipping, stuck sensors, missing samples) and keeps the report with the
+recording; :func:`recording_to_windows` leaves its suspect stretches out (``quality="exclude"``, the
+default): the recording is split there as at a gap, so no window holds a suspect sample and the
+filters start afresh after one. A recording made in Python from arrays is not checked unless given
+a report (``quality=assess(...)``).
+
 **Labels**: every sample takes the label of the nearest sample of the file that holds the label
 column ("" = unlabelled), within ``max_gap_s`` (farther: ""); :func:`uniform_stretches` carries
 them onto its grid the same way, and :func:`recording_to_windows` returns each window's
@@ -43,6 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harcnn.data.quality import QualityReport, Suspect, assess
 from harcnn.data.sensorfiles import ReadOptions, SensorFile, read_sensor_file
 from harcnn.data.windows import (
     DEFAULT_RATE,
@@ -63,6 +71,7 @@ from harcnn.core.errors import DataError
 __all__ = [
     "DEFAULT_MAX_GAP_S",
     "MIN_RATE_FRACTION",
+    "QUALITY_CHOICES",
     "Recording",
     "RecordingWindows",
     "Stretch",
@@ -73,6 +82,7 @@ __all__ = [
 
 DEFAULT_MAX_GAP_S = 0.5
 MIN_RATE_FRACTION = 0.4  # a recording must be sampled at >= 0.4 x the window rate (20 Hz for 50 Hz windows)
+QUALITY_CHOICES = ("exclude", "keep")  # what windows do with a recording's suspect stretches
 
 
 # --------------------------------------------------------------------------- Recording
@@ -83,14 +93,15 @@ class Recording:
     """One continuous recording: ``timestamps`` ``[n]`` (s, float64, strictly increasing; relative
     or since an epoch), ``sensors`` ``{name: [n, k]}`` in canonical units (acc, gyro, mag: k = 3;
     any other name: one channel, ``[n]`` accepted), in channel order; ``labels`` ``[n]`` strings
-    ("" = unlabelled) or None; ``notes``: what the reader detected or assumed. Arrays are copied
-    and stored read-only."""
+    ("" = unlabelled) or None; ``notes``: what the reader detected or assumed; ``quality``: the
+    quality report of its raw samples (None: not checked). Arrays are copied and stored read-only."""
 
     timestamps: np.ndarray
     sensors: Mapping[str, np.ndarray]
     labels: np.ndarray | None = None
     source: str = ""
     notes: tuple[str, ...] = ()
+    quality: QualityReport | None = None
 
     def __post_init__(self) -> None:
         where = f"{self.source}: " if self.source else ""
@@ -157,12 +168,14 @@ class Recording:
         return bool(np.max(np.abs(dt * self.sampling_rate - 1.0)) <= jitter_tolerance)
 
     def select(self, *names: str) -> Recording:
-        """The same recording with only these sensors (e.g. ``select("acc", "gyro")`` for a UCI model)."""
+        """The same recording with only these sensors (e.g. ``select("acc", "gyro")`` for a UCI model), and
+        only the suspect stretches of its quality report that concern them."""
         missing = [n for n in names if n not in self.sensors]
         if missing or not names:
             raise DataError(f"{self.source or 'recording'}: has sensors {', '.join(self.sensors)}; "
                             f"cannot select {', '.join(missing) or 'none'}")
-        return Recording(self.timestamps, {n: self.sensors[n] for n in names}, self.labels, self.source, self.notes)
+        return Recording(self.timestamps, {n: self.sensors[n] for n in names}, self.labels, self.source, self.notes,
+                         None if self.quality is None else self.quality.only(names))
 
     def rotated(self, matrix) -> Recording:
         """The recording as the phone would have measured it turned by the rotation ``matrix`` [3, 3]:
@@ -171,7 +184,7 @@ class Recording:
         if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
             raise DataError(f"a rotation is a 3 x 3 orthogonal matrix with determinant 1, got {R.tolist()}")
         sensors = {n: v @ R.T if n in VECTOR_SENSORS else v for n, v in self.sensors.items()}
-        return Recording(self.timestamps, sensors, self.labels, self.source, self.notes)
+        return Recording(self.timestamps, sensors, self.labels, self.source, self.notes, self.quality)
 
     def __repr__(self) -> str:
         src = f" from {self.source!r}" if self.source else ""
@@ -194,7 +207,8 @@ class RecordingWindows(NamedTuple):
     ``start_times`` and ``end_times`` (s, the recording's clock) bound each window as the
     half-open interval ``[start, start + window / rate)``; ``window_labels`` ``[n, window]`` (the
     per-sample labels, "" = unlabelled) when the recording has labels; ``notes``: the recording's
-    and the processing's."""
+    and the processing's; ``excluded``: the suspect stretches left out, and ``n_excluded`` how many
+    windows fewer that made (every one when ``windows`` is empty)."""
 
     windows: np.ndarray
     start_times: np.ndarray
@@ -202,6 +216,8 @@ class RecordingWindows(NamedTuple):
     channel_names: tuple[str, ...]
     window_labels: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    excluded: tuple[Suspect, ...] = ()
+    n_excluded: int = 0
 
 
 # --------------------------------------------------------------------------- reading
@@ -265,7 +281,8 @@ def load_recording(
     ``sampling_rate``: Hz, for files without a time column (samples uniform from 0 s);
     ``sensors``: which sensor a file holds where its name does not say, ``{"Accel.csv": "acc"}``;
     ``max_gap_s``: longer intervals are gaps when merging files (None: never); ``check_units``:
-    refuse implausible or ambiguous units (total acceleration must be about 1 g).
+    refuse a unit that cannot be told from the header or the values. The recording's ``quality`` is
+    the report on every file's raw samples (:mod:`harcnn.data.quality`).
     """
     paths = _paths(path_or_paths)
     options = ReadOptions(time_column, time_unit, acc_units, gyro_units, columns or {}, tuple(channels),
@@ -273,9 +290,10 @@ def load_recording(
     hints = _hints(sensors, paths)
     files = [read_sensor_file(p, options, hints.get(p)) for p in paths]
     _check_requested(files, options)
+    quality = assess([(f.source, f.times, f.sensors) for f in files if f.sensors], max_gap_s)
     if len(files) == 1:
         f = files[0]
-        return Recording(f.times, f.sensors, f.labels, str(paths[0]), tuple(f.notes))
+        return Recording(f.times, f.sensors, f.labels, str(paths[0]), tuple(f.notes), quality)
     times, merged, notes = _merge(files, max_gap_s)
     labelled = [f for f in files if f.labels is not None]
     labels = None
@@ -285,7 +303,7 @@ def load_recording(
         notes.append(f"labels from {Path(source.source).name}, nearest sample"
                      + (f" ({', '.join(Path(f.source).name for f in labelled[1:])} not used)" if labelled[1:] else ""))
     notes = [n for f in files for n in f.notes] + notes
-    return Recording(times, merged, labels, " + ".join(map(str, paths)), tuple(notes))
+    return Recording(times, merged, labels, " + ".join(map(str, paths)), tuple(notes), quality)
 
 
 def _check_requested(files: list[SensorFile], options: ReadOptions) -> None:
@@ -295,7 +313,7 @@ def _check_requested(files: list[SensorFile], options: ReadOptions) -> None:
     for role, name in [*options.columns.items(), *((c, c) for c in options.channels),
                        *([("label", options.label_column)] if options.label_column is not None else [])]:
         if not any(role in f.roles for f in files):
-            what = ("label_column" if role == "label"
+            what = ("--label-column" if role == "label" else "--time-column" if role == "time"
                     else "channels" if role in options.channels else f"columns[{role!r}]")
             raise DataError(f"{where}: no column {name!r} ({what}); found columns: {found}")
     owners: dict[str, str] = {}
@@ -337,7 +355,7 @@ def _merge(files: list[SensorFile], max_gap_s: float | None) -> tuple[np.ndarray
     if t1 <= t0:
         raise DataError(f"the files do not overlap in time ({spans}): are they from one recording, with one clock "
                         "(all since the epoch, or all since the same start)? Pick the time column with "
-                        "columns={'time': ...}")
+                        "--time-column NAME")
     rate = float(max(1, round(max(f.sampling_rate for f in files))))
     n = int(math.floor((t1 - t0) * rate + 1e-9)) + 1
     covered = np.ones(n, dtype=bool)
@@ -400,19 +418,21 @@ def uniform_stretches(
     *,
     max_gap_s: float | None = DEFAULT_MAX_GAP_S,
     jitter_tolerance: float = 0.02,
+    excluded: Sequence[tuple[float, float]] = (),
 ) -> list[Stretch]:
     """The gap-free stretches of a recording (split at intervals longer than ``max_gap_s``; None:
     never, shorter gaps are interpolated over), each resampled to ``sampling_rate`` Hz by
     :func:`~harcnn.data.windows.resample_series` (polyphase when regular within
-    ``jitter_tolerance``, else spline and decimation). Labels go to the nearest sample. Stretches
-    of a single sample are left out."""
+    ``jitter_tolerance``, else spline and decimation). Labels go to the nearest sample. The samples
+    in the ``excluded`` intervals ``[start, end)`` are left out and split the recording as a gap
+    does. Stretches of a single sample are left out."""
     if not isinstance(recording, Recording):
         raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
     t = recording.timestamps
     x = np.concatenate(list(recording.sensors.values()), axis=1)
     widths = np.cumsum([0] + [v.shape[1] for v in recording.sensors.values()])
     out = []
-    for a, b in _segments(t, max_gap_s):
+    for a, b in _pieces(t, max_gap_s, excluded):
         if b - a < 2:
             continue
         times, values = resample_series(t[a:b], x[a:b], sampling_rate, jitter_tolerance=jitter_tolerance)
@@ -424,8 +444,27 @@ def uniform_stretches(
     return out
 
 
+def _pieces(t: np.ndarray, max_gap_s: float | None, excluded: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
+    """The gap-free ``[start, stop)`` index ranges (:func:`_segments`) without the samples in ``excluded``."""
+    if not excluded:
+        return _segments(t, max_gap_s)
+    keep = np.ones(t.size, dtype=bool)
+    for lo, hi in excluded:
+        keep[np.searchsorted(t, lo, "left"):np.searchsorted(t, hi, "left")] = False
+    out = []
+    for a, b in _segments(t, max_gap_s):
+        edges = np.flatnonzero(np.diff(np.r_[0, keep[a:b].astype(np.int8), 0]))
+        out += [(a + lo, a + hi) for lo, hi in zip(edges[::2].tolist(), edges[1::2].tolist())]
+    return out
+
+
 def _n_samples(span_s: float, rate: float) -> int:
     return int(math.floor(span_s * rate + 1e-6)) + 1
+
+
+def _window_count(t: np.ndarray, pieces: list[tuple[int, int]], rate: float, window: int, step: int) -> int:
+    """How many windows the pieces give at ``rate`` Hz (from their spans)."""
+    return sum(len(window_starts(_n_samples(float(t[b - 1] - t[a]), rate), window, step)) for a, b in pieces if b > a)
 
 
 def _too_short(where: str, span_s: float, rate: float, window: int, subject: str = "the recording") -> DataError:
@@ -445,14 +484,19 @@ def recording_to_windows(
     max_gap_s: float | None = DEFAULT_MAX_GAP_S,
     jitter_tolerance: float = 0.02,
     min_rate_hz: float | None = None,
+    quality: str = "exclude",
 ) -> RecordingWindows:
     """Cut a recording into UCI-style windows of ``window`` samples every ``step`` at
     ``sampling_rate`` Hz: :func:`uniform_stretches`, then each stretch preprocessed with ``config``
     (default: causal, as the dataset; see :mod:`harcnn.data.windows`) and windowed; stretches
     shorter than one window are skipped. The recording must be sampled at ``min_rate_hz`` or more
-    (default 0.4 x ``sampling_rate``: 20 Hz for 50 Hz windows). Times are in the recording's clock."""
+    (default 0.4 x ``sampling_rate``: 20 Hz for 50 Hz windows). Times are in the recording's clock.
+    ``quality``: ``"exclude"`` leaves the suspect stretches of the recording's quality report out
+    (the windows are empty when nothing else is left), ``"keep"`` keeps them (the notes say so)."""
     if not isinstance(recording, Recording):
         raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
+    if quality not in QUALITY_CHOICES:
+        raise DataError(f"quality must be exclude or keep, got {quality!r}")
     cfg = config or PreprocessConfig()
     where = f"{recording.source}: " if recording.source else ""
     minimum = MIN_RATE_FRACTION * sampling_rate if min_rate_hz is None else min_rate_hz
@@ -461,10 +505,15 @@ def recording_to_windows(
             f"{where}sampling rate {recording.sampling_rate:.4g} Hz is too low: at least {minimum:g} Hz is needed to "
             f"make honest {sampling_rate:g} Hz windows (the UCI signals keep content up to 20 Hz at 50 Hz)"
         )
-    span = float(recording.timestamps[-1] - recording.timestamps[0])
+    t = recording.timestamps
+    span = float(t[-1] - t[0])
     if _n_samples(span, sampling_rate) < window:
         raise _too_short(where, span, sampling_rate, window)
-    stretches = uniform_stretches(recording, sampling_rate, max_gap_s=max_gap_s, jitter_tolerance=jitter_tolerance)
+    report = recording.quality or QualityReport()
+    suspects = report.suspects if quality == "exclude" else ()
+    excluded = QualityReport(suspects).excluded()
+    stretches = uniform_stretches(recording, sampling_rate, max_gap_s=max_gap_s, jitter_tolerance=jitter_tolerance,
+                                  excluded=excluded)
     parts, starts, labels = [], [], []
     for stretch in stretches:
         if stretch.times.size < window:
@@ -473,15 +522,33 @@ def recording_to_windows(
         starts.append(stretch.times[window_starts(stretch.times.size, window, step)])
         if stretch.labels is not None:
             labels.append(sliding_windows(stretch.labels[:, None], window, step)[:, :, 0])
-    if not parts:
+    n_excluded = 0
+    if suspects:
+        n_excluded = max(0, _window_count(t, _segments(t, max_gap_s), sampling_rate, window, step)
+                         - _window_count(t, _pieces(t, max_gap_s, excluded), sampling_rate, window, step))
+    if not parts and not n_excluded:
         longest = max((float(s.times[-1] - s.times[0]) for s in stretches), default=0.0)
         raise _too_short(
             where, longest, sampling_rate, window,
-            f"the longest gap-free stretch (the recording has {len(_segments(recording.timestamps, max_gap_s)) - 1} "
+            f"the longest gap-free stretch (the recording has {len(_segments(t, max_gap_s)) - 1} "
             f"gap(s) longer than {_gap(max_gap_s)})",
         )
-    start_times = np.concatenate(starts)
     notes = list(recording.notes)
+    origin, several = float(t[0]), " + " in recording.source  # name the file only among several
+    if suspects:
+        notes.append(f"quality: {n_excluded} window(s) left out (--quality keep keeps them): "
+                     + "; ".join(s.describe(origin, several) for s in suspects))
+    elif report.suspects:
+        notes.append("quality: kept (--quality keep): "
+                     + "; ".join(s.describe(origin, several) for s in report.suspects))
+    notes += [f"quality: {note}" for note in report.notes]
+    channels = output_channels(recording.sensor_names)
+    if not parts:
+        empty = np.zeros(0)
+        return RecordingWindows(np.zeros((0, window, len(channels)), dtype=np.float32), empty, empty, channels,
+                                None if recording.labels is None else np.zeros((0, window), dtype=str), tuple(notes),
+                                tuple(suspects), n_excluded)
+    start_times = np.concatenate(starts)
     notes.append(f"{len(start_times)} windows of {window} samples every {step} at {sampling_rate:g} Hz from "
                  f"{len(parts)} gap-free stretch(es)" + (f"; {len(stretches) - len(parts)} shorter than a window "
                                                          "skipped" if len(stretches) > len(parts) else ""))
@@ -491,5 +558,5 @@ def recording_to_windows(
                      f"{cfg.noise_cutoff_hz:g} Hz")
     return RecordingWindows(
         np.concatenate(parts), start_times, start_times + window / sampling_rate,
-        output_channels(recording.sensor_names), np.concatenate(labels) if labels else None, tuple(notes),
+        channels, np.concatenate(labels) if labels else None, tuple(notes), tuple(suspects), n_excluded,
     )

@@ -35,13 +35,17 @@ Without a time column the samples are uniform at ``sampling_rate`` Hz from 0 s.
 
 **Units** (each decision is a note): acceleration is converted to g, angular velocity to
 rad/s and the magnetic field to uT. An explicit option wins, then the unit in the header; else
-the magnitudes decide. Acceleration: a median magnitude of 0.5-2 is g, 5-20 is m/s^2, anything
-else is refused (total acceleration is about 1 g). Angular velocity, by the 99th percentile of
+the magnitudes decide. Acceleration: a median magnitude of 0.5-2 is g, 5-20 is m/s^2; the seconds
+whose average magnitude reads as gravity (about 1 g, or 9.8 m/s^2: :func:`harcnn.data.quality.gravity_seconds`)
+overrule the median when more of them say the other unit, or when the median says neither (a
+recording with a stretch of a loose or saturated sensor); with neither, the file is refused (total
+acceleration is about 1 g). Angular velocity, by the 99th percentile of
 its magnitude q: q >= 35 is deg/s (35 rad/s = 2000 deg/s, the full scale of phone and
 wearable gyroscopes, so it cannot be rad/s); q <= 10 is rad/s (as deg/s the device would hardly
 have turned, where activities give 100-300 deg/s); in between it is ambiguous and refused. The
 magnetic field is taken as uT unless the header says nT, mT or gauss. ``check_units=False``
-skips the refusals (assuming g and rad/s) and the check of the converted acceleration.
+skips the refusals (assuming g and rad/s). A unit that is given or in the header is trusted: what
+the recording then reads is :mod:`harcnn.data.quality`'s to judge.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harcnn.data.quality import gravity_seconds
 from harcnn.data.windows import AXES, STANDARD_GRAVITY, VECTOR_SENSORS
 from harcnn.core.errors import DataError
 
@@ -83,6 +88,7 @@ G_MAGNITUDE = (0.5, 2.0)  # median |acc| of a recording in g
 MS2_MAGNITUDE = (5.0, 20.0)  # ... in m/s^2
 GYRO_DEG_S_ABOVE = 35.0  # 99th percentile of |w| at or above this: deg/s
 GYRO_RAD_S_BELOW = 10.0  # at or below this: rad/s
+MIN_GRAVITY_SECONDS = 3  # seconds reading as gravity needed to tell the acceleration's unit by them
 _EPOCH_S = (946_684_800.0, 4_102_444_800.0)  # 2000-01-01 .. 2100-01-01 UTC
 RECORDING_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".pq")
 _COMMENTS = ("#", "%", "//")
@@ -479,7 +485,7 @@ def sensor_from_name(path) -> str | None:
     has_acc = any(t.startswith("acc") for t in tokens)
     if any(word in _key(stem) for word in ("linearacc", "linacc", "useracc", "bodyacc")):
         raise DataError(f"{path}: the file name says linear acceleration (gravity removed); {_TOTAL_ACC_HINT}, "
-                        f"or sensors={{{name!r}: 'acc'}} if it does hold the total acceleration")
+                        "or rename the file if it does hold the total acceleration")
     if any(t.startswith("grav") for t in tokens):
         raise DataError(f"{path}: the file name says gravity only; {_TOTAL_ACC_HINT}")
     found = {s for s, test in (("acc", has_acc), ("gyro", any(t.startswith("gyr") for t in tokens)),
@@ -611,15 +617,14 @@ def read_sensor_file(path, options: ReadOptions, sensor: str | None = None) -> S
         notes.append(f"holds {file_sensor} (from the file name)")
     cols = _Columns(table, file_sensor, options, notes)
     times = _times(table, cols, options, notes)
-    sensors = _sensor_values(table, cols, file_sensor, options, notes)
+    sensors = _sensor_values(table, cols, file_sensor, options, notes, times)
     for channel in options.channels:
         if channel in cols.roles:
             sensors[channel] = _finite(table, cols.roles[channel], table.numbers(cols.roles[channel]))[:, None]
     if not sensors and "label" not in cols.roles:
         raise DataError(
-            f"{path}: no sensor columns found; found columns: {_found(table)}. Name them acc_x, gyro_x, ... "
-            "or pass columns={'acc_x': '...', ...}"
-            + ("" if table.has_header else " (1-based column numbers), or a 3-column file whose name says the sensor")
+            f"{path}: no sensor columns found; found columns: {_found(table)}. Name them acc_x, acc_y, acc_z, gyro_x, "
+            "... in a header line" + ("" if table.has_header else ", or use a 3-column file whose name says the sensor")
         )
     labels = None
     if "label" in cols.roles:
@@ -637,7 +642,8 @@ def _finite(table: Table, col: int, values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _sensor_values(table: Table, cols: _Columns, file_sensor, options: ReadOptions, notes: list[str]):
+def _sensor_values(table: Table, cols: _Columns, file_sensor, options: ReadOptions, notes: list[str],
+                   times: np.ndarray):
     sensors: dict[str, np.ndarray] = {}
     for kind, what in (("linear", "linear acceleration (gravity removed"), ("gravity", "gravity only (")):
         if cols.unusable[kind] and not any(role.startswith("acc_") for role in cols.roles):
@@ -651,17 +657,17 @@ def _sensor_values(table: Table, cols: _Columns, file_sensor, options: ReadOptio
         if missing:
             given = [f"{m} (given as {options.columns[m]!r})" if m in options.columns else m for m in missing]
             raise DataError(f"{table.path}: missing column(s) {', '.join(given)}; found columns: {_found(table)}. "
-                            f"Name them with columns={{{missing[0]!r}: '...'}}")
+                            f"Name them {', '.join(f'{sensor}_{a}' for a in AXES)} in the header")
         idx = [cols.roles[f"{sensor}_{a}"] for a in AXES]
         raw = np.column_stack([_finite(table, c, table.numbers(c)) for c in idx])
         header_units = [_split_unit(table.header[c])[1] for c in idx] if table.has_header else [None] * 3
-        sensors[sensor] = _to_canonical(table, sensor, raw, header_units, idx, options, notes)
+        sensors[sensor] = _to_canonical(table, sensor, raw, header_units, idx, options, notes, times)
     if cols.unusable["linear"] and "acc" in sensors:
         notes.append("linear acceleration columns not used (the total acceleration is)")
     return sensors
 
 
-def _to_canonical(table, sensor, raw, header_units, idx, options: ReadOptions, notes) -> np.ndarray:
+def _to_canonical(table, sensor, raw, header_units, idx, options: ReadOptions, notes, times) -> np.ndarray:
     """Convert ``raw`` to g / rad/s / uT, deciding the unit as the module docstring says."""
     where = f"{table.path}: {sensor}"
     canonical = CANONICAL_UNIT[sensor]
@@ -671,70 +677,82 @@ def _to_canonical(table, sensor, raw, header_units, idx, options: ReadOptions, n
     header_unit = units.pop() if len(units) == 1 else None
     if stated and header_unit is None and given is None:
         shown = ", ".join(repr(table.header[c]) for c in idx)
-        option = "check the header" if sensor == "mag" else f"pass {sensor}_units="
+        option = "check the header" if sensor == "mag" else f"pass --{sensor}-units"
         raise DataError(f"{where}: cannot tell the unit from the header ({shown}): {option}")
     if given is not None:
         unit = given
-        how = f"{sensor}_units={given!r} given"
+        how = f"--{sensor}-units {given} given"
         if header_unit not in (None, given):
             how += f" (the header says {header_unit})"
     elif header_unit is not None:
         unit = header_unit
         how = f"{table.header[idx[0]]!r} header -> {'m/s^2' if unit == 'm/s2' else unit}"
     else:
-        unit, how = _unit_from_values(where, sensor, raw, options.check_units)
+        unit, how = _unit_from_values(where, sensor, raw, times, options.check_units)
     factor = UNIT_FACTORS[sensor][unit]
     notes.append(f"{sensor}: {how}" + (f", converted to {canonical}" if unit != canonical else ""))
-    values = raw * factor
     if sensor == "acc" and options.check_units and (given is not None or header_unit is not None):
-        _check_gravity(where, values, unit)
-    return values
+        _check_stated_unit(where, raw, times, unit, "--acc-units given" if given is not None else "the header says")
+    return raw * factor
 
 
-def _unit_from_values(where: str, sensor: str, raw: np.ndarray, check: bool) -> tuple[str, str]:
+def _unit_from_values(where: str, sensor: str, raw: np.ndarray, times: np.ndarray, check: bool) -> tuple[str, str]:
     norm = np.linalg.norm(raw, axis=1)
     if sensor == "acc":
-        m = float(np.median(norm))
-        if G_MAGNITUDE[0] <= m <= G_MAGNITUDE[1]:
-            return "g", f"no unit in the header; median magnitude {m:.3g} -> g"
-        if MS2_MAGNITUDE[0] <= m <= MS2_MAGNITUDE[1]:
-            return "m/s2", f"no unit in the header; median magnitude {m:.3g} -> m/s^2"
-        if check:
-            raise DataError(
-                f"{where}: the median acceleration magnitude is {m:.3g} (no unit in the header): neither about 1 (g) "
-                "nor about 9.8 (m/s^2). Total acceleration including gravity is needed (is gravity removed, i.e. "
-                "linear acceleration? Sensor Logger's Accelerometer.csv is; use TotalAcceleration.csv); "
-                "pass acc_units= to say the unit, or check_units=False to skip this check")
-        return "g", f"no unit in the header; median magnitude {m:.3g}, assumed g (check_units=False)"
+        return _acc_unit(where, norm, times, check)
     if sensor == "gyro":
         q = float(np.percentile(norm, 99))
         if q >= GYRO_DEG_S_ABOVE:
             return "deg/s", f"no unit in the header; 99th percentile of |w| is {q:.3g} >= {GYRO_DEG_S_ABOVE:g} -> deg/s"
         if q <= GYRO_RAD_S_BELOW:
             return "rad/s", (f"no unit in the header; 99th percentile of |w| is {q:.3g} <= {GYRO_RAD_S_BELOW:g} "
-                             "-> rad/s (pass gyro_units='deg/s' if the device hardly moved)")
+                             "-> rad/s (pass --gyro-units deg/s if the device hardly moved)")
         if check:
             raise DataError(
                 f"{where}: the angular velocity's unit is ambiguous: the 99th percentile of its magnitude is {q:.3g}, "
-                f"fast turning in rad/s or slow movement in deg/s; pass gyro_units='rad/s' or 'deg/s' "
-                "(--gyro-units rad/s|deg/s)")
-        return "rad/s", f"no unit in the header; 99th percentile of |w| is {q:.3g}, assumed rad/s (check_units=False)"
+                "fast turning in rad/s or slow movement in deg/s; pass --gyro-units rad/s or --gyro-units deg/s")
+        return "rad/s", f"no unit in the header; 99th percentile of |w| is {q:.3g}, assumed rad/s"
     return "uT", "no unit in the header, assumed uT"
 
 
-def _check_gravity(where: str, acc_g: np.ndarray, unit: str) -> None:
-    norm = float(np.median(np.linalg.norm(acc_g, axis=1)))
-    if G_MAGNITUDE[0] <= norm <= G_MAGNITUDE[1]:
-        return
-    if unit == "g" and MS2_MAGNITUDE[0] <= norm <= MS2_MAGNITUDE[1]:
-        hint = "which looks like m/s^2: pass acc_units='m/s2'"
-    elif unit != "g" and G_MAGNITUDE[0] <= norm * STANDARD_GRAVITY <= G_MAGNITUDE[1]:
-        hint = "which looks like the file is in g: pass acc_units='g'"
-    else:
-        hint = ("but total acceleration including gravity should be about 1 g (is gravity removed, "
-                "i.e. linear acceleration, or are the units wrong?)")
-    raise DataError(f"{where}: the median acceleration magnitude is {norm:.3g} g after unit conversion, {hint}; "
-                    "pass check_units=False to skip this check")
+def _check_stated_unit(where: str, raw: np.ndarray, times: np.ndarray, unit: str, said: str) -> None:
+    """Refuse a stated acceleration unit under which no second reads as gravity while some do under the
+    other unit; anything less clear is the quality check's to judge."""
+    norm = np.linalg.norm(raw, axis=1)
+    votes = {u: gravity_seconds(times, norm, factor) for u, factor in UNIT_FACTORS["acc"].items()}
+    other = next(u for u in votes if u != unit)
+    if votes[unit] == 0 and votes[other] >= MIN_GRAVITY_SECONDS:
+        shown = {"g": "1 g", "m/s2": "9.8 m/s^2"}
+        raise DataError(f"{where}: {said} {unit}, but no second averages about {shown[unit]} (gravity) and "
+                        f"{votes[other]} s average about {shown[other]}: the file is in {other}; pass --acc-units "
+                        f"{other}")
+
+
+def _acc_unit(where: str, norm: np.ndarray, times: np.ndarray, check: bool) -> tuple[str, str]:
+    """g or m/s^2 by the median magnitude, overruled by the seconds that read as gravity (the module
+    docstring says when)."""
+    m = float(np.median(norm))
+    by_median = ("g" if G_MAGNITUDE[0] <= m <= G_MAGNITUDE[1] else
+                 "m/s2" if MS2_MAGNITUDE[0] <= m <= MS2_MAGNITUDE[1] else None)
+    votes = {unit: gravity_seconds(times, norm, factor) for unit, factor in UNIT_FACTORS["acc"].items()}
+    best = max(votes, key=votes.get)
+    other = next(u for u in votes if u != best)
+    by_seconds = best if votes[best] >= MIN_GRAVITY_SECONDS and votes[best] > votes[other] else None
+    shown = {"g": "g", "m/s2": "m/s^2"}
+    if by_median is not None and by_seconds in (None, by_median):
+        return by_median, f"no unit in the header; median magnitude {m:.3g} -> {shown[by_median]}"
+    if by_seconds is not None:
+        return by_seconds, (f"no unit in the header; median magnitude {m:.3g}, but {votes[by_seconds]} s average "
+                            f"{'about 1 g' if by_seconds == 'g' else 'about 9.8 m/s^2'} (gravity), "
+                            f"{votes[other]} s {'about 9.8 m/s^2' if by_seconds == 'g' else 'about 1 g'} "
+                            f"-> {shown[by_seconds]}")
+    if check:
+        raise DataError(
+            f"{where}: the median acceleration magnitude is {m:.3g} (no unit in the header): neither about 1 (g) "
+            "nor about 9.8 (m/s^2), nor does any second average that. Total acceleration including gravity is "
+            "needed (is gravity removed, i.e. linear acceleration? Sensor Logger's Accelerometer.csv is; use "
+            "TotalAcceleration.csv); if the file is right, say its unit: --acc-units g or --acc-units m/s2")
+    return "g", f"no unit in the header; median magnitude {m:.3g}, assumed g"
 
 
 # --------------------------------------------------------------------------- time
@@ -746,8 +764,8 @@ def _times(table: Table, cols: _Columns, options: ReadOptions, notes: list[str])
             raise DataError(f"{table.path}: no time column {options.columns['time']!r}; found columns: {_found(table)}")
         if options.sampling_rate is None:
             raise DataError(
-                f"{table.path}: no time column found (columns: {_found(table)}): name it with time_column=..., or "
-                "pass sampling_rate= (Hz) for evenly sampled data without one")
+                f"{table.path}: no time column found (columns: {_found(table)}): name it with --time-column NAME, "
+                "or pass --input-rate HZ for evenly sampled data without one")
         notes.append(f"no time column: uniform at {options.sampling_rate:g} Hz (sampling_rate) from 0 s")
         return np.arange(table.n_rows) / float(options.sampling_rate)
     col = cols.roles["time"]
@@ -805,7 +823,7 @@ def _time_unit(table: Table, col: int, raw: np.ndarray, given: str | None) -> tu
     unit = given or named
     if unit is not None:
         if not lo <= rates[unit] <= hi:
-            alternatives = "; ".join(f"if the times are in {u}, pass time_unit={u!r} (that gives {rates[u]:.4g} Hz)"
+            alternatives = "; ".join(f"if the times are in {u}, pass --time-unit {u} (that gives {rates[u]:.4g} Hz)"
                                      for u in plausible)
             raise DataError(f"{where}: in {unit} the sampling rate is {rates[unit]:.4g} Hz, outside the plausible "
                             f"{lo:g}-{hi:g} Hz; " + (alternatives or "check the time column"))
@@ -815,12 +833,12 @@ def _time_unit(table: Table, col: int, raw: np.ndarray, given: str | None) -> tu
         if len(epoch) == 1:
             return epoch[0], f"{rates[epoch[0]]:.4g} Hz, since the Unix epoch"
         choices = ", ".join(f"{u} gives {rates[u]:.4g} Hz" for u in plausible)
-        raise DataError(f"{where}: the time unit is ambiguous ({choices}); pass time_unit= "
-                        f"{' or '.join(map(repr, plausible))} (CLI: --time-unit {'|'.join(plausible)})")
+        raise DataError(f"{where}: the time unit is ambiguous ({choices}); pass "
+                        + " or ".join(f"--time-unit {u}" for u in plausible))
     if not plausible:
         choices = ", ".join(f"{u}: {r:.4g} Hz" for u, r in rates.items())
         raise DataError(f"{where}: no time unit gives a plausible sampling rate of {lo:g}-{hi:g} Hz ({choices}); "
-                        "check the time column, or pass time_unit=")
+                        "check the time column, or pass --time-unit s|ms|us|ns")
     return plausible[0], f"the only unit giving a plausible rate, {rates[plausible[0]]:.4g} Hz"
 
 

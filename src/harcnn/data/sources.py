@@ -12,6 +12,7 @@ from typing import Any
 
 from harcnn.core.errors import DataError
 from harcnn.data import hapt, npz, recording_folder, uci_har
+from harcnn.data.archive import open_zip
 from harcnn.data.dataset import Dataset, SourceKind
 from harcnn.data.options import FORMER_NAMES, DataOptions, data_options
 from harcnn.data.sensorfiles import is_recording_file
@@ -44,6 +45,8 @@ def source_kind(path: str | Path | None = None, kind: str | None = None) -> Sour
     if kind is not None:
         return SOURCES[kind]
     found = [k for k in sorted(SOURCES.values(), key=lambda k: k.generic) if k.detect(path)]
+    if not found and path.is_file() and path.suffix.lower() == ".zip":
+        open_zip(path, str(path)).close()  # a damaged zip is said to be one
     if not found:
         raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
                         ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
@@ -70,7 +73,8 @@ def load_dataset(path: str | Path | None = None, kind: str | None = None, *, pro
     given = data_options(raw)
     dataset = chosen.load(None if path is None else Path(path).expanduser(), given, progress=progress,
                           download=download)
-    return replace(dataset, loaded_with={"kind": chosen.name, "options": given.window_options()})
+    window_options = {**dataset.loaded_with.get("options", {}), **given.window_options()}
+    return replace(dataset, loaded_with={"kind": chosen.name, "options": window_options})
 
 
 #: Files of windows (arrays ``[n, window, channels]``) that a saved model predicts as they are.

@@ -60,6 +60,8 @@ class Protocol:
                                   "(5-fold by subject), loso or holdout:N")
             test = split == "test"
             return [_fold("official", ~test, test, subject)]
+        if len(unique) < 2 and self.kind != "official":
+            raise HarcnnError(_one_subject(unique))
         if self.kind == "holdout":
             if not 0 < self.k < len(unique):
                 raise HarcnnError(f"cannot hold out {self.k} of {len(unique)} subjects for testing")
@@ -71,6 +73,14 @@ class Protocol:
             raise HarcnnError(f"cross-validation needs at least 2 subjects, the data has {len(unique)}")
         return [_fold(f"fold{i + 1}" if self.kind == "subjects" else f"subject {g[0]}", ~np.isin(subject, g),
                       np.isin(subject, g), subject) for i, g in enumerate(groups)]
+
+
+def _one_subject(unique: np.ndarray) -> str:
+    """What to do with data of fewer than two subjects, which no protocol by subject can test."""
+    who = f"1 ({unique[0]})" if len(unique) else "none"
+    return (f"testing by subject needs at least 2 subjects, and this data has {who}: train on all its windows with "
+            "'harcnn train --test none', or add recordings of other people (one folder per person, a subjects "
+            "table, or --subjects PATTERN)")
 
 
 def _fold(name: str, train: np.ndarray, test: np.ndarray, subject: np.ndarray) -> Fold:

@@ -112,7 +112,7 @@ def load_uci_har(
     :func:`find_uci_har` resolves it, downloading it into the cache if allowed and needed.
 
     Parsed arrays are cached under ``cache_dir`` (default :func:`default_cache_dir`), keyed by
-    the source's path, size and modification time; a damaged cache entry is rebuilt.
+    the source's path and content (:mod:`harcnn.data.cache`); a damaged cache entry is rebuilt.
     """
     cache = cache_root(cache_dir)
     source = find_uci_har(path, cache)

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
-from harcnn.core.settings import SHARED, Bool, Float, Int, Ints, SettingError, canonical_name, read_settings_file
-from harcnn.models.config import Config, settings_for
+from harcnn.core.settings import SHARED, Bool, Float, Int, Ints, SettingError, canonical_name
+from harcnn.models.config import Config, read_config_file, settings_for
 
 RANGE_KEYS = ("low", "high", "log", "step")
 #: Settings a search does not vary: how it validates, and what it searches instead.
@@ -142,7 +142,7 @@ class SearchSpace:
 def load_space(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SearchSpace:
     """The space of a file (its ``[space]`` and ``[settings]`` tables); ``overrides`` (the command
     line's settings) fix settings, searched or not."""
-    data = read_settings_file(path)
+    data = read_config_file(path, tables=("settings", "space"), reader="harcnn tune --space")
     if not data["space"]:
         raise SettingError(f"{path} needs a [space] table of the settings to search (see 'harcnn tune --help')")
     return parse_space(data["space"], data["settings"], overrides, where=f"{path}: ")
@@ -172,11 +172,10 @@ def parse_space(space: Mapping[str, Any], settings: Mapping[str, Any] | None = N
         if "model" in space and "model" not in overrides:
             raise SettingError(f"{where}model is both fixed ([settings]) and searched ([space])")
         models = (_model_name(fixed.pop("model"), registered, where),)
+        if "model" in space:
+            _model_choices(space["model"], registered, where)  # checked, though the command line fixes the model
     elif "model" in space:
-        choices = space["model"]
-        if not isinstance(choices, list) or not choices:
-            raise SettingError(f"{where}[space] model must be a list of models, e.g. model = [\"cnn\", \"hybrid\"]")
-        models = tuple(dict.fromkeys(_model_name(m, registered, where) for m in choices))
+        models = _model_choices(space["model"], registered, where)
     else:
         models = ("cnn",)
     dimensions = []
@@ -184,14 +183,13 @@ def parse_space(space: Mapping[str, Any], settings: Mapping[str, Any] | None = N
         if key == "model":
             continue
         if isinstance(value, Mapping) and key in registered:
-            if key not in models:
-                if "model" in overrides:
-                    continue  # the command line chose another model: this table does not apply
+            applies = key in models
+            if not applies and "model" not in overrides:
                 raise SettingError(f"{where}[space.{key}] is for a model that is not a candidate "
                                    f"(model = {list(models)})")
             for setting, entry in value.items():
                 dimension = _dimension(canonical_name(setting), entry, key, models, fixed, overrides, where)
-                if dimension is not None:
+                if dimension is not None and applies:  # else the command line chose another model: checked only
                     dimensions.append(dimension)
         else:
             dimension = _dimension(key, value, None, models, fixed, overrides, where)
@@ -210,6 +208,12 @@ def parse_space(space: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     return SearchSpace(models, fixed, tuple(dimensions), validation_subjects)
 
 
+def _model_choices(choices: Any, registered: list[str], where: str) -> tuple[str, ...]:
+    if not isinstance(choices, list) or not choices:
+        raise SettingError(f"{where}[space] model must be a list of models, e.g. model = [\"cnn\", \"hybrid\"]")
+    return tuple(dict.fromkeys(_model_name(m, registered, where) for m in choices))
+
+
 def _model_name(value: Any, registered: list[str], where: str) -> str:
     if not isinstance(value, str) or value not in registered:
         raise SettingError(f"{where}model {value!r} is not a registered model; choose from {', '.join(registered)}")
@@ -219,9 +223,7 @@ def _model_name(value: Any, registered: list[str], where: str) -> str:
 def _dimension(setting: str, value: Any, model: str | None, models: tuple[str, ...], fixed: Mapping[str, Any],
                overrides: Mapping[str, Any], where: str) -> Dimension | None:
     here = f"{where}[space{'.' + model if model else ''}] {setting}: "
-    if setting in overrides:
-        return None  # fixed on the command line
-    if setting in fixed:
+    if setting in fixed and setting not in overrides:
         raise SettingError(f"{here}{setting} is both fixed ([settings]) and searched ([space])")
     owners = [model] if model else [m for m in models if setting in settings_for(m)]
     if not all(setting in settings_for(m) for m in owners) or not owners:
@@ -234,10 +236,12 @@ def _dimension(setting: str, value: Any, model: str | None, models: tuple[str, .
             if not value:
                 raise SettingError("an empty list of choices")
             choices = [[_choice(s, v) for v in value] for s in kinds][0]
-            return Dimension(name, setting, model, choices=tuple(dict.fromkeys(choices)))
-        return _range(name, setting, model, value, kinds)
+            dimension = Dimension(name, setting, model, choices=tuple(dict.fromkeys(choices)))
+        else:
+            dimension = _range(name, setting, model, value, kinds)
     except SettingError as error:
         raise SettingError(f"{here}{error}") from None
+    return None if setting in overrides else dimension  # fixed on the command line: checked, not searched
 
 
 def _range(name: str, setting: str, model: str | None, value: Any, kinds: list) -> Dimension:

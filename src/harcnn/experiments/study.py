@@ -45,7 +45,8 @@ from harcnn.core.metrics import accuracy, macro_f1
 from harcnn.models import create_model
 from harcnn.core.progress import ProgressBar
 from harcnn.core.seeding import fold_seeds
-from harcnn.core.settings import canonical_name, read_settings_file, show_value
+from harcnn.core.settings import canonical_name, show_value
+from harcnn.models.config import read_config_file
 from harcnn.models.config import Config
 from harcnn.training.fit import check_plan
 from harcnn.training.inference import average_probabilities
@@ -69,6 +70,14 @@ class StudySpec:
             raise HarcnnError(f"study {self.name!r} has duplicate configurations")
         if self.baseline not in labels:
             raise HarcnnError(f"baseline {self.baseline!r} is not one of the study's configurations: {labels}")
+        both = sorted(self.varied() & {canonical_name(k) for k in self.settings})
+        if both:
+            raise HarcnnError(f"study {self.name!r} both fixes ([settings]) and varies ([grid]) {', '.join(both)}: "
+                              "keep one")
+
+    def varied(self) -> set[str]:
+        """The settings the configurations set themselves (a grid's keys), which win over fixed settings."""
+        return {canonical_name(k) for _, values in self.configs for k in values}
 
     def experiment_configs(self, extra: Mapping[str, Any] | None = None) -> list[tuple[str, Config]]:
         """Every configuration, checked: the study's settings, then ``extra``, then the configuration's own."""
@@ -124,7 +133,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         [settings]
         standardize = true
     """
-    data = read_settings_file(path)
+    data = read_config_file(path, tables=("settings", "grid"), reader="harcnn study custom --config")
     if not data["grid"]:
         raise HarcnnError(f"{path} needs a [grid] table of settings and their values")
     return grid_study(data["grid"], name=str(data.get("name", Path(path).stem)), settings=data["settings"],

@@ -14,11 +14,11 @@ from harcnn.core.settings import Float, Int
 
 
 @register_model("cnn",
-                filters=(Int(1), "filters of both convolutions"),
-                kernel_size=(Int(1), "kernel size of both convolutions"),
+                filters=(Int(1, 4096), "filters of both convolutions"),
+                kernel_size=(Int(1, 1000), "kernel size of both convolutions"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate after the convolutions"),
-                dense_units=(Int(1), "units of the hidden dense layer"),
-                pool_size=(Int(1), "max-pooling size"))
+                dense_units=(Int(1, 10_000), "units of the hidden dense layer"),
+                pool_size=(Int(1, 1000), "max-pooling size"))
 class CNN(EnsembleModel):
     """Conv1D(f, k, ReLU) -> Conv1D(f, k, ReLU) -> Dropout -> MaxPool(2) -> Flatten -> Dense(100, ReLU) -> Dense(K).
 

@@ -15,11 +15,11 @@ from harcnn.core.settings import Float, Int
 
 
 @register_model("cnnlstm",
-                conv_layers=(Int(0), "convolutions before the LSTMs"),
-                filters=(Int(1), "filters of each convolution"),
-                kernel_size=(Int(1), "kernel size of each convolution"),
-                hidden=(Int(1), "units of each LSTM layer"),
-                lstm_layers=(Int(1), "stacked LSTM layers"),
+                conv_layers=(Int(0, 100), "convolutions before the LSTMs"),
+                filters=(Int(1, 4096), "filters of each convolution"),
+                kernel_size=(Int(1, 1000), "kernel size of each convolution"),
+                hidden=(Int(1, 4096), "units of each LSTM layer"),
+                lstm_layers=(Int(1, 100), "stacked LSTM layers"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate between and after the LSTM layers"))
 class CNNLSTM(EnsembleModel):
     """``conv_layers`` x Conv1D(``filters``, ``kernel_size``, 'valid', ReLU) -> ``lstm_layers`` x LSTM(``hidden``)

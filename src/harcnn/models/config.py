@@ -7,16 +7,17 @@ A :class:`Config` joins the two, so it lives here, above the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
 from harcnn.core import provenance
-from harcnn.core.settings import SHARED, Setting, SettingError, canonical_name, show_value
-from harcnn.models.registry import model_class
+from harcnn.core.settings import SHARED, Setting, SettingError, canonical_name, read_settings_file, show_value
+from harcnn.models.registry import list_models, model_class
 
-__all__ = ["Config", "model_settings", "settings_for"]
+__all__ = ["Config", "model_settings", "read_config_file", "settings_for"]
 
 
 def model_settings(model: str) -> Mapping[str, Setting]:
@@ -92,3 +93,38 @@ class Config:
                          if not only_changed or v != defaults.values[k])
 
 
+def read_config_file(path: str | os.PathLike, *, tables: Iterable[str] = ("settings", "grid", "space"),
+                     reader: str = "harcnn") -> dict[str, Any]:
+    """A settings file (:func:`harcnn.core.settings.read_settings_file`: its tables, those the ``reader``
+    command does not read refused) with every value of its ``[settings]`` table checked by the schema of
+    the models that have the setting, also one the command line overrides (which would never reach a
+    :class:`Config`)."""
+    data = read_settings_file(path, tables=tables, reader=reader)
+    _check_file_settings(data["settings"], where=f"{path}: ")
+    return data
+
+
+def _check_file_settings(values: Mapping[str, Any], *, where: str = "") -> None:
+    """Every value of a ``[settings]`` table through the schema, also one the command line overrides (which
+    would never reach a :class:`Config`): by the file's model where it has the setting, else by any model
+    that has it. Unknown names are left to the command, which knows its models."""
+    flat = {canonical_name(k): v for k, v in values.items()}
+    model = flat.pop("model", None)
+    try:
+        if model is not None:
+            model_class(str(model))
+        for name, value in flat.items():
+            models = [str(model)] if model is not None and name in settings_for(str(model)) else list_models()
+            refusals = [_refusal(settings_for(m)[name], value) for m in models if name in settings_for(m)]
+            if refusals and all(refusals):
+                raise refusals[0]
+    except SettingError as error:
+        raise SettingError(f"{where}{error}") from None
+
+
+def _refusal(setting: Setting, value: Any) -> SettingError | None:
+    try:
+        setting.convert(value)
+    except SettingError as error:
+        return error
+    return None

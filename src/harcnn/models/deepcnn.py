@@ -15,12 +15,12 @@ from harcnn.core.settings import Float, Int
 
 #: The settings of the deep CNN trunk (the hybrid network shares them).
 DEEPCNN_SETTINGS = dict(
-    blocks=(Int(1), "blocks of convolutions, max-pooled between blocks"),
-    filters=(Int(1), "filters of the first block (doubled in every next block)"),
-    kernel_size=(Int(1), "kernel size of every convolution"),
-    convs_per_block=(Int(1), "convolutions (each followed by batch norm and ReLU) per block"),
+    blocks=(Int(1, 10), "blocks of convolutions, max-pooled between blocks"),
+    filters=(Int(1, 4096), "filters of the first block (doubled in every next block)"),
+    kernel_size=(Int(1, 1000), "kernel size of every convolution"),
+    convs_per_block=(Int(1, 100), "convolutions (each followed by batch norm and ReLU) per block"),
     dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"),
-    pool_size=(Int(1), "max-pooling size between blocks"),
+    pool_size=(Int(1, 1000), "max-pooling size between blocks"),
 )
 
 

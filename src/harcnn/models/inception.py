@@ -43,10 +43,10 @@ class _InceptionModule(nn.Module):
 
 
 @register_model("inception",
-                depth=(Int(1), "inception modules"),
-                filters=(Int(1), "filters of each branch"),
-                bottleneck=(Int(0), "channels of the 1x1 bottleneck (0: none)"),
-                kernel_sizes=(Ints(1), "kernel sizes of the parallel convolutions"),
+                depth=(Int(1, 100), "inception modules"),
+                filters=(Int(1, 4096), "filters of each branch"),
+                bottleneck=(Int(0, 4096), "channels of the 1x1 bottleneck (0: none)"),
+                kernel_sizes=(Ints(1, 1000), "kernel sizes of the parallel convolutions"),
                 residual=(Bool(), "a residual shortcut every third module"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"))
 class InceptionTime(EnsembleModel):

@@ -13,10 +13,10 @@ from harcnn.core.settings import Float, Int
 
 
 @register_model("lstm",
-                hidden=(Int(1), "units of each LSTM layer"),
-                layers=(Int(1), "stacked LSTM layers"),
+                hidden=(Int(1, 4096), "units of each LSTM layer"),
+                layers=(Int(1, 100), "stacked LSTM layers"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate after each LSTM layer"),
-                dense_units=(Int(0), "units of a hidden dense layer before the classifier (0: none)"))
+                dense_units=(Int(0, 10_000), "units of a hidden dense layer before the classifier (0: none)"))
 class LSTMNet(EnsembleModel):
     """``layers`` x LSTM(``hidden``) (Dropout between layers) -> last hidden state -> Dropout
     -> [Dense(``dense_units``, ReLU) if > 0] -> Dense(K).

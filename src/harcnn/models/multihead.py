@@ -17,11 +17,11 @@ from harcnn.core.settings import Float, Int, Ints
 
 
 @register_model("multihead",
-                filters=(Int(1), "filters of each head's convolution"),
-                kernel_sizes=(Ints(1), "one head per kernel size"),
+                filters=(Int(1, 4096), "filters of each head's convolution"),
+                kernel_sizes=(Ints(1, 1000), "one head per kernel size"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate after each head's convolution"),
-                dense_units=(Int(1), "units of the hidden dense layer"),
-                pool_size=(Int(1), "max-pooling size"))
+                dense_units=(Int(1, 10_000), "units of the hidden dense layer"),
+                pool_size=(Int(1, 1000), "max-pooling size"))
 class MultiHeadCNN(EnsembleModel):
     """Per head: Conv1D(f, k, ReLU) -> Dropout -> MaxPool(2) -> Flatten; Concatenate -> Dense(100, ReLU) -> Dense(K)."""
 

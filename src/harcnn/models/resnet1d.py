@@ -48,8 +48,8 @@ class _ResidualBlock(nn.Module):
 
 
 @register_model("resnet1d",
-                width=(Float(0, low_open=True), "filters 64/128/128 times this (1.0: the published network)"),
-                kernel_sizes=(Ints(1), "kernel sizes of the three convolutions of each residual block"),
+                width=(Float(0, 64, low_open=True), "filters 64/128/128 times this (1.0: the published network)"),
+                kernel_sizes=(Ints(1, 1000), "kernel sizes of the three convolutions of each residual block"),
                 dropout=(Float(0, 1, high_open=True), "dropout rate before the classifier"))
 class ResNet1D(EnsembleModel):
     """3 residual blocks [Conv(8)-BN-ReLU, Conv(5)-BN-ReLU, Conv(3)-BN, + shortcut, ReLU] -> GAP -> Dense(K).

@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 from harcnn.data.transforms import remove_overlap
 from harcnn.core.errors import HarcnnError
@@ -48,6 +49,8 @@ DPI = 120
 
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#d62728"
+#: Curves of up to this many epochs also mark every epoch with a point (a one-epoch curve is a point).
+_MARKED_EPOCHS = 40
 
 
 def _wrap(title: str, width: int = 90) -> str:
@@ -141,7 +144,7 @@ def boxplot_scores(
     ax.set_xticklabels(labels, rotation=35 if rotate else 0, ha="right" if rotate else "center")
     ax.set_xlim(0.4, n + 0.6)
     ax.set_ylabel(ylabel)
-    ax.set_title(_wrap(title))
+    ax.set_title(_wrap(title, int(9 * width)))  # about 9 title characters per inch: narrow figures wrap sooner
     ax.grid(axis="y", alpha=0.3)
     if nonempty:
         ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.85)
@@ -229,8 +232,9 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
     """Loss and accuracy per epoch (two panels) over repeats.
 
     One thin line per repeat and the per-epoch mean in bold; training solid, validation dashed
-    (when ``val_loss``/``val_accuracy`` are present). Accuracies (fractions) are shown in percent.
-    Repeats of unequal length are averaged over the repeats that reached each epoch.
+    (when ``val_loss``/``val_accuracy`` are present), every epoch a point when there are few.
+    Accuracies (fractions) are shown in percent. Repeats of unequal length are averaged over the
+    repeats that reached each epoch.
     """
     histories = [h for h in histories if h]
     if not histories:
@@ -242,7 +246,7 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
         (ax_loss, "loss", 1.0, "Loss"),
         (ax_acc, "accuracy", 100.0, "Accuracy (%)"),
     ):
-        drawn = False
+        drawn, longest = False, 1
         for key, color, style, name in (
             (metric, _TRAIN_COLOR, "-", "train"),
             (f"val_{metric}", _VAL_COLOR, "--", "validation"),
@@ -252,19 +256,23 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
                 continue
             drawn = True
             stacked = _stack(curves)
+            longest = max(longest, stacked.shape[1])
             epochs = np.arange(1, stacked.shape[1] + 1)
+            marker = "o" if stacked.shape[1] <= _MARKED_EPOCHS else None
             if not single:
                 for row in stacked:
-                    ax.plot(epochs, row, color=color, linestyle=style, linewidth=0.8, alpha=0.3)
+                    ax.plot(epochs, row, color=color, linestyle=style, linewidth=0.8, alpha=0.3, marker=marker,
+                            markersize=3)
             ax.plot(
-                epochs, _nanmean(stacked), color=color, linestyle=style, linewidth=2.4,
+                epochs, _nanmean(stacked), color=color, linestyle=style, linewidth=2.4, marker=marker, markersize=6,
                 label=f"{name}" + ("" if single else f" (mean of {len(curves)})"),
             )
+        ax.set_xlim(0.5, longest + 0.5)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(ylabel.split(" (")[0])
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epoch 1 alone: the tick 1
         if drawn:
             ax.legend(fontsize=8)
         else:
@@ -587,7 +595,7 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
     if len(prediction) == 0:
         raise HarcnnError("nothing to plot: no windows")
     colors = activity_colors((*prediction.class_names, "unknown"))
-    lo, hi, _ = prediction.window_spans()
+    lo, hi, contiguous = prediction.window_spans()
     segments = prediction.segments()
     scale, unit = 1.0, "window"
     offset = 0.0
@@ -650,6 +658,8 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
     conf = prediction.confidence
     steps_x = np.stack([x(lo), x(hi)], axis=1).reshape(-1)  # each window's value over its own stretch
     steps_y = np.repeat(conf, 2)
+    breaks = 2 * (np.flatnonzero(~contiguous) + 1)  # nothing drawn across a gap
+    steps_x, steps_y = np.insert(steps_x, breaks, np.nan), np.insert(steps_y, breaks, np.nan)
     ax_conf.fill_between(steps_x, 0, steps_y, color="#9ecae1", alpha=0.6, linewidth=0)
     ax_conf.plot(steps_x, steps_y, color="#3182bd", linewidth=0.8)
     ax_conf.set_ylim(0, 1.02)
@@ -674,8 +684,14 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
                                    xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
                                    color="#333333")
 
+    for stretch in prediction.excluded:
+        for ax in axes:
+            ax.axvspan(x(stretch["start_s"]), x(stretch["end_s"]), facecolor="none", edgecolor="#999999",
+                       hatch="//", linewidth=0)
     order = [n for n in (*prediction.class_names, "unknown") if n in present]
     handles = [Patch(facecolor=colors[name], label=name.replace("_", " ").lower()) for name in order]
+    if prediction.excluded:
+        handles.append(Patch(facecolor="none", edgecolor="#999999", hatch="//", label="left out (quality check)"))
     ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
                      frameon=False, fontsize=9, handlelength=1.2, borderaxespad=0.2)
     if title is None:

@@ -10,6 +10,10 @@
 (:mod:`harcnn.core.settings`) is a parameter; ``None`` means the model's default. It trains through
 the same path as ``harcnn evaluate`` and ``harcnn train`` (:func:`harcnn.training.fit.fit_networks`).
 With ``n_models > 1`` the members are trained together and their probabilities averaged.
+
+As scikit-learn expects: bad data or parameters raise ``ValueError``s (harcnn's ``DataError`` and
+``SettingError`` are both), predicting before ``fit`` raises ``NotFittedError``, and a 2-D ``X``
+is windows ``[n, T]`` of one channel (one series per row, as time-series libraries read it).
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import column_or_1d
 
 from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.transforms import check_windows
-from harcnn.core.errors import HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import list_models
 from harcnn.core.settings import SHARED
 from harcnn.models.config import Config, model_settings
@@ -34,8 +42,13 @@ from harcnn.serving.train import train_model
 SETTING_NAMES = tuple(dict.fromkeys([name for m in list_models() for name in model_settings(m)] + list(SHARED)))
 
 
+class NotFittedError(HarcnnError, SklearnNotFittedError):
+    """Predicting or saving before ``fit``: scikit-learn's ``NotFittedError``, and a :class:`HarcnnError`."""
+
+
 class HARClassifier(ClassifierMixin, BaseEstimator):
-    """Fit a registered network on windows ``X [n, T, C]`` with labels ``y`` (any label values).
+    """Fit a registered network on windows ``X [n, T, C]`` (or ``[n, T]``: one channel) with labels ``y``
+    (any label values).
 
     Parameters: ``model`` (registry name), ``n_models`` (members trained together), ``random_state``,
     ``device``, ``progress`` (training progress on stderr), ``input_spec`` (the windows'
@@ -71,14 +84,23 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         """Train on windows ``X`` with labels ``y``; ``groups`` (the subject of every window) is needed
         when ``validation_subjects`` holds subjects out for validation."""
         config = self.config()
-        X = np.asarray(X)
-        check_windows(X)
+        X = _windows(X)
+        if y is None:
+            raise DataError("HARClassifier requires y to be passed, but the target y is None: fit(X, y) takes one "
+                            "label per window")
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)  # scikit-learn's rule: a column of labels is labels, with a warning
         if y.shape != (len(X),):
-            raise HarcnnError(f"y must hold one label per window: {len(X)} windows, y has shape {y.shape}")
+            raise DataError(f"y must hold one label per window: {len(X)} windows, y has shape {y.shape}")
+        if type_of_target(y) in ("continuous", "continuous-multioutput"):
+            raise DataError(f"y holds continuous values (e.g. {y[0]!r}): a classifier needs class labels")
         if config.validation_subjects and groups is None:
             raise HarcnnError("validation_subjects holds whole subjects out: pass fit(X, y, groups=subjects)")
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(f"y holds 1 class ({classes[0]!r}): a classifier needs at least 2 classes")
+        self.classes_ = classes
         self.n_features_in_ = X.shape[2]
         data = Dataset(X=X.astype(np.float32), y=y_index, subject=np.zeros(len(X), int) if groups is None else groups,
                        spec=self._spec(X), name="arrays", source="HARClassifier.fit")
@@ -100,17 +122,17 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
             channels = tuple(f"channel_{c}" for c in range(X.shape[2]))
             return InputSpec(None, X.shape[1], X.shape[1], channels, ("",) * len(channels), classes, None)
         if (spec.window, len(spec.channels)) != X.shape[1:]:
-            raise HarcnnError(f"input_spec describes windows of {spec.window} x {len(spec.channels)}, "
-                              f"X has {X.shape[1]} x {X.shape[2]}")
+            raise DataError(f"input_spec describes windows of {spec.window} x {len(spec.channels)}, "
+                            f"X has {X.shape[1]} x {X.shape[2]}")
         return InputSpec(spec.sampling_rate, spec.window, spec.step, spec.channels, spec.units, classes,
                          spec.preprocessing)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``[n, n_classes]``, averaged over the members."""
         self._check_fitted()
-        X = np.asarray(X)
-        if X.ndim == 3 and X.shape[2] != self.n_features_in_:
-            raise HarcnnError(f"X has {X.shape[2]} channels; the classifier was fitted on {self.n_features_in_}")
+        X = _windows(X)
+        if X.shape[2] != self.n_features_in_:
+            raise DataError(f"X has {X.shape[2]} channels; the classifier was fitted on {self.n_features_in_}")
         return self.model_.predict_proba(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -124,7 +146,38 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise HarcnnError("this HARClassifier is not fitted yet: call fit(X, y) first")
+            raise NotFittedError("this HARClassifier is not fitted yet: call fit(X, y) first")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # windows [n, T, C]; 2-D X is [n, T] of one channel
+        return tags
+
+
+def _windows(X: Any) -> np.ndarray:
+    """``X`` as finite windows ``[n, T, C]`` of real numbers; a 2-D ``X`` is ``[n, T]`` of one channel.
+    The messages contain the phrases scikit-learn's estimator checks look for."""
+    if sparse.issparse(X):
+        raise DataError("X is a sparse matrix: windows must be a dense array (X.toarray())")
+    X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise DataError("X holds complex numbers (Complex data not supported): windows must be real")
+    if X.dtype == object:
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise DataError(f"X must hold numbers: {error}") from None
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.ndim not in (2, 3):
+        raise DataError(f"X must be windows [n, time steps, channels], or [n, time steps] of one channel; got shape "
+                        f"{X.shape} (Reshape your data: X.reshape(1, -1) is one window of one channel)")
+    if X.shape[1] == 0 or (X.ndim == 3 and X.shape[2] == 0):
+        raise DataError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: windows need time "
+                        "steps and channels")
+    X = X[:, :, np.newaxis] if X.ndim == 2 else X
+    check_windows(X)
+    return X
 
 
 def _signature() -> inspect.Signature:

@@ -80,7 +80,9 @@ def recording_recipe(model: TrainedModel) -> tuple[tuple[str, ...], PreprocessCo
 
 def predict_recording(model: TrainedModel, recording: Recording, **window_options) -> Prediction:
     """Predict a :class:`~harcnn.data.Recording`: the sensors the model reads, prepared with the model's
-    input spec (rate, window, step, preprocessing); times from the recording's clock."""
+    input spec (rate, window, step, preprocessing); times from the recording's clock. The stretches its
+    quality report finds suspect are left out (``quality="keep"`` keeps them): the timeline has a gap
+    there, and the notes and :attr:`Prediction.excluded` say what was left out."""
     sensors, config = recording_recipe(model)
     missing = [s for s in sensors if s not in recording.sensor_names]
     if missing:
@@ -92,9 +94,16 @@ def predict_recording(model: TrainedModel, recording: Recording, **window_option
     if tuple(cut.channel_names) != spec.channels:
         raise HarcnnError(f"the recording gives channels {', '.join(cut.channel_names)}, but the model reads "
                           f"{', '.join(spec.channels)}")
+    origin = float(recording.timestamps[0])
+    if not len(cut.windows):
+        raise HarcnnError(f"{recording.source or 'the recording'}: nothing usable left: the quality check left out "
+                          f"every window ({'; '.join(s.describe(origin) for s in cut.excluded)}); pass --quality keep "
+                          "to predict them anyway")
     pred = predict_windows(model, cut.windows, source=recording.source or "recording", kind="recording")
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
     pred.notes = list(cut.notes)
+    pred.excluded = [{"start_s": round(s.start, 4), "end_s": round(s.end, 4), "reason": s.reason, "detail": s.detail}
+                     for s in cut.excluded]
     if "acc" in recording.sensor_names:
         pred.signal_times = recording.timestamps
         pred.signal = np.linalg.norm(recording.sensors["acc"], axis=1)
@@ -139,8 +148,10 @@ def predict_dataset(model: TrainedModel, path: str | os.PathLike,
     part = "all windows"
     if dataset.split is not None:
         dataset, part = dataset.test, "test split"
-    return predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
+    pred = predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
                            source=f"{dataset.source} ({part})", kind="dataset")
+    pred.notes += [f"warning: {warning}" for warning in dataset.warnings]
+    return pred
 
 
 def predict_path(model: TrainedModel, path: str | os.PathLike, reading: ReadingOptions = ReadingOptions()) -> Prediction:
@@ -155,8 +166,11 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, reading: ReadingO
     if kind == "dataset":
         return predict_dataset(model, path, reading)
     path = Path(path)
-    return predict_recording(model, load_recording(sensor_files(path) if path.is_dir() else path,
-                                                   **reading.keywords()))
+    recording = load_recording(sensor_files(path) if path.is_dir() else path, **reading.keywords())
+    if path.is_dir():  # a folder of one file per sensor: the recording is the folder
+        recording = replace(recording, source=str(path))
+    quality = reading.quality or model.data.get("options", {}).get("quality", "exclude")
+    return predict_recording(model, recording, quality=quality)
 
 
 # ---------------------------------------------------------------------------------------- a timeline's rules

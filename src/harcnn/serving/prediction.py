@@ -89,6 +89,7 @@ class Prediction:
     signal: np.ndarray | None = None
     signal_label: str = "|acceleration| (g)"
     notes: list[str] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # stretches the quality check left out
     decision: np.ndarray | None = None
     smoothing: str = "none"
     truth: Timeline | None = None  # the true labelled segments, after :meth:`score`
@@ -260,6 +261,9 @@ class Prediction:
         else:
             head = f"{len(self)} windows from {Path(self.source).name} ({len(segments)} segments)"
         lines = [head]
+        if self.excluded:
+            lines.append("Left out by the quality check (a gap in the timeline; --quality keep predicts them): "
+                         + ", ".join(f"{s['start_s']:g}-{s['end_s']:g} s {s['reason']}" for s in self.excluded))
         width = max(len(n) for n in self.names)
         for name in self.names:
             if not counts[name]:
@@ -290,7 +294,7 @@ class Prediction:
                 "smoothing": self.smoothing, "n_windows": len(self), "accuracy": self.accuracy,
                 "time_per_activity" if self.has_times else "windows_per_activity":
                     {n: (round(v, 4) if self.has_times else int(v)) for n, v in self.time_per_activity().items()},
-                "windows": windows}
+                **({"excluded": self.excluded} if self.excluded else {}), "windows": windows}
 
 
 def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
