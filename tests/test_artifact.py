@@ -111,7 +111,7 @@ def test_cli_train_saves_a_loadable_model(capsys, uci_folder, tmp_path):
 
 
 def test_save_is_atomic(saved, tmp_path, monkeypatch):
-    import harcnn.serving.artifact as artifact
+    import harcnn.core.outputs as outputs
 
     trained, _ = saved
     target = tmp_path / "model"
@@ -119,17 +119,21 @@ def test_save_is_atomic(saved, tmp_path, monkeypatch):
     def crash(new, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(artifact, "_replace_folder", crash)
+    monkeypatch.setattr(outputs, "replace_folder", crash)
     with pytest.raises(OSError):
         trained.save(target)
     assert not target.exists() and list(tmp_path.iterdir()) == []  # no half artifact, no temp folder
     monkeypatch.undo()
     trained.save(target)
-    (target / "extra.txt").write_text("old")
-    with pytest.raises(HarcnnError, match="not empty"):
+    with pytest.raises(HarcnnError, match="a model folder harcnn wrote is already there: choose another path, or "
+                                          "pass overwrite=True to replace it"):
         trained.save(target)
     trained.save(target, overwrite=True)
-    assert not (target / "extra.txt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    (target / "notes.txt").write_text("mine")  # a file of the user's: the folder is no longer harcnn's alone
+    with pytest.raises(HarcnnError, match="also holds notes.txt, which harcnn did not write"):
+        trained.save(target, overwrite=True)
+    assert (target / "notes.txt").read_text() == "mine"
     load_model(target)
 
 

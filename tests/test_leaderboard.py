@@ -114,14 +114,15 @@ def test_study_saves_probabilities_before_committing(uci_folder, tmp_path, monke
         return original(self, record)
 
     monkeypatch.setattr(ResultStore, "add", add)
-    result = run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None,
+    folder = tmp_path / "study"  # beside the data (tmp_path/data), never around it
+    result = run_study(dataset, spec, folder, repeats=2, progress=False, log=lambda _: None,
                        executor=InProcessExecutor())
     assert seen == [True] * 4
-    with open(tmp_path / "summary.csv") as handle:
+    with open(folder / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         records = [r for r in result.records if r.label == row["label"]]
-        _, probas = load_probabilities(tmp_path, records[0].config_id, "official", [0, 1])
+        _, probas = load_probabilities(folder, records[0].config_id, "official", [0, 1])
         assert row["ensemble_n"] == "2"
         assert float(row["ensemble_accuracy"]) == ensemble_accuracy(probas, dataset.test.y)
 
@@ -209,7 +210,7 @@ def test_leaderboard_cli_writes_tables_and_resumes(capsys, uci_folder, tmp_path,
 
 def test_leaderboard_api_and_explicit_ensembles(uci_folder, tmp_path):
     dataset = load_uci_har(uci_folder)
-    board = run_leaderboard(dataset, tmp_path, models=["cnn", "deepcnn"], repeats=1, settings=TINY,
+    board = run_leaderboard(dataset, tmp_path / "board", models=["cnn", "deepcnn"], repeats=1, settings=TINY,
                             model_settings=TINY_MODELS, ensembles=[["cnn"], ["cnn", "deepcnn"]], latency=False,
                             executor=InProcessExecutor(), progress=False, log=lambda _: None)
     names = [row["model"] for row in board.rows]
@@ -230,7 +231,7 @@ def test_leaderboard_api_and_explicit_ensembles(uci_folder, tmp_path):
     (["--models", "cnn", "--epochs", "0"], "epochs takes an integer from 1 to 10000"),
 ])
 def test_leaderboard_errors_are_one_line(capsys, uci_folder, tmp_path, argv, message):
-    code, out, err = run(capsys, "leaderboard", *argv, "--data", uci_folder, "--out", tmp_path, "--quiet")
+    code, out, err = run(capsys, "leaderboard", *argv, "--data", uci_folder, "--out", tmp_path / "board", "--quiet")
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 

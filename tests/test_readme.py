@@ -76,3 +76,26 @@ def test_the_layout_section_names_every_module():
     assert missing == []
     folders = sorted(p.name for p in (ROOT / "src" / "harcnn").iterdir() if p.is_dir() and p.name != "__pycache__")
     assert [f for f in folders if f"{f}/" not in layout] == []
+
+
+def readme_python_example() -> str:
+    """The code block of the README's "Python API" section."""
+    section = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_python_api_example_runs_as_written(tmp_path, monkeypatch):
+    """In a folder where the walkthrough ran before: the example folder, and a model in models/mine."""
+    from harcnn.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "example", "my_recordings"]) == 0
+    assert main(["train", "--data", "my_recordings", "--epochs", "1", "--filters", "4", "--dense-units", "8",
+                 "--save", "models/mine", "--quiet"]) == 0
+    example = readme_python_example()
+    namespace: dict = {}
+    exec(compile(example, "README.md (Python API)", "exec"), namespace)
+    assert namespace["probabilities"].shape == (5, 4)
+    save = next(line for line in example.splitlines() if "clf.save(" in line)
+    exec(save, namespace)  # run again, it replaces the model it saved (overwrite=True), and nothing else
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["mine", "sklearn"]

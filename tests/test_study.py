@@ -70,11 +70,12 @@ def test_study_writes_tables_figures_and_report(uci_folder, tmp_path):
 def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3]}, settings=FAST)
-    run_study(dataset, spec, tmp_path, repeats=2, progress=False, log=lambda _: None, executor=InProcessExecutor())
+    folder = tmp_path / "study"  # beside the data (tmp_path/data), never around it
+    run_study(dataset, spec, folder, repeats=2, progress=False, log=lambda _: None, executor=InProcessExecutor())
     calls = []
     original = executors.run_trials
     monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[1].repeats) or original(*a, **k))
-    result = run_study(dataset, spec, tmp_path, repeats=3, progress=False, log=lambda _: None, executor=InProcessExecutor())
+    result = run_study(dataset, spec, folder, repeats=3, progress=False, log=lambda _: None, executor=InProcessExecutor())
     assert calls == [(2,)]  # only the new repeat is trained
     assert sorted(r.repeat for r in result.records) == [0, 1, 2]
 

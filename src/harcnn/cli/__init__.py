@@ -1,18 +1,30 @@
 """The ``harcnn`` command line: a thin layer over the Python API.
 
 Every user error (:class:`~harcnn.core.errors.HarcnnError`) is printed as one line and exits with status
-2; so are argparse's own usage errors (one line naming the option, and where the help is).
+2; so are argparse's own usage errors (one line naming the option, and where the help is). When the
+reader of the output stops early (``harcnn predict ... | head -1``), the command goes on without
+printing and writes all its outputs: a closed pipe is never a traceback, nor half the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from harcnn.core.errors import HarcnnError
 
 
 def main(argv: list[str] | None = None) -> int:
+    stdout, sys.stdout = sys.stdout, _UntilClosed(sys.stdout)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -26,6 +38,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harcnn: interrupted", file=sys.stderr)
         return 130
+
+
+class _UntilClosed:
+    """Standard output that, once its reader has gone (a closed pipe), sends the rest to /dev/null."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._close()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._close()
+
+    def _close(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # what the stream still buffers goes there too
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harcnn.cli.options import add_data_options, load_data
 from harcnn.core.errors import HarcnnError
+from harcnn.core.outputs import check_output
 
 
 def add_commands(commands) -> None:
@@ -38,18 +39,23 @@ def _data_info(args: argparse.Namespace) -> int:
 
 
 def _data_download(args: argparse.Namespace) -> int:
+    from harcnn.data.cache import cache_root
+    from harcnn.data.download import CACHE_FOLDER
+
     if args.kind == "hapt":
         from harcnn.data.hapt import download_hapt as download
     else:
         from harcnn.data.uci_har import download_uci_har as download
+    check_output(cache_root(args.cache_dir), CACHE_FOLDER, option="--cache-dir")
     path = download(args.cache_dir, force=args.force)
     print(f"{args.kind} dataset ready: {path}")
     return 0
 
 
 def _data_example(args: argparse.Namespace) -> int:
-    from harcnn.data.example import write_example_recordings
+    from harcnn.data.example import EXAMPLE_FOLDER, write_example_recordings
 
+    check_output(args.folder, EXAMPLE_FOLDER, option="FOLDER")
     folder = write_example_recordings(args.folder, seed=args.seed)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     print(f"Wrote {len(files)} files to {folder}: {', '.join(files[:6])}, ...")

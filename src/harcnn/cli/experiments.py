@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, config_from_args,
-                                executor_of, given_settings, load_data, positive_int, protocol_of, settings_from_args)
+from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, check_output_of,
+                                config_from_args, executor_of, given_settings, load_data, positive_int, protocol_of,
+                                settings_from_args)
 from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
@@ -57,6 +58,8 @@ def add_commands(commands) -> None:
                                                     "experiment by default), on the official split or by subject")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="independent trainings (default 10)")
     evaluate.add_argument("--out", type=Path, default=None, help="results folder (default runs/evaluate-<model>-<time>)")
+    evaluate.add_argument("--force", action="store_true", help="replace a results folder harcnn wrote there before "
+                                                               "(never anything else)")
     add_data_options(evaluate)
     add_settings_options(evaluate)
     add_execution_options(evaluate)
@@ -147,19 +150,23 @@ def add_commands(commands) -> None:
                           help="raw: statistics computed from the windows; engineered: the dataset's own feature "
                                "vectors (UCI HAR's 561, where X_train.txt and X_test.txt exist) (default raw)")
     features.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="also write the results as JSON")
+    features.add_argument("--force", action="store_true", help="replace a results file harcnn wrote there before "
+                                                               "(never anything else)")
     add_data_options(features)
     features.set_defaults(run=_features)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from harcnn.experiments import evaluate
+    from harcnn.experiments.evaluate import RESULTS_FOLDER
     from harcnn.core.progress import ProgressBar
 
     config = config_from_args(args)
+    out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output_of(args, out, RESULTS_FOLDER, "--out")
     dataset = load_data(args, progress=not args.quiet)
     protocol = protocol_of(args, dataset)
     folds = protocol.folds(dataset.subject, dataset.split)
-    out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Evaluating {config.model} ({config.describe()})")
     print(f"on {dataset.name} data ({dataset.source}, fingerprint {dataset.fingerprint}), --cv {protocol}: "
           f"{len(folds)} fold{'s' if len(folds) > 1 else ''} x {args.repeats} repeats")
@@ -184,7 +191,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             result = evaluate(dataset, config, protocol=protocol, repeats=args.repeats, seed=args.seed,
                               models_per_batch=args.models_per_batch, executor=executor, on_trial=report,
                               on_progress=bar.update_to)
-    result.save(out)
+    result.save(out, overwrite=args.force)
     wall = result.wall_seconds
     print(f"Trained and tested {total} models in {wall:.1f} s ({wall / total:.1f} s per model, wall clock)")
     print(result.summary_line())
@@ -207,6 +214,7 @@ def _grid_values(name: str, text: str) -> list[str]:
 
 
 def _study(args: argparse.Namespace) -> int:
+    from harcnn.experiments.store import STUDY_FOLDER
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
     from harcnn.training.fit import check_plan
     from harcnn.core.settings import canonical_name, parse_assignments
@@ -239,6 +247,7 @@ def _study(args: argparse.Namespace) -> int:
         configs = spec.experiment_configs(settings)
         if args.select == "val" and not all(c.validation_subjects for _, c in configs):
             raise HarcnnError("--select val chooses on validation subjects: add --validation-subjects N")
+        check_output_of(args, args.out / spec.name, STUDY_FOLDER, "--out")
     dataset = load_data(args, progress=not args.quiet)
     protocol = protocol_of(args, dataset)
     folds = protocol.folds(dataset.subject, dataset.split)
@@ -262,14 +271,17 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harcnn.reports.html import render_report
+    from harcnn.reports.html import REPORT_FILE, REPORT_NAME, render_report
     from harcnn.reports.tune import render_tune_report
+    from harcnn.core.outputs import check_output
 
-    if (args.folder / "tune.json").is_file():
+    tune = (args.folder / "tune.json").is_file()
+    if not tune and not (args.folder / "study.json").is_file():
+        raise HarcnnError(f"{args.folder} is not a finished study or search folder (no study.json or tune.json)")
+    check_output(args.folder / REPORT_NAME, REPORT_FILE, option="FOLDER", replace=True)  # its own page is redrawn
+    if tune:
         print(f"Report written to {render_tune_report(args.folder)}")
         return 0
-    if not (args.folder / "study.json").is_file():
-        raise HarcnnError(f"{args.folder} is not a finished study or search folder (no study.json or tune.json)")
     print(f"Report written to {render_report(args.folder)}")
     return 0
 
@@ -293,6 +305,7 @@ def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
+    from harcnn.experiments.store import STUDY_FOLDER
     from harcnn.experiments.features import CLASSIFIERS
     from harcnn.models import list_models
 
@@ -315,6 +328,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         if name not in CLASSIFIERS:
             raise HarcnnError(f"unknown classifier {name!r} in --baselines; choose from {', '.join(CLASSIFIERS)}")
     leaderboard_spec(models, settings, model_settings)  # every model and setting checked before any work
+    check_output_of(args, args.out, STUDY_FOLDER, "--out")
     dataset = load_data(args, progress=not args.quiet)
     protocol = protocol_of(args, dataset)
     print(f"Leaderboard: {len(models)} models ({', '.join(models)}) x {args.repeats} repeats, --cv {protocol} "
@@ -338,13 +352,14 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from harcnn.experiments.space import load_space
-    from harcnn.experiments.tune import Pruning, import_optuna, run_tune, show_params
+    from harcnn.experiments.tune import SEARCH_FOLDER, Pruning, import_optuna, run_tune, show_params
 
     import_optuna()
     space = load_space(args.space, settings_from_args(args))  # --config and the options win over the file
     pruning = Pruning(args.prune == "median", args.prune_warmup, args.prune_startup)
     if args.final_repeats < 0:
         raise HarcnnError(f"--final-repeats must be >= 0, got {args.final_repeats}")
+    check_output_of(args, args.out, SEARCH_FOLDER, "--out")
     dataset = load_data(args, progress=not args.quiet)
     if args.cv is None and dataset.split is None:
         raise HarcnnError(f"{dataset.name} data has no official split: choose the test subjects with --cv holdout:N")
@@ -373,9 +388,11 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from harcnn.experiments.features import CLASSIFIERS, feature_baseline, most_confused
+    from harcnn.experiments.features import CLASSIFIERS, RESULTS_FILE, feature_baseline, most_confused
     from harcnn.core.io import write_json
 
+    if args.out is not None:
+        check_output_of(args, args.out, RESULTS_FILE, "--out")
     dataset = load_data(args)
     protocol = protocol_of(args, dataset)
     classifiers = list(CLASSIFIERS) if args.classifier == "all" else [args.classifier]

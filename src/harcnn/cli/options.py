@@ -287,6 +287,30 @@ def executor_of(args: argparse.Namespace):
     return make_executor(args.device, args.workers, kind=args.executor, address=args.address, threads=args.threads)
 
 
-def check_out_folder(path: Path, force: bool) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise HarcnnError(f"{path}: exists and is not an empty folder (choose another --save, or pass --force)")
+# -------------------------------------------------------------------------------------------- outputs
+
+#: Every option that names an input (argparse dest, how messages name it): what no output may be, lie
+#: inside or hold.
+INPUT_OPTIONS = (("model", "DIR, the model folder"), ("input", "INPUT"), ("data", "--data"),
+                 ("timeline_data", "--timeline-data"), ("data_labels", "--labels"), ("labels", "--labels"),
+                 ("data_subjects", "--subjects"), ("config", "--config"), ("space", "--space"))
+
+
+def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The inputs a command was given, as ``(option, path)`` (a ``--subjects`` pattern is no path)."""
+    found = []
+    for dest, name in INPUT_OPTIONS:
+        value = getattr(args, dest, None)
+        if value is not None and (dest != "data_subjects" or Path(value).exists()):
+            found.append((name, Path(value)))
+    return found
+
+
+def check_output_of(args: argparse.Namespace, path: Path, kind, option: str) -> Path:
+    """:func:`harcnn.core.outputs.check_output` for a command's output ``option``: against the command's inputs,
+    replacing an earlier output of ``kind`` only with ``--force`` (where the command has it)."""
+    from harcnn.core.outputs import check_output
+
+    has_force = hasattr(args, "force")
+    return check_output(path, kind, inputs=input_paths(args), option=option, replace=has_force and args.force,
+                        replace_by="--force" if has_force else None)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
-                                add_settings_options, check_out_folder, config_from_args, data_options_of, load_data,
+                                add_settings_options, check_output_of, config_from_args, data_options_of, load_data,
                                 positive_int)
 import numpy as np
 
@@ -18,7 +18,8 @@ from harcnn.core.errors import HarcnnError
 def add_commands(commands) -> None:
     train = commands.add_parser("train", help="train one model (or an ensemble of repeats) and save it")
     train.add_argument("--save", type=Path, required=True, metavar="DIR", help="the model folder to write")
-    train.add_argument("--force", action="store_true", help="replace an existing --save folder")
+    train.add_argument("--force", action="store_true", help="replace a model folder harcnn saved there before (never "
+                                                            "anything else)")
     train.add_argument("--repeats", type=positive_int, default=1,
                        help="members: N > 1 saves an ensemble of N repeats, probabilities averaged (default 1)")
     train.add_argument("--test", default=None, metavar="WHICH",
@@ -45,6 +46,8 @@ def add_commands(commands) -> None:
                               "segments go beside it as <name>_segments.<ext>")
     predict.add_argument("--plot", type=Path, metavar="PNG", help="timeline plot (default <out name>_timeline.png)")
     predict.add_argument("--no-plot", action="store_true", help="no timeline plot")
+    predict.add_argument("--force", action="store_true", help="replace predictions, segments, scores and plots "
+                                                              "harcnn wrote there before (never anything else)")
     timeline = predict.add_argument_group("timelines (recordings)")
     timeline.add_argument("--smooth", choices=["auto", "hmm", "median", "none"], default="auto",
                           help="smoothing over time: hmm (the model's smoother, learned from labelled recordings), "
@@ -70,6 +73,8 @@ def add_commands(commands) -> None:
     export.add_argument("--int8", action="store_true",
                         help="also write a dynamically quantized int8 model beside it (<name>.int8.onnx)")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--force", action="store_true", help="replace ONNX files harcnn exported there before (never "
+                                                             "anything else)")
     export.add_argument("--data", type=Path, default=None,
                         help="a dataset whose windows check the export and give test accuracies (its test split "
                              "where it has one; default: random windows only; never downloads)")
@@ -77,11 +82,12 @@ def add_commands(commands) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from harcnn.serving.artifact import MODEL_FOLDER
     from harcnn.serving.train import split_for_training, timeline_sequences, train_model
     from harcnn.training.callbacks import Progress
 
     config = config_from_args(args)
-    check_out_folder(args.save, args.force)
+    check_output_of(args, args.save, MODEL_FOLDER, "--save")
     dataset = load_data(args, progress=not args.quiet)
     train, test = split_for_training(dataset, args.test)
     members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
@@ -121,19 +127,27 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from harcnn.core.io import write_json
-    from harcnn.reports.plots import timeline_plot
+    from harcnn.core.outputs import check_outputs_differ
+    from harcnn.reports.plots import FIGURE, timeline_plot
     from harcnn.serving.artifact import load_model
     from harcnn.serving.predict import predict_path, smoothing_for, truth_for, unknown_threshold
-    from harcnn.serving.prediction import output_paths, write_prediction
+    from harcnn.serving.prediction import PREDICTIONS_FILE, SCORES_FILE, SEGMENTS_FILE, output_paths, write_prediction
 
-    model = load_model(args.model)
     out = args.out
     if out is None:
         name = without_suffix(args.input.name)
         name = name.rsplit(".", 1)[0] if name.lower().endswith((".npy", ".npz", ".zip")) else name
         out = Path(f"{name}_predictions.csv")
-    windows_path, _ = output_paths(out)  # check the extension before the work
+    windows_path, segments_path = output_paths(out)  # check the extension before the work
+    scores_path = windows_path.with_name(f"{windows_path.stem}_scores.json") if args.labels is not None else None
     plot = None if args.no_plot else (args.plot or windows_path.with_name(f"{windows_path.stem}_timeline.png"))
+    outputs = [("--out", windows_path, PREDICTIONS_FILE), ("--out", segments_path, SEGMENTS_FILE),
+               ("--out", scores_path, SCORES_FILE), ("--plot", plot, FIGURE)]
+    for option, path, kind in outputs:
+        if path is not None:
+            check_output_of(args, path, kind, option)
+    check_outputs_differ((option, path) for option, path, _ in outputs)
+    model = load_model(args.model)
     prediction = predict_path(model, args.input, data_options_of(args).reading)
     scores = None
     if prediction.has_times:
@@ -145,10 +159,10 @@ def _predict(args: argparse.Namespace) -> int:
         raise HarcnnError(f"{args.input}: --smooth, --unknown and --labels are for recordings (windows in time order); "
                           "this input's windows are independent")
     print(prediction.summary())
-    written = list(write_prediction(prediction, out))
+    written = list(write_prediction(prediction, out, overwrite=args.force))
     if scores is not None:
         print(scores.summary())
-        written.append(write_json(windows_path.with_name(f"{windows_path.stem}_scores.json"), scores.to_dict()))
+        written.append(write_json(scores_path, scores.to_dict()))
     if plot is not None:
         written.append(timeline_plot(prediction, plot))
     print("Wrote " + ", ".join(str(p) for p in written))
@@ -157,11 +171,16 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from harcnn.serving.artifact import load_model
-    from harcnn.serving.export import TOLERANCE, export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx
+    from harcnn.serving.export import (ONNX_FILE, TOLERANCE, export_onnx, onnx_predict_proba, onnx_session,
+                                       quantize_int8, require_onnx)
 
     require_onnx()
     if args.onnx.suffix.lower() != ".onnx":
         raise HarcnnError(f"{args.onnx}: the ONNX file name must end in .onnx")
+    int8_path = args.onnx.with_name(f"{args.onnx.stem}.int8.onnx") if args.int8 else None
+    for path in (args.onnx, int8_path):
+        if path is not None:
+            check_output_of(args, path, ONNX_FILE, "--onnx")
     model = load_model(args.model)
     test = None
     if args.data is not None:
@@ -169,7 +188,8 @@ def _export(args: argparse.Namespace) -> int:
 
         dataset = load_like_training(model, args.data)
         test = dataset.test if dataset.split is not None else dataset
-    result = export_onnx(model, args.onnx, opset=args.opset, check_windows=None if test is None else test.X)
+    result = export_onnx(model, args.onnx, opset=args.opset, check_windows=None if test is None else test.X,
+                         overwrite=args.force)
     print(f"Exported {model.describe()} to {result.path} ({result.bytes / 1e6:.2f} MB, opset {result.opset})")
     print(f"  input 'windows' float32 [batch, {model.window}, {model.n_channels}]: raw windows "
           f"({'standardization inside the graph' if model.standardizer else 'no standardization'}); "
@@ -179,7 +199,7 @@ def _export(args: argparse.Namespace) -> int:
           f"max abs difference {result.max_abs_diff:.2e} (limit {TOLERANCE:.0e})")
     sessions = {"ONNX fp32": result.path}
     if args.int8:
-        int8 = quantize_int8(result.path, result.path.with_name(f"{result.path.stem}.int8.onnx"))
+        int8 = quantize_int8(result.path, int8_path, overwrite=args.force)
         print(f"Quantized (dynamic int8) to {int8} ({int8.stat().st_size / 1e6:.2f} MB)")
         sessions["ONNX int8"] = int8
     if test is None:

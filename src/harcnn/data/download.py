@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harcnn.core.errors import DataError
+from harcnn.core.outputs import OutputKind, check_output
 
 CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60
+
+#: The cache folder: harcnn adds its downloads to it, whatever else it holds.
+CACHE_FOLDER = OutputKind("cache folder", folder=True, recognise=lambda path: True, resumable=True)
 
 
 def default_cache_dir() -> Path:
@@ -51,6 +55,7 @@ def fetch(
     for bad content), and only then moved into place with ``os.replace``. On any failure or
     interruption the temporary file is removed, so a partial download never counts as data.
     """
+    check_output(dest.parent, CACHE_FOLDER, option="cache_dir")
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)

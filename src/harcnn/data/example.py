@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from harcnn.data.windows import STANDARD_GRAVITY
-from harcnn.core.errors import HarcnnError
+from harcnn.core.outputs import OutputKind, check_output, write_folder
 
 ACTIVITIES = ("walking", "standing", "sitting", "lying")
 GRAVITY = {"walking": (1.0, 0.0, 0.0), "standing": (1.0, 0.0, 0.0), "sitting": (0.93, 0.0, 0.37),
            "lying": (0.05, 0.99, 0.1)}
 EPOCH_NS = 1_733_000_000_000_000_000  # recordings start in December 2024
 FILE_RATE = 50.0  # Hz of the one-file recordings (the per-sensor exports run at 100 and 200 Hz)
+
+#: The example folder: written into a new or empty folder only, never over anything.
+EXAMPLE_FOLDER = OutputKind("example folder", folder=True)
 
 
 def _signal(activity: str, t: np.ndarray, person: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -60,10 +63,13 @@ def _write_csv(path: Path, header: list[str], columns: list[np.ndarray], formats
 
 def write_example_recordings(folder: str | Path, *, people: int = 4, recordings_per_person: int = 2,
                              seed: int = 0) -> Path:
-    """Write the example folder (see the module docstring); returns it. The folder must be new or empty."""
-    root = Path(folder)
-    if root.exists() and any(root.iterdir()):
-        raise HarcnnError(f"{root}: exists and is not empty; choose a new folder for the example")
+    """Write the example folder (see the module docstring), atomically; returns it. The folder must be new
+    or empty."""
+    root = check_output(folder, EXAMPLE_FOLDER, option="folder")
+    return write_folder(root, lambda tmp: _write_example(tmp, people, recordings_per_person, seed))
+
+
+def _write_example(root: Path, people: int, recordings_per_person: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     segments = []
     for person in range(people):
@@ -93,7 +99,6 @@ def write_example_recordings(folder: str | Path, *, people: int = 4, recordings_
                                                         "gyro_z"], [t, *acc.T, *gyro.T], ["%.3f"] + ["%.5f"] * 6)
     _write_csv(root / "labels.csv", ["recording", "start", "end", "label"], list(map(list, zip(*segments))),
                ["%s", "%.2f", "%.2f", "%s"])
-    return root
 
 
 def _fill(pieces: list[tuple[str, float, float]], t: np.ndarray, person: int,

@@ -25,6 +25,7 @@ from harcnn.experiments.results import fold_ensembles, mean_per_subject, per_fol
 from harcnn.experiments.trials import Trial
 from harcnn.core.io import atomic_write_bytes, write_csv, write_json
 from harcnn.core.metrics import accuracy, macro_f1
+from harcnn.core.outputs import OutputKind, check_output, json_keys, write_folder
 from harcnn.core.provenance import current_versions
 from harcnn.core.seeding import fold_seeds
 from harcnn.models.config import Config
@@ -115,26 +116,43 @@ class EvaluationResult:
             "trials": [t.to_dict() for t in self.trials],
         }
 
-    def save(self, out_dir: str | Path) -> Path:
+    def save(self, out_dir: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``config.json``, ``results.json``, ``scores.csv`` and ``test_probabilities.npz`` (per fold
-        ``[R, n_test, K]`` float32 in repeat order, with the test windows' indices; each file atomically)."""
-        out = Path(out_dir)
+        ``[R, n_test, K]`` float32 in repeat order, with the test windows' indices) as one folder, atomically.
+        ``out_dir`` must be new, an empty folder, or with ``overwrite`` a results folder harcnn wrote."""
+        out = check_output(out_dir, RESULTS_FOLDER, replace=overwrite)
         arrays = {}
         for fold in self.folds:
             probas = self.probabilities(fold.name)
             if probas is not None:
                 arrays[fold.name], arrays[f"{fold.name}/index"] = probas, fold.test
-        if arrays:
-            buffer = io.BytesIO()
-            np.savez(buffer, **arrays)
-            atomic_write_bytes(out / "test_probabilities.npz", buffer.getvalue())
-        write_json(out / "config.json", {"config": self.config.to_flat(), "config_id": self.config.config_id,
-                                         "seed": self.seed, "repeats": self.repeats, "protocol": self.protocol,
-                                         "data": self.data})
-        write_json(out / "results.json", self.to_dict())
-        write_csv(out / "scores.csv", ["fold", "repeat", "seed", "test_accuracy", "train_seconds"],
-                  [[t.fold, t.repeat, t.seed, t.test_accuracy, t.train_seconds] for t in self.trials])
-        return out
+
+        def write(folder: Path) -> None:
+            if arrays:
+                buffer = io.BytesIO()
+                np.savez(buffer, **arrays)
+                atomic_write_bytes(folder / "test_probabilities.npz", buffer.getvalue())
+            write_json(folder / "config.json", {"config": self.config.to_flat(), "config_id": self.config.config_id,
+                                                "seed": self.seed, "repeats": self.repeats,
+                                                "protocol": self.protocol, "data": self.data})
+            write_json(folder / "results.json", self.to_dict())
+            write_csv(folder / "scores.csv", ["fold", "repeat", "seed", "test_accuracy", "train_seconds"],
+                      [[t.fold, t.repeat, t.seed, t.test_accuracy, t.train_seconds] for t in self.trials])
+
+        return write_folder(out, write)
+
+
+#: What ``results.json`` of an evaluation holds (among others): how a results folder is recognised.
+RESULTS_KEYS = frozenset({"config", "config_id", "protocol", "repeats", "folds", "trials", "versions"})
+
+
+def _is_results_folder(path: Path) -> bool:
+    return RESULTS_KEYS <= json_keys(path / "results.json") and (path / "config.json").is_file()
+
+
+#: ``harcnn evaluate``'s results folder.
+RESULTS_FOLDER = OutputKind("results folder", folder=True, recognise=_is_results_folder,
+                            files=frozenset({"config.json", "results.json", "scores.csv", "test_probabilities.npz"}))
 
 
 def evaluate(dataset: Dataset, config: Config, *, protocol: Protocol | str = "official", repeats: int = 10,

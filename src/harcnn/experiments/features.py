@@ -27,11 +27,17 @@ from harcnn.data.splits import Protocol
 from harcnn.core.errors import DataError, HarcnnError
 from harcnn.core.metrics import accuracy, confusion_counts, macro_f1, per_class_metrics
 from harcnn.models.statistics import window_statistics
+from harcnn.core.outputs import OutputKind, json_keys
 
 CLASSIFIERS = ("linear_svm", "logreg")
 FEATURE_SETS = ("raw", "engineered")
 
-__all__ = ["CLASSIFIERS", "FEATURE_SETS", "available_feature_sets", "feature_baseline", "feature_matrix",
+#: ``harcnn features --out``: the results as JSON (one object per classifier, or a list of them).
+RESULTS_FILE = OutputKind("feature baseline results file", folder=False,
+                          recognise=lambda path: {"classifier", "features", "protocol", "n_features",
+                                                  "accuracy"} <= json_keys(path))
+
+__all__ = ["CLASSIFIERS", "FEATURE_SETS", "RESULTS_FILE", "available_feature_sets", "feature_baseline", "feature_matrix",
            "make_classifier", "raw_window_features"]
 
 

@@ -26,9 +26,10 @@ from typing import Any
 from harcnn.core.errors import HarcnnError
 from harcnn.experiments.trials import Trial, now_iso
 from harcnn.core.io import write_csv
+from harcnn.core.outputs import OutputKind, sqlite_schema
 from harcnn.core.provenance import canonical_json, dumps
 
-__all__ = ["CSV_COLUMNS", "DB_NAME", "LOCK_NAME", "ResultStore"]
+__all__ = ["CSV_COLUMNS", "DB_NAME", "LOCK_NAME", "STUDY_FOLDER", "ResultStore"]
 
 DB_NAME = "results.sqlite"
 LOCK_NAME = ".lock"
@@ -72,6 +73,16 @@ _TRIAL_COLUMNS = ("study", "config_id", "config", "label", "fold", "repeat", "se
                   "per_class", "confusion", "per_subject", "history", "epochs", "train_seconds", "data", "versions",
                   "finished_at")
 _JSON_COLUMNS = frozenset({"config", "per_class", "confusion", "per_subject", "history", "versions"})
+
+
+def _is_study_folder(path: Path) -> bool:
+    """Whether ``path`` holds a results database harcnn made (its schema version set, or its trials table)."""
+    schema = sqlite_schema(path / DB_NAME)
+    return schema is not None and (schema[0] > 0 or "trials" in schema[1])
+
+
+#: A study or leaderboard folder: continued where it stopped, recognised by its results.sqlite.
+STUDY_FOLDER = OutputKind("study folder", folder=True, recognise=_is_study_folder, resumable=True)
 
 
 def _check(trial: Trial) -> None:

@@ -37,11 +37,12 @@ from harcnn.experiments.stats import (
     summary_table,
     write_rows_csv,
 )
-from harcnn.experiments.store import DB_NAME, ResultStore
+from harcnn.experiments.store import DB_NAME, STUDY_FOLDER, ResultStore
 from harcnn.experiments.results import fold_ensembles, mean_per_class, mean_per_subject, pooled_scores
 from harcnn.experiments.trials import Trial
 from harcnn.core.io import atomic_write_bytes, write_json
 from harcnn.core.metrics import accuracy, macro_f1
+from harcnn.core.outputs import check_output
 from harcnn.models import create_model
 from harcnn.core.progress import ProgressBar
 from harcnn.core.seeding import fold_seeds
@@ -203,7 +204,7 @@ def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol
     folds = protocol.folds(dataset.subject, dataset.split)
     check_plan([config for _, config in configs], dataset, folds)
     seeds = {fold.name: fold_seeds(seed, repeats, i, len(folds)) for i, fold in enumerate(folds)}
-    store = ResultStore(folder)
+    store = ResultStore(check_output(folder, STUDY_FOLDER))
     with store.lock():
         identity = folder_identity(dataset, protocol, seed)
         check_folder_identity(store, identity)

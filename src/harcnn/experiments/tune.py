@@ -45,8 +45,9 @@ from harcnn.experiments.executors import Executor, JobQueue
 from harcnn.experiments.execution import make_executor
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
-from harcnn.experiments.store import ResultStore
+from harcnn.experiments.store import STUDY_FOLDER, ResultStore
 from harcnn.experiments.trials import Trial, TrialJob
+from harcnn.core.outputs import OutputKind, check_output, sqlite_schema
 from harcnn.core.progress import ProgressBar
 from harcnn.core.seeding import fold_seeds
 from harcnn.models.config import Config
@@ -338,6 +339,17 @@ def final_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
+def _is_search_folder(path: Path) -> bool:
+    """A folder of harcnn's results (its results.sqlite), or of an Optuna study storage (``optuna.sqlite``, where
+    trials may be queued before the first run)."""
+    optuna_db = sqlite_schema(path / OPTUNA_DB)
+    return STUDY_FOLDER.recognise(path) or (optuna_db is not None and {"studies", "trials"} <= optuna_db[1])
+
+
+#: ``harcnn tune``'s folder: continued where it stopped.
+SEARCH_FOLDER = OutputKind("search folder", folder=True, recognise=_is_search_folder, resumable=True)
+
+
 def run_tune(dataset: Dataset, space: SearchSpace, folder: str | Path, *, protocol: Protocol | str = "official",
              inner: str | None = None, validation_subjects: int = 0, trials: int = 40, parallel: int | None = None,
              repeats: int = 1, seed: int = 0, pruning: Pruning = Pruning(), final_repeats: int = 10,
@@ -357,7 +369,7 @@ def run_tune(dataset: Dataset, space: SearchSpace, folder: str | Path, *, protoc
     space.check(dataset.spec)
     executor = executor or make_executor()
     parallel = parallel or executor.workers
-    store = ResultStore(folder)
+    store = ResultStore(check_output(folder, SEARCH_FOLDER))
     with store.lock():
         identity = {"data": dataset.identity(), "protocol": str(protocol), "objective": objective,
                     "folds": {f.name: list(f.test_subjects) for f in folds}, "space": space.to_dict(),

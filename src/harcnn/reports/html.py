@@ -29,12 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
-from harcnn.core.text import natural_key
 from harcnn.core.io import atomic_write_text
+from harcnn.core.text import natural_key
+from harcnn.core.outputs import OutputKind, file_head
 
-__all__ = ["render_report", "REPORT_NAME", "ordered_pngs", "caption_for"]
+__all__ = ["render_report", "REPORT_FILE", "REPORT_NAME", "ordered_pngs", "caption_for"]
 
 REPORT_NAME = "report.html"
+
+#: The HTML page of a study or search folder, recognised by its title.
+REPORT_FILE = OutputKind("report page", folder=False,
+                         recognise=lambda path: any(f"harcnn {what}</title>".encode() in file_head(path)
+                                                    for what in ("report", "search")))
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # (filename prefix, caption stem), in the order the figures appear.

@@ -27,12 +27,14 @@ from matplotlib.ticker import MaxNLocator
 from harcnn.data.transforms import remove_overlap
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_bytes
+from harcnn.core.outputs import PRODUCER, OutputKind, file_head
 
 if TYPE_CHECKING:
     from harcnn.serving.prediction import Prediction
 
 __all__ = [
     "DPI",
+    "FIGURE",
     "Layer",
     "ArchitectureSpec",
     "boxplot_scores",
@@ -53,6 +55,14 @@ _VAL_COLOR = "#d62728"
 _MARKED_EPOCHS = 40
 
 
+def _is_harcnn_png(path: Path) -> bool:
+    return b"tEXtSoftware\x00" + PRODUCER.encode() in file_head(path)
+
+
+#: A figure harcnn drew: a PNG whose ``Software`` text chunk says harcnn.
+FIGURE = OutputKind("figure", folder=False, recognise=_is_harcnn_png)
+
+
 def _wrap(title: str, width: int = 90) -> str:
     """Long titles on several lines, so they fit the figure."""
     return "\n".join(textwrap.wrap(title, width)) or title
@@ -66,7 +76,7 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": PRODUCER})
     fig.clear()
     return atomic_write_bytes(path, buffer.getvalue())
 

@@ -29,8 +29,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +39,11 @@ from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import EnsembleModel, create_model
+from harcnn.core.outputs import OutputKind, check_output, write_folder
 from harcnn.core.provenance import current_versions, json_default
 from harcnn.training.inference import average_probabilities, predict_proba
 
-__all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "TrainedModel", "load_model"]
+__all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "MODEL_FOLDER", "TrainedModel", "load_model"]
 
 ARTIFACT_FORMAT = "harcnn-model"
 FORMAT_VERSION = 3  # 3: any input spec, the model's input description, the recipe as plain data
@@ -196,18 +195,27 @@ def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes
     }
 
 
+def _is_model_folder(path: Path) -> bool:
+    try:
+        meta = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == ARTIFACT_FORMAT
+
+
+#: A saved model: recognised by its config.json (``"format": "harcnn-model"``).
+MODEL_FOLDER = OutputKind("model folder", folder=True, recognise=_is_model_folder,
+                          files=frozenset({CONFIG_FILE, WEIGHTS_FILE}))
+
+
 def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``trained`` as an artifact folder at ``path`` (atomically; see the module docstring)."""
+    """Write ``trained`` as an artifact folder at ``path`` (atomically; see the module docstring).
+
+    ``path`` must be new, an empty folder, or with ``overwrite`` a model folder harcnn saved
+    (:func:`harcnn.core.outputs.check_output`): nothing else is ever replaced."""
     from safetensors.torch import save as save_tensors
 
-    target = Path(path)
-    if target.exists():
-        if not target.is_dir():
-            raise HarcnnError(f"{target}: exists and is not a folder")
-        if any(target.iterdir()) and not overwrite:
-            raise HarcnnError(f"{target}: folder exists and is not empty (choose another --save folder, "
-                              "or pass --force to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = check_output(path, MODEL_FOLDER, replace=overwrite)
     state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
     weights = save_tensors(state, metadata={"format": "pt", "harcnn_model": trained.name,
                                             "n_models": str(trained.n_models)})
@@ -215,47 +223,16 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
     description = _describe_artifact(trained, digest, len(weights))
     text = json.dumps(description, indent=2, default=json_default) + "\n"
 
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    def write(folder: Path) -> None:
         for name, data in ((WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))):
-            with open(tmp / name, "wb") as handle:
+            with open(folder / name, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        _replace_folder(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(target, write)
     trained.metadata, trained.path = description, target
     return target
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and deleted after."""
-    old = None
-    if target.exists():
-        if not any(target.iterdir()):
-            target.rmdir()
-        else:
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    try:  # make the rename durable
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------------------------------- loading

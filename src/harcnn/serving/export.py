@@ -28,8 +28,10 @@ from torch import nn
 from harcnn.serving.artifact import TrainedModel
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_bytes
+from harcnn.core.outputs import PRODUCER, OutputKind, check_output
 
-__all__ = ["ExportResult", "export_onnx", "onnx_predict_proba", "onnx_session", "quantize_int8", "require_onnx"]
+__all__ = ["ONNX_FILE", "ExportResult", "export_onnx", "onnx_predict_proba", "onnx_session", "quantize_int8",
+           "require_onnx"]
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4
@@ -45,6 +47,20 @@ def require_onnx() -> None:
         raise HarcnnError(f"ONNX export needs the optional packages onnx and onnxruntime ({error.name} is missing): "
                           "pip install 'harcnn[export]'") from None
     return onnx, onnxruntime
+
+
+def _is_harcnn_onnx(path: Path) -> bool:
+    """An ONNX model harcnn exported: its ``producer`` metadata property (key and value as protobuf writes them)."""
+    key, value = b"producer", PRODUCER.encode()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return bytes([10, len(key)]) + key + bytes([18, len(value)]) + value in data
+
+
+#: An ONNX model ``harcnn export`` wrote (its int8 version too).
+ONNX_FILE = OutputKind("ONNX model", folder=False, recognise=_is_harcnn_onnx)
 
 
 class RawWindowsModel(nn.Module):
@@ -76,20 +92,22 @@ class ExportResult:
 
 def export_onnx(trained: TrainedModel, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
                 check_windows: np.ndarray | None = None, n_random: int = 64, tolerance: float = TOLERANCE,
-                seed: int = 0) -> ExportResult:
+                seed: int = 0, overwrite: bool = False) -> ExportResult:
     """Export ``trained`` to ``path`` and verify it with onnxruntime against PyTorch.
 
     The check runs ``n_random`` random windows (drawn around the standardizer's statistics, or
     unit normal) plus ``check_windows`` (e.g. the test set) through both; the file is written
     only when the largest absolute difference of the probabilities is within ``tolerance``.
+    An existing ``path`` is replaced only with ``overwrite``, and only when harcnn exported it.
     """
     onnx, _ = require_onnx()
+    check_output(path, ONNX_FILE, replace=overwrite)
     wrapper = RawWindowsModel(trained).eval()
     example = torch.zeros(2, trained.window, trained.n_channels)
     buffer = _export_bytes(wrapper, example, opset)
     proto = onnx.load_from_string(buffer)
     metadata = {
-        "producer": "harcnn", "model": trained.describe(), "class_names": ",".join(trained.class_names),
+        "producer": PRODUCER, "model": trained.describe(), "class_names": ",".join(trained.class_names),
         "channels": ",".join(trained.channel_names),
         "sampling_rate_hz": "" if trained.sampling_rate is None else f"{trained.sampling_rate:g}",
         "window": str(trained.window), "step": str(trained.step),
@@ -166,13 +184,14 @@ def onnx_predict_proba(session, windows: np.ndarray, batch_size: int = 1024) -> 
     return np.concatenate([session.run(None, {name: X[i:i + batch_size]})[0] for i in range(0, len(X), batch_size)])
 
 
-def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) -> Path:
+def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Dynamic int8 quantization (weights int8, activations quantized at run time) of an exported
-    model: convolutions become ConvInteger and dense layers MatMulInteger. Written atomically."""
+    model: convolutions become ConvInteger and dense layers MatMulInteger. Written atomically; an
+    existing ``int8_path`` is replaced only with ``overwrite``, and only when harcnn exported it."""
     require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    int8_path = Path(int8_path)
+    int8_path = check_output(int8_path, ONNX_FILE, option="int8_path", replace=overwrite)
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=int8_path.parent, prefix=f".{int8_path.name}.", suffix=".tmp")
     os.close(fd)

@@ -24,11 +24,13 @@ import numpy as np
 
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import write_csv, write_json
+from harcnn.core.outputs import OutputKind, check_output, csv_header, json_keys
 from harcnn.data.labels import Timeline, window_spans
 from harcnn.serving.timeline import METHODS, HMMSmoother, TimelineScores, mark_unknown, score_timeline
 from harcnn.serving.timeline import smooth as smooth_labels
 
-__all__ = ["UNKNOWN", "Prediction", "Segment", "output_paths", "write_prediction"]
+__all__ = ["PREDICTIONS_FILE", "SCORES_FILE", "SEGMENTS_FILE", "UNKNOWN", "Prediction", "Segment", "output_paths",
+           "write_prediction"]
 
 UNKNOWN = "unknown"
 
@@ -297,6 +299,24 @@ class Prediction:
                 **({"excluded": self.excluded} if self.excluded else {}), "windows": windows}
 
 
+def _table_kind(name: str, columns: set[str], keys: set[str]) -> OutputKind:
+    """A table harcnn writes as CSV (recognised by its header's ``columns``) or JSON (by its ``keys``)."""
+    def recognise(path: Path) -> bool:
+        return columns <= csv_header(path) if path.suffix.lower() == ".csv" else keys <= json_keys(path)
+
+    return OutputKind(name, folder=False, recognise=recognise)
+
+
+#: What ``predict`` writes: the per-window table, the segments beside it, and the timeline's scores.
+PREDICTIONS_FILE = _table_kind("predictions file", {"window", "activity", "confidence"},
+                               {"source", "kind", "model", "class_names", "n_windows", "windows"})
+SEGMENTS_FILE = _table_kind("segments file",
+                            {"activity", "first_window", "last_window", "n_windows", "mean_confidence"},
+                            {"source", "model", "segments"})
+SCORES_FILE = _table_kind("timeline scores file", set(),
+                          {"agreement", "coverage", "f1", "fragmentation", "classes", "confusion_seconds"})
+
+
 def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     """``(windows file, segments file)``: ``x.csv`` -> ``x_segments.csv`` beside it."""
     out = Path(out)
@@ -305,9 +325,12 @@ def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     return out, out.with_name(f"{out.stem}_segments{out.suffix}")
 
 
-def write_prediction(prediction: Prediction, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write the per-window table and the segments (CSV or JSON by ``out``'s extension), atomically."""
+def write_prediction(prediction: Prediction, out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the per-window table and the segments (CSV or JSON by ``out``'s extension), atomically.
+    Existing files are replaced only with ``overwrite``, and only when they are such tables harcnn wrote."""
     windows_path, segments_path = output_paths(out)
+    check_output(windows_path, PREDICTIONS_FILE, option="out", replace=overwrite)
+    check_output(segments_path, SEGMENTS_FILE, option="out", replace=overwrite)
     segments = [s.to_dict() for s in prediction.segments()]
     if windows_path.suffix.lower() == ".json":
         write_json(windows_path, prediction.to_json())
