@@ -56,7 +56,8 @@ def test_token_is_required_and_writes_need_the_header(folder):
     assert bare.get("/api/state", params={"token": TOKEN}).status_code == 200
     first = bare.get("/", params={"token": TOKEN}, follow_redirects=False)  # the printed address
     assert first.status_code == 303 and first.headers["location"] == "/"
-    assert "httponly" in first.headers["set-cookie"].lower() and "samesite=strict" in first.headers["set-cookie"].lower()
+    cookie = first.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
     page = bare.get("/")  # now with the cookie
     assert page.status_code == 200 and TOKEN in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -58,7 +58,8 @@ def _label(args: argparse.Namespace) -> int:
     if labels.error:
         print(f"  labels.csv cannot be read ({labels.error}); saving will ask before replacing it (kept as a backup)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"  listening on {args.host}: anyone who can reach it with the token below can read and change the labels")
+        print(f"  listening on {args.host}: anyone who can reach it and has the token below can read and change "
+              "the labels")
     print(f"Open {url}\n(Ctrl+C stops the app; unsaved edits stay in the browser until saved)", flush=True)
     if not args.no_browser:
         import threading

@@ -143,7 +143,8 @@ def plotly_js() -> Path:
     except ModuleNotFoundError:
         raise HarcnnError("harcnn label draws with plotly: pip install 'harcnn[label]'") from None
     if not path.is_file():
-        raise HarcnnError(f"{path}: the plotly package has no plotly.min.js; reinstall it (pip install 'harcnn[label]')")
+        raise HarcnnError(f"{path}: the plotly package has no plotly.min.js; reinstall it "
+                          "(pip install 'harcnn[label]')")
     return path
 
 
@@ -170,7 +171,8 @@ def create_app(folder: LabelFolder, timelines: ModelTimelines, token: str, *, co
     async def static(request: Request) -> Response:
         name = request.path_params["file"]
         if name == "plotly.min.js":
-            return FileResponse(plotly, media_type="text/javascript", headers={"Cache-Control": "private, max-age=3600"})
+            return FileResponse(plotly, media_type="text/javascript",
+                                headers={"Cache-Control": "private, max-age=3600"})
         if name not in STATIC:
             return _error(404, "no such file")
         return Response(_static(name), media_type=STATIC[name], headers=SECURITY_HEADERS)
@@ -249,6 +251,9 @@ def create_app(folder: LabelFolder, timelines: ModelTimelines, token: str, *, co
         body = await _body(request)
         return _json({"label_set": await run_in_threadpool(folder.set_label_set, body.get("labels"))})
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     def video(request: Request) -> Response:
         path = folder.video(name_of(request))
         if path is None:
@@ -256,14 +261,14 @@ def create_app(folder: LabelFolder, timelines: ModelTimelines, token: str, *, co
         return FileResponse(path, headers={"Cache-Control": "no-store"})
 
     routes = [
-        Route("/", index), Route("/static/{file}", static), Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Route("/", index), Route("/static/{file}", static), Route("/favicon.ico", no_icon),
         Route("/api/state", state), Route("/api/recordings", recordings), Route("/api/recording", recording),
         Route("/api/signals", signals), Route("/api/prediction", prediction), Route("/api/video", video),
         Route("/api/labels", save_labels, methods=["PUT"]), Route("/api/video-offset", video_offset, methods=["PUT"]),
         Route("/api/label-set", label_set, methods=["PUT"]),
     ]
     handlers = {
-        UnknownRecording: lambda request, error: _error(404, f"no recording named {error.args[0]!r:.200} in this folder"),
+        UnknownRecording: lambda request, error: _error(404, f"no recording named {error.args[0]!r:.200} here"),
         HarcnnError: lambda request, error: _error(422, str(error)),
     }
     guard = Middleware(Guard, token=token, cookie=cookie, hosts=hosts, max_body=max_body)

@@ -206,7 +206,8 @@ class LabelFolder:
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in self._paths(name))
 
     def load(self, name: str) -> LoadedRecording:
-        """The recording ``name`` (:class:`UnknownRecording` when the folder has none such), read once while unchanged."""
+        """The recording ``name`` (:class:`UnknownRecording` when the folder has none such), read once while
+        unchanged."""
         from harcnn.data.recordings import load_recording
 
         signature = self._signature(name)
@@ -229,7 +230,8 @@ class LabelFolder:
     def _summary(loaded: LoadedRecording) -> dict[str, Any]:
         recording = loaded.recording
         return {"start": loaded.start, "end": loaded.end, "duration": recording.duration,
-                "rate": recording.sampling_rate, "samples": recording.n_samples, "sensors": list(recording.sensor_names)}
+                "rate": recording.sampling_rate, "samples": recording.n_samples,
+                "sensors": list(recording.sensor_names)}
 
     def summary(self, name: str) -> dict[str, Any]:
         """Start, end, duration, rate and sensors of a recording, or ``{"error": ...}`` when it cannot be read."""
