@@ -90,6 +90,21 @@ def test_label_a_recording_accept_the_model_and_save(app_url):
             drag("labels-row", 20, 30)  # move its end
             page.keyboard.press("2")  # the second label of the label set
             label = page.evaluate("harcnnLabel.app.labelSet[1]")
+            count = "harcnnLabel.app.segments.length"
+            page.mouse.click(x(15), rows["labels-row"]["y"] + 20)  # select it, the cursor at 15 s
+            page.keyboard.press("s")  # split at the cursor
+            assert page.evaluate(count) == 2
+            page.keyboard.press("m")  # merge (the right part, with the one before it)
+            assert page.evaluate(count) == 1
+            page.keyboard.press("Control+z")
+            assert page.evaluate(count) == 2
+            page.keyboard.press("Control+Shift+z")
+            assert page.evaluate(count) == 1
+            page.mouse.click(x(15), rows["labels-row"]["y"] + 20)
+            page.keyboard.press("Delete")
+            assert page.evaluate(count) == 0
+            page.keyboard.press("Control+z")
+            assert page.evaluate(count) == 1
             drag("prediction-row", 60, 90)  # a stretch of the model's timeline ...
             page.keyboard.press("a")  # ... accepted
             segments = page.evaluate("harcnnLabel.app.segments")

@@ -321,7 +321,7 @@
     return [ctx, w, h];
   }
 
-  function rowFrame(ctx, w, h, title) {
+  function rowFrame(ctx, w, h, title, titleY = h / 2) {
     ctx.clearRect(0, 0, w, h);
     ctx.fillStyle = "#f3f3f3";
     ctx.fillRect(MARGIN.l, 0, w - MARGIN.l - MARGIN.r, h);
@@ -329,7 +329,7 @@
     ctx.font = "12px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    ctx.fillText(title, MARGIN.l - 8, h / 2);
+    ctx.fillText(title, MARGIN.l - 8, titleY);
     ctx.save();
     ctx.beginPath();
     ctx.rect(MARGIN.l, 0, w - MARGIN.l - MARGIN.r, h);
@@ -382,7 +382,7 @@
 
   function drawPrediction() {
     const [ctx, w, h] = sizeCanvas(predCanvas);
-    rowFrame(ctx, w, h, "model");
+    rowFrame(ctx, w, h, "model", 14);
     ctx.font = "11px system-ui, sans-serif";
     const pred = app.pred;
     if (!app.rec || !pred || !pred.available) {
@@ -394,6 +394,16 @@
       return;
     }
     const top = 4, band = 20, confTop = top + band + 4, confH = h - confTop - 3;
+    ctx.restore();  // the margin: what the lower band shows
+    ctx.fillStyle = "#777";
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    ctx.fillText("confidence", MARGIN.l - 8, confTop + confH / 2 + 2);
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(MARGIN.l, 0, w - MARGIN.l - MARGIN.r, h);
+    ctx.clip();
     for (const s of app.low) {
       const x0 = xOf(s.start), x1 = xOf(s.end);
       if (x1 < 0 || x0 > w) continue;
@@ -467,7 +477,8 @@
       line(`selected: ${s.label}, ${fmt(rel(s.start))} - ${fmt(rel(s.end))} (${(s.end - s.start).toFixed(2)} s)`);
     }
     if (app.pred && app.pred.available) {
-      line(`model: ${app.pred.model} (${app.pred.smoothing} smoothing); ${app.low.length} low-confidence stretches below ${app.threshold}`);
+      line(`model: ${app.pred.model} (${app.pred.smoothing} smoothing); ` +
+           `${app.low.length} low-confidence stretches below ${app.threshold}`);
     }
     for (const note of r.notes || []) line(note, "notes");
   }
@@ -479,6 +490,7 @@
     const before = copy(app.segments);
     change();
     app.segments.sort((a, b) => a.start - b.start);
+    if (app.selected >= app.segments.length) app.selected = -1;
     app.undo.push(before);
     if (app.undo.length > 500) app.undo.shift();
     app.redo = [];
@@ -613,6 +625,7 @@
     edit(() => { s.end = t; app.segments.push(right); });
     app.selected = app.segments.indexOf(right);
     drawRows();
+    showDetails();
   }
 
   function merge() {
@@ -625,17 +638,14 @@
     edit(() => {
       app.segments[a] = {start: app.segments[a].start, end: app.segments[b].end, label};
       app.segments.splice(b, 1);
+      app.selected = a;
     });
-    app.selected = a;
-    drawRows();
   }
 
   function remove() {
     const i = app.selected;
     if (i < 0) return;
-    edit(() => { app.segments.splice(i, 1); });
-    app.selected = -1;
-    drawRows();
+    edit(() => { app.segments.splice(i, 1); app.selected = -1; });
   }
 
   // ------------------------------------------------------------------ the model's timeline
@@ -737,11 +747,10 @@
         else merged.push({...s});
       }
       app.segments = merged;
+      app.selected = -1;
     });
-    app.selected = -1;
     addLabels([...new Set(pieces.map((p) => p.label))]);
-    status(`accepted ${pieces.length} predicted segment(s) from ${fmt(rel(lo))} to ${fmt(rel(hi))}`);
-    updateStatus();
+    status(`accepted ${pieces.length} predicted segment(s) from ${fmt(rel(lo))} to ${fmt(rel(hi))}`, "dirty");
   }
 
   function jumpLow(direction) {
@@ -990,7 +999,9 @@
     const key = event.key;
     let handled = true;
     if (ctrl && key.toLowerCase() === "s") save();
-    else if (ctrl && (key.toLowerCase() === "y" || (key.toLowerCase() === "z" && event.shiftKey))) undoRedo(app.redo, app.undo);
+    else if (ctrl && (key.toLowerCase() === "y" || (key.toLowerCase() === "z" && event.shiftKey))) {
+      undoRedo(app.redo, app.undo);
+    }
     else if (ctrl && key.toLowerCase() === "z") undoRedo(app.undo, app.redo);
     else if (ctrl || event.altKey) handled = false;
     else if (/^[1-9]$/.test(key)) {
@@ -1063,7 +1074,9 @@
     $("sync-here").onclick = () => {
       if (app.cursor !== null) setOffset(video.currentTime - rel(app.cursor));
     };
-    video.addEventListener("seeked", () => { if (video.paused && app.rec) setCursor(app.rec.start + video.currentTime - app.offset, false); });
+    video.addEventListener("seeked", () => {
+      if (video.paused && app.rec) setCursor(app.rec.start + video.currentTime - app.offset, false);
+    });
     new ResizeObserver(() => { if (app.rec) { drawRows(); scheduleFetch(); } }).observe($("tracks"));
     window.addEventListener("hashchange", openFromHash);
     requestAnimationFrame(followVideo);
