@@ -10,7 +10,8 @@
   const MARGIN = {l: 70, r: 16};
   const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4", "#222222"];
   const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-                   "#9c755f", "#bab0ac", "#86bcb6", "#d37295"];
+                   "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#8cd17d", "#b6992d", "#86bcb6", "#d37295",
+                   "#fabfd2", "#79706e", "#d4a6c8", "#f1ce63"];
   const EDGE_PX = 6;
   const $ = (id) => document.getElementById(id);
   const plotDiv = $("plot"), labelsCanvas = $("labels-row"), predCanvas = $("prediction-row");
@@ -98,8 +99,12 @@
   }
 
   // ------------------------------------------------------------------ labels and colours
-  function colorOf(label) {
-    const i = app.labelSet.indexOf(label);
+  function colorOf(label) {  // the label set's colours first, then the model's other classes'
+    let i = app.labelSet.indexOf(label);
+    if (i < 0 && app.pred && app.pred.available) {
+      const others = app.pred.classes.filter((c) => !app.labelSet.includes(c));
+      i = others.includes(label) ? app.labelSet.length + others.indexOf(label) : -1;
+    }
     if (i >= 0) return PALETTE[i % PALETTE.length];
     let h = 0;
     for (const c of label) h = (h * 31 + c.charCodeAt(0)) >>> 0;
@@ -340,7 +345,8 @@
     ctx.fillStyle = color;
     ctx.fillRect(x0, y, Math.max(x1 - x0, 1), h);
     if (text && x1 - x0 > ctx.measureText(text).width + 6) {
-      ctx.fillStyle = "#fff";
+      const [r, g, b] = [1, 3, 5].map((k) => parseInt(color.slice(k, k + 2), 16));
+      ctx.fillStyle = 0.299 * r + 0.587 * g + 0.114 * b > 160 ? "#222" : "#fff";
       ctx.textAlign = "center";
       ctx.fillText(text, (Math.max(x0, MARGIN.l) + Math.min(x1, labelsCanvas.clientWidth - MARGIN.r)) / 2, y + h / 2);
     }
