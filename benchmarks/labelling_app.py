@@ -5,8 +5,9 @@ It writes a one-hour recording (180,000 samples of acc + gyro, a CSV as phones e
 ``--repeats`` times in Debian's chromium driven by Playwright:
 
 * **first signals**: from the start of navigation to the first signals drawn (page, plotly.js, the
-  recording's metadata, the decimated signals and their plot); the first load also reads the CSV on the
-  server (``cold``), the others find it in memory (``warm``); the browser's first contentful paint beside it;
+  recording's metadata, the decimated signals and their plot): ``--repeats`` first visits in new browser
+  profiles (the very first also reads the CSV on the server; the others find it in memory), then as many
+  visits again in one profile (plotly.min.js from the browser's cache); the first contentful paint beside it;
 * **zoom**: from a zoom to one minute in the middle of the hour until the signals of that minute are drawn at
   the new resolution (the request, the server's min/max per pixel, the plot), and back to the whole hour.
 
@@ -29,19 +30,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
+from export_latency import cpu_name  # this folder's scripts run with it on the path
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_hour(folder: Path, seconds: float = 3600.0, rate: float = 50.0) -> str:
@@ -107,18 +99,23 @@ def main(argv: list[str] | None = None) -> int:
         server, sock, url = make_server(LabelFolder(folder), ModelTimelines(model), port=0)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
-        first, paint, zoom_in, zoom_out = [], [], [], []
+        fresh, again, paint, scripts, zoom_in, zoom_out = [], [], [], [], [], []
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-                for _ in range(args.repeats):
-                    page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+                kept = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+                for i in range(2 * args.repeats):  # first in new browser profiles, then visits again in one
+                    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True) \
+                        if i < args.repeats else kept
+                    page = context.new_page()
                     page.goto(f"{url}#{quote(name)}")
                     page.wait_for_function("window.harcnnLabel && harcnnLabel.app.firstSignalsAt !== null",
                                            timeout=120_000)
-                    first.append(page.evaluate("harcnnLabel.app.firstSignalsAt"))
+                    (fresh if i < args.repeats else again).append(page.evaluate("harcnnLabel.app.firstSignalsAt"))
                     paint.append(page.evaluate(
                         "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN"))
+                    scripts.append(page.evaluate(  # the deferred scripts (plotly.min.js, app.js) have run
+                        "performance.getEntriesByType('navigation')[0].domContentLoadedEventStart"))
                     for target, out in (("[1800, 1860]", zoom_in), ("[0, 3600]", zoom_out)):
                         out.append(page.evaluate(f"""async () => {{
                             const began = performance.now();
@@ -131,13 +128,18 @@ def main(argv: list[str] | None = None) -> int:
                     if model is not None:
                         page.wait_for_function("harcnnLabel.app.pred !== null", timeout=300_000)
                     page.close()
+                    if context is not kept:
+                        context.close()
                 browser.close()
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-    print(f"first signals drawn, cold (the server reads the CSV): {first[0]:.0f} ms")
-    if len(first) > 1:
-        print(f"first signals drawn, warm: {median_ms(first[1:])}; first contentful paint: {median_ms(paint)}")
+    print(f"first signals drawn, the first visit (the server reads the CSV): {fresh[0]:.0f} ms")
+    if len(fresh) > 1:
+        print(f"first signals drawn, first visits (new browser profiles): {median_ms(fresh[1:])}")
+    print(f"first signals drawn, visits again (plotly.min.js cached by the browser): {median_ms(again)}")
+    print(f"first contentful paint: {median_ms(paint)}; plotly.min.js and app.js loaded and run: "
+          f"{median_ms(scripts)}")
     print(f"zoom to one minute: {median_ms(zoom_in)}; back to the whole hour: {median_ms(zoom_out)}")
     return 0
 

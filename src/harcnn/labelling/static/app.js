@@ -259,7 +259,7 @@
     return setView(a + d, b + d);
   }
 
-  let fetchTimer = null, fetchSeq = 0, settleWaiters = [];
+  let fetchTimer = null, fetchSeq = 0, settleWaiters = [], pending = null;
 
   function scheduleFetch(delay = 40) {
     clearTimeout(fetchTimer);
@@ -293,13 +293,18 @@
     const fa = Math.max(a - w / 2, 0), fb = Math.min(b + w / 2, rec.duration);
     if (fb <= fa) { settle(); return; }
     const buckets = Math.max(Math.round(px * (fb - fa) / w), 2);
+    const path = `/api/signals?name=${q(rec.name)}&start=${rec.start + fa}&end=${rec.start + fb}&buckets=${buckets}`;
+    if (pending === path) return;  // already asked for: its answer settles
+    pending = path;
     const seq = ++fetchSeq;
     let data;
     try {
-      data = await api(`/api/signals?name=${q(rec.name)}&start=${rec.start + fa}&end=${rec.start + fb}&buckets=${buckets}`);
+      data = await api(path);
     } catch (error) {
       status(`signals: ${error.message}`, "error");
       return;
+    } finally {
+      if (pending === path) pending = null;
     }
     if (seq !== fetchSeq || app.rec !== rec) return;
     const indices = [...Array(traceCount).keys()];
@@ -1080,6 +1085,7 @@
     $("sync-here").onclick = () => {
       if (app.cursor !== null) setOffset(video.currentTime - rel(app.cursor));
     };
+    video.addEventListener("pause", showDetails);
     video.addEventListener("seeked", () => {
       if (video.paused && app.rec) setCursor(app.rec.start + video.currentTime - app.offset, false);
     });
@@ -1091,6 +1097,7 @@
   async function start() {
     wire();
     drawRows();
+    const listed = loadRecordings().catch((error) => error);
     try {
       app.state = await api("/api/state");
     } catch (error) {
@@ -1105,7 +1112,8 @@
     if (app.state.labels_error) {
       banner(`labels.csv cannot be read (${app.state.labels_error}); saving asks before replacing it.`);
     }
-    await loadRecordings();
+    const failed = await listed;
+    if (failed instanceof Error) { status(failed.message, "error"); return; }
     openFromHash();
   }
 
