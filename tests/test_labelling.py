@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,8 @@ def test_list_and_read_a_recording(folder):
     assert rec["channels"] == ["acc_x", "acc_y", "acc_z", "|acc|", "gyro_x", "gyro_y", "gyro_z", "|gyro|"]
     assert [(s["start"], s["end"], s["label"]) for s in rec["segments"]] == [
         (a, b, c) for a, b, c in zip(truth[ONE_FILE].starts, truth[ONE_FILE].ends, truth[ONE_FILE].labels)]
-    assert rec["version"] == version_of(LabelFolder(folder).segments(ONE_FILE)[0]) and rec["video"] is None
+    assert rec["version"] == LabelFolder(folder).segments(ONE_FILE).version and rec["video"] is None
+    assert not rec["from_column"]
 
 
 def test_signals_are_min_max_per_bucket_and_raw_when_zoomed_in(folder):
@@ -149,6 +151,35 @@ def test_save_writes_the_table_harcnn_reads_and_keeps_a_backup(folder):
     assert (folder / "labels.csv.bak").read_bytes() == original
     emptied = put_labels(client, ONE_FILE, [], third.json()["version"])
     assert emptied.status_code == 200 and ONE_FILE not in read_labels_table(folder / "labels.csv")
+
+
+def test_label_columns_are_shown_and_kept_when_labels_csv_is_first_written(folder):
+    """A folder labelled by a per-sample column: once labels.csv exists, --data reads it instead, so the first
+    save writes the other recordings' column labels into it too, and the folder reads the same."""
+    from harcnn.data.dataset import load_dataset
+
+    table = read_labels_table(folder / "labels.csv")
+    for name in ("a", "b"):  # two one-file recordings with a label column, from the example's signals
+        lines = (folder / f"{ONE_FILE}.csv").read_text().splitlines()
+        times = np.array([float(line.split(",")[0]) for line in lines[1:]])
+        labels = [next((c for s, e, c in zip(table[ONE_FILE].starts, table[ONE_FILE].ends, table[ONE_FILE].labels)
+                        if s <= t < e), "") for t in times]
+        (folder / f"{name}.csv").write_text("\n".join([lines[0] + ",label"] + [
+            f"{line},{label}" for line, label in zip(lines[1:], labels)]) + "\n")
+    for person in folder.glob("person*"):
+        shutil.rmtree(person)
+    (folder / "labels.csv").unlink()
+    before = load_dataset(folder)
+    client = client_for(folder)
+    listed = {r["name"]: r for r in client.get("/api/recordings").json()["recordings"]}
+    assert listed["a"]["labelled"] == pytest.approx(table[ONE_FILE].duration, abs=0.05)
+    rec = client.get("/api/recording", params={"name": "a"}).json()
+    assert rec["from_column"] and [s["label"] for s in rec["segments"]] == table[ONE_FILE].labels.tolist()
+    assert put_labels(client, "a", rec["segments"], rec["version"]).status_code == 200
+    written = read_labels_table(folder / "labels.csv")
+    assert set(written) == {"a", "b"} and len(written["b"]) == len(table[ONE_FILE])
+    after = load_dataset(folder)
+    assert np.array_equal(before.X, after.X) and np.array_equal(before.y, after.y)
 
 
 def test_a_second_tab_is_refused_with_a_conflict_not_overwritten(folder):

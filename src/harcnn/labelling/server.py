@@ -192,22 +192,24 @@ def create_app(folder: LabelFolder, timelines: ModelTimelines, token: str, *, co
             segments = table.get(name, [])
             item = {"name": name, "segments": len(segments), "video": folder.video(name) is not None, **summary}
             if "error" not in summary:
-                item["labelled"] = sum(max(0.0, min(s.end, summary["end"]) - max(s.start, summary["start"]))
-                                       for s in segments)
+                from_column = name not in table and summary["label_column"]
+                item["labelled"] = summary["column_labelled"] if from_column else sum(
+                    max(0.0, min(s.end, summary["end"]) - max(s.start, summary["start"])) for s in segments)
             out.append(item)
         return _json({"recordings": out})
 
     def recording(request: Request) -> Response:
         name = name_of(request)
         loaded = folder.load(name)
-        segments, version, error = folder.segments(name)
+        labels = folder.segments(name)
         video = folder.video(name)
         return _json({"name": name, **folder.summary(name), "channels": list(loaded.channels),
                       "groups": [{"sensor": s, "unit": u, "channels": list(c)} for s, u, c in loaded.groups],
-                      "segments": [s.to_dict() for s in segments], "version": version, "labels_error": error,
+                      "segments": [s.to_dict() for s in labels.segments], "version": labels.version,
+                      "labels_error": labels.error, "from_column": labels.from_column,
                       "video": f"/api/video?name={quote(name)}" if video else None,
                       "video_offset": folder.video_offset(name), "notes": list(loaded.recording.notes)},
-                     ETag=f'"{version}"')
+                     ETag=f'"{labels.version}"')
 
     def signals(request: Request) -> Response:
         name = name_of(request)

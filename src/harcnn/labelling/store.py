@@ -21,6 +21,11 @@ this app did not write (the first save over the user's own file, or over a file 
 file is copied to ``labels.csv.bak`` (``labels.csv.bak-2``, ... when that exists; a backup is never written
 over). A ``labels.csv`` harcnn cannot read is not replaced unless the user says so (``replace_unreadable``),
 and then it is backed up the same way.
+
+**Labels in a column.** A recording whose file has a per-sample label column (``label``/``activity``) and no
+rows in ``labels.csv`` shows the runs of that column as its segments. Since ``--data`` reads a folder's
+``labels.csv`` instead of label columns once there is one, every save also writes the runs of such
+recordings into it (unless the file already has rows for them): the folder reads the same afterwards.
 """
 
 from __future__ import annotations
@@ -81,6 +86,17 @@ class UnreadableLabels(HarcnnError):
     """``labels.csv`` exists but harcnn cannot read it; it is replaced only when the user says so."""
 
 
+class RecordingLabels(NamedTuple):
+    """A recording's segments as the page starts from them: its rows of ``labels.csv``, or the runs of its
+    label column (``from_column``) when the file has none; ``version``: of its rows of ``labels.csv``;
+    ``error``: why ``labels.csv`` cannot be read."""
+
+    segments: list[Segment]
+    version: str
+    error: str | None
+    from_column: bool
+
+
 class LabelsState(NamedTuple):
     """``labels.csv`` as it is now: ``table`` (recording -> sorted segments; None when it cannot be read),
     ``error`` (why not), ``raw`` (its bytes; None when there is no file)."""
@@ -126,6 +142,19 @@ class LoadedRecording:
     def end(self) -> float:
         """The end of the last sample's interval."""
         return float(self.times[0] + self.recording.duration)
+
+
+def column_segments(loaded: LoadedRecording) -> list[Segment]:
+    """The runs of a recording's per-sample labels as segments: each from its first sample's time to the next
+    sample's (the last run to the end of the last sample), so that they label exactly the same samples."""
+    labels = loaded.recording.labels
+    if labels is None or not len(labels):
+        return []
+    times = loaded.times
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    bounds = [0, *change.tolist(), len(labels)]
+    return [Segment(float(times[a]), float(times[b]) if b < len(times) else loaded.end, str(labels[a]))
+            for a, b in zip(bounds[:-1], bounds[1:]) if str(labels[a]).strip()]
 
 
 def version_of(segments: Sequence[Segment]) -> str:
@@ -230,6 +259,8 @@ class LabelFolder:
     def _summary(loaded: LoadedRecording) -> dict[str, Any]:
         recording = loaded.recording
         return {"start": loaded.start, "end": loaded.end, "duration": recording.duration,
+                "label_column": recording.labels is not None,
+                "column_labelled": sum(s.end - s.start for s in column_segments(loaded)),
                 "rate": recording.sampling_rate, "samples": recording.n_samples,
                 "sensors": list(recording.sensor_names)}
 
@@ -290,13 +321,16 @@ class LabelFolder:
                  for name, t in parsed.items()}
         return LabelsState(table, None, raw)
 
-    def segments(self, name: str) -> tuple[list[Segment], str, str | None]:
-        """``(segments, version, error)`` of a recording: its rows of ``labels.csv`` (none when the file
-        cannot be read, with the reason in ``error``)."""
+    def segments(self, name: str) -> RecordingLabels:
+        """A recording's segments (see :class:`RecordingLabels`; none when ``labels.csv`` cannot be read)."""
         self._paths(name)
         state = self.read_labels()
-        segments = [] if state.table is None else state.table.get(name, [])
-        return segments, version_of(segments), state.error
+        rows = [] if state.table is None else state.table.get(name, [])
+        if state.table is not None and name not in state.table:
+            runs = column_segments(self.load(name))
+            if runs:
+                return RecordingLabels(runs, version_of(rows), state.error, True)
+        return RecordingLabels(rows, version_of(rows), state.error, False)
 
     def check_segments(self, name: str, segments: Any) -> list[Segment]:
         """Segments from a request, checked: sorted, not overlapping, valid labels, and each holding at
@@ -346,6 +380,9 @@ class LabelFolder:
                 table[name] = checked
             else:
                 table.pop(name, None)
+            for other in self.names:  # label columns that --data would no longer read once labels.csv exists
+                if other != name and other not in table and self.summary(other).get("label_column"):
+                    table[other] = column_segments(self.load(other))
             data = self._rendered(table)
             if state.raw is not None and _sha256(state.raw) != self.settings().get("labels_sha256"):
                 self._backup(state.raw)

@@ -979,6 +979,7 @@
     app.view = [0, rec.duration];
     for (const li of $("recordings").children) li.className = li.dataset.name === name ? "current" : "";
     if (rec.labels_error) banner(`labels.csv cannot be read: ${rec.labels_error}`);
+    else if (rec.from_column) banner("These labels come from the recording's label column; saving writes them into labels.csv.");
     await addLabels([...new Set(rec.segments.map((s) => s.label))]);
     restoreDraft();
     updateStatus();
