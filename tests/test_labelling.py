@@ -134,6 +134,7 @@ def test_save_writes_the_table_harcnn_reads_and_keeps_a_backup(folder):
     reply = put_labels(client, ONE_FILE, segments, version)
     assert reply.status_code == 200, reply.text
     assert reply.json()["version"] == reply.headers["etag"].strip('"') != version
+    assert reply.json()["backup"] == "labels.csv.bak"
     table = read_labels_table(folder / "labels.csv")
     assert table[ONE_FILE].starts.tolist() == [1.5, 20.25] and table[ONE_FILE].labels.tolist() == ["walking",
                                                                                                    "on stairs"]
@@ -143,7 +144,7 @@ def test_save_writes_the_table_harcnn_reads_and_keeps_a_backup(folder):
     settings = json.loads((folder / ".harcnn-label.json").read_text())
     assert len(settings["labels_sha256"]) == 64
     again = put_labels(client, ONE_FILE, segments[:1], reply.json()["version"])
-    assert again.status_code == 200
+    assert again.status_code == 200 and again.json()["backup"] is None  # it wrote the file it replaces
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith("labels")) == ["labels.csv", "labels.csv.bak"]
     (folder / "labels.csv").write_text((folder / "labels.csv").read_text() + "person1/rec1,200,201,lying\n")
     third = put_labels(client, ONE_FILE, segments, again.json()["version"])  # after an edit by hand: a new backup

@@ -234,14 +234,14 @@ def create_app(folder: LabelFolder, timelines: ModelTimelines, token: str, *, co
         body = await _body(request)
         version = request.headers.get("if-match", "").strip().strip('"')
         try:
-            new = await run_in_threadpool(folder.save, name, body.get("segments"), version,
-                                          replace_unreadable=body.get("replace_unreadable") is True)
+            new, backup = await run_in_threadpool(folder.save, name, body.get("segments"), version,
+                                                  replace_unreadable=body.get("replace_unreadable") is True)
         except Conflict as conflict:
             return _error(409, str(conflict), conflict=True, version=conflict.version,
                           segments=[s.to_dict() for s in conflict.segments])
         except UnreadableLabels as error:
             return _error(409, str(error), unreadable=True)
-        return _json({"name": name, "version": new, "notes": folder.notes}, ETag=f'"{new}"')
+        return _json({"name": name, "version": new, "backup": backup and backup.name}, ETag=f'"{new}"')
 
     async def video_offset(request: Request) -> Response:
         name = name_of(request)

@@ -358,8 +358,10 @@ class LabelFolder:
             out.append(Segment(start, end, label))
         return out
 
-    def save(self, name: str, segments: Any, base_version: str, *, replace_unreadable: bool = False) -> str:
-        """Replace the recording's rows of ``labels.csv`` with ``segments``; the new version. Raises
+    def save(self, name: str, segments: Any, base_version: str, *,
+             replace_unreadable: bool = False) -> tuple[str, Path | None]:
+        """Replace the recording's rows of ``labels.csv`` with ``segments``; ``(the new version, the backup
+        of the previous file or None)``. Raises
         :class:`Conflict` when the file no longer holds ``base_version``, :class:`UnreadableLabels` when
         harcnn cannot read it (and ``replace_unreadable`` is not set), DataError for bad segments."""
         checked = self.check_segments(name, segments)
@@ -384,11 +386,12 @@ class LabelFolder:
                 if other != name and other not in table and self.summary(other).get("label_column"):
                     table[other] = column_segments(self.load(other))
             data = self._rendered(table)
+            backup = None
             if state.raw is not None and _sha256(state.raw) != self.settings().get("labels_sha256"):
-                self._backup(state.raw)
+                backup = self._backup(state.raw)
             atomic_write_bytes(path, data)
             self._update_settings(labels_sha256=_sha256(data))
-        return version_of(checked)
+        return version_of(checked), backup
 
     def _rendered(self, table: dict[str, list[Segment]]) -> bytes:
         """The bytes of ``labels.csv`` for ``table``, read back with harcnn's reader to be sure."""
@@ -420,7 +423,6 @@ class LabelFolder:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            self.notes.append(f"kept the previous {LABELS_FILE} as {target.name}")
             return target
         raise HarcnnError(f"{self.root}: too many {LABELS_FILE}.bak files; move some away")
 

@@ -891,7 +891,7 @@
         saveDraft();
       }
       updateStatus();
-      status(`saved to labels.csv${reply.notes && reply.notes.length ? `; ${reply.notes[reply.notes.length - 1]}` : ""}`);
+      status(`saved to labels.csv${reply.backup ? `; the previous file is kept as ${reply.backup}` : ""}`);
       if (channel) channel.postMessage({type: "saved", name: rec.name, tab: tabId});
       loadRecordings();
     } catch (error) {
@@ -979,7 +979,9 @@
     app.view = [0, rec.duration];
     for (const li of $("recordings").children) li.className = li.dataset.name === name ? "current" : "";
     if (rec.labels_error) banner(`labels.csv cannot be read: ${rec.labels_error}`);
-    else if (rec.from_column) banner("These labels come from the recording's label column; saving writes them into labels.csv.");
+    else if (rec.from_column) {
+      banner("These labels come from the recording's label column; saving writes them into labels.csv.");
+    }
     await addLabels([...new Set(rec.segments.map((s) => s.label))]);
     restoreDraft();
     updateStatus();
