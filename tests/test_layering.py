@@ -4,7 +4,7 @@ Every ``import`` counts, at module level, inside functions and under ``TYPE_CHEC
 import is allowed for start-up speed, but it must point the same way as any other. The top-level
 parts form layers, each importing only the ones before it::
 
-    core -> data -> models -> training -> serving -> reports -> experiments -> cli
+    core -> data -> models -> training -> serving -> reports -> experiments -> labelling -> cli
 
 and no two modules import each other, directly or around a circle.
 """
@@ -15,7 +15,7 @@ import ast
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
-LAYERS = ("core", "data", "models", "training", "serving", "reports", "experiments", "cli")
+LAYERS = ("core", "data", "models", "training", "serving", "reports", "experiments", "labelling", "cli")
 
 
 def modules() -> dict[str, Path]:

@@ -83,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from harcnn import __version__
-    from harcnn.cli import data, experiments, serving
+    from harcnn.cli import data, experiments, label, serving
 
     parser = _Parser(prog="harcnn", description="Human activity recognition from inertial signals "
                                                                 "with 1D convolutional networks.")
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_commands(commands)  # data info, data download, models
     experiments.add_commands(commands)  # evaluate, study, report, leaderboard, features
     serving.add_commands(commands)  # train, predict, export
+    label.add_commands(commands)  # label (the labelling app)
     return parser
 
 

@@ -78,9 +78,11 @@ def sensor_files(folder: Path, tables: frozenset[Path] = frozenset()) -> list[Pa
     return files if files and all(sensor_from_name(p) for p in files) else None
 
 
-def _recording_files(root: Path, tables: frozenset[Path]) -> dict[str, list[Path]]:
+def recording_files(root: Path, tables: frozenset[Path] = frozenset()) -> dict[str, list[Path]]:
     """Recording name -> its files: every data file directly in a folder is a recording of its own,
-    unless a subfolder holds the per-sensor files of one recording (:func:`sensor_files`)."""
+    unless a subfolder holds the per-sensor files of one recording (:func:`sensor_files`); ``tables``
+    (resolved paths of a labels or subjects table given) are never recordings, nor are ``labels.csv`` and
+    ``subjects.csv``."""
     found: dict[str, list[Path]] = {}
     for folder in sorted({p.parent for p in root.rglob("*") if _is_data(p, tables)}):
         files = sorted(p for p in folder.iterdir() if _is_data(p, tables))
@@ -267,7 +269,7 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
                         "label)")
     subjects_table = _subjects_table(subjects, path)
     tables = frozenset(p.resolve() for p in (table, subjects_table) if p is not None and p.is_file())
-    files = _recording_files(path, tables)
+    files = recording_files(path, tables)
     notes: list[str] = [f"{len(files)} recordings in {path}"]
     warnings: list[str] = []
     segments = _labels_table(table, set(files), notes, warnings) if table.is_file() else None
