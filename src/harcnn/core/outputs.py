@@ -42,7 +42,7 @@ from typing import Any
 from harcnn.core.errors import HarcnnError
 
 __all__ = ["OutputKind", "check_output", "check_outputs_differ", "csv_header", "file_head", "json_keys",
-           "replace_folder", "sqlite_schema", "write_folder"]
+           "replace_folder", "write_folder"]
 
 #: The tag harcnn's PNG figures carry (their ``Software`` text chunk) and its ONNX models' ``producer``.
 PRODUCER = "harcnn"
@@ -188,26 +188,6 @@ def json_keys(path: Path) -> set[str]:
     if not all(isinstance(obj, dict) for obj in objects):
         return set()
     return set.intersection(*(set(obj) for obj in objects))
-
-
-def sqlite_schema(path: Path) -> tuple[int, set[str]] | None:
-    """``(user_version, table names)`` of an SQLite database file, read-only; None when it is not one."""
-    import sqlite3
-
-    if not Path(path).is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return int(version), tables
 
 
 # ---------------------------------------------------------------------------------------- writing folders

@@ -45,9 +45,9 @@ from harcnn.experiments.executors import Executor, JobQueue
 from harcnn.experiments.execution import make_executor
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
-from harcnn.experiments.store import STUDY_FOLDER, ResultStore
+from harcnn.experiments.store import STUDY_FOLDER, ResultStore, sqlite_schema
 from harcnn.experiments.trials import Trial, TrialJob
-from harcnn.core.outputs import OutputKind, check_output, sqlite_schema
+from harcnn.core.outputs import OutputKind, check_output
 from harcnn.core.progress import ProgressBar
 from harcnn.core.seeding import fold_seeds
 from harcnn.models.config import Config
