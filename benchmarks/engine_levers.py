@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from harcnn.data import load_uci_har
 from harcnn.models import cnn, layers
-from harcnn.settings import Config
+from harcnn.models.config import Config
 from harcnn.training.fit import fit_networks
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"

@@ -57,8 +57,8 @@ def cpu_name() -> str:
 def measure(model_dir: Path, test, folder: Path, runs: int) -> dict:
     import torch
 
-    from harcnn.artifact import load_model
-    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
+    from harcnn.serving.artifact import load_model
+    from harcnn.serving.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
 
     model = load_model(model_dir)
     fp32 = export_onnx(model, folder / f"{model_dir.name}.onnx", check_windows=test.X)
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from harcnn.data import load_uci_har
     from harcnn.models import list_models
-    from harcnn.settings import Config
-    from harcnn.training.fit import train_model
+    from harcnn.models.config import Config
+    from harcnn.serving.train import train_model
 
     dataset = load_uci_har(args.data, progress=False)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="harcnn-bench-"))

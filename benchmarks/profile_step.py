@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from harcnn.data import load_uci_har
-from harcnn.settings import Config
+from harcnn.models.config import Config
 from harcnn.training.fit import fit_networks
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"

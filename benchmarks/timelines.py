@@ -60,7 +60,7 @@ def cpu_model() -> str:
 
 
 def settings_of(recipe: dict, **extra) -> dict:
-    from harcnn.settings import PRESETS
+    from harcnn.core.settings import PRESETS
 
     values = dict(PRESETS[recipe["preset"]]) if "preset" in recipe else {}
     values.update({k: v for k, v in recipe.items() if k != "preset"}, **extra)
@@ -69,7 +69,7 @@ def settings_of(recipe: dict, **extra) -> dict:
 
 def predict_fold(trained, recordings, subjects, turns, methods) -> list[dict]:
     """Rows of scores: one per test recording, rotation and smoothing."""
-    from harcnn.predict import predict_recording
+    from harcnn.serving.predict import predict_recording
 
     rows = []
     for rec in recordings:
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     from harcnn.data.hapt import hapt_recordings, load_hapt
     from harcnn.data.splits import Protocol
     from harcnn.models import list_models
-    from harcnn.settings import Config
-    from harcnn.training.fit import train_model
+    from harcnn.models.config import Config
+    from harcnn.serving.train import train_model
 
     start = time.perf_counter()
     dataset = load_hapt(args.data, classes=args.classes, progress=False)

@@ -33,7 +33,7 @@ from harcnn.data import load_uci_har
 from harcnn.experiments.evaluate import evaluate
 from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.models import create_model
-from harcnn.settings import Config
+from harcnn.models.config import Config
 from harcnn.training import predict_logits
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"

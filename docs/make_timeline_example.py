@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from harcnn.data.hapt import hapt_recordings
-    from harcnn.io import write_csv
+    from harcnn.core.io import write_csv
 
     found = {r.name: r for r in hapt_recordings(args.data, progress=False)}
     if args.recording not in found:

@@ -141,8 +141,8 @@ def shared_uci_zip() -> Path:
 
 def train_on(dataset, settings: dict, repeats: int = 1, seed: int = 0):
     """Train a saved-model-to-be on the dataset's official training split, scored on its test split."""
-    from harcnn.settings import Config
-    from harcnn.training.fit import train_model
+    from harcnn.models.config import Config
+    from harcnn.serving.train import train_model
 
     return train_model(Config.from_flat(settings), dataset.train, repeats=repeats, seed=seed, test=dataset.test)
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import make_uci_har_tree, train_on
 
-from harcnn.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model
+from harcnn.serving.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model
 from harcnn.cli import main
 from harcnn.data import load_uci_har
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 TINY = {"filters": 4, "dense_units": 8, "epochs": 1}
 
@@ -111,7 +111,7 @@ def test_cli_train_saves_a_loadable_model(capsys, uci_folder, tmp_path):
 
 
 def test_save_is_atomic(saved, tmp_path, monkeypatch):
-    import harcnn.outputs as outputs
+    import harcnn.core.outputs as outputs
 
     trained, _ = saved
     target = tmp_path / "model"

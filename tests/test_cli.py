@@ -3,7 +3,7 @@ import json
 import pytest
 
 from harcnn.cli import main
-from harcnn.settings import parse_assignments
+from harcnn.core.settings import parse_assignments
 
 
 def run(capsys, *argv):
@@ -93,6 +93,7 @@ def test_a_single_job_runs_in_process_with_all_threads(uci_folder, tmp_path, mon
     import torch
 
     from harcnn.experiments import executors
+    from harcnn.experiments.execution import make_executor
 
     monkeypatch.setattr(executors, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("started worker processes"))
     seen = []
@@ -101,5 +102,5 @@ def test_a_single_job_runs_in_process_with_all_threads(uci_folder, tmp_path, mon
                         original(*a, **k))
     assert main(["evaluate", "--data", str(uci_folder), "--repeats", "1", "--epochs", "1", "--filters", "4",
                  "--workers", "2", "--out", str(tmp_path / "e"), "--quiet"]) == 0
-    executor = executors.make_executor("cpu", 2)
+    executor = make_executor("cpu", 2)
     assert seen == [executor.workers * executor.threads]

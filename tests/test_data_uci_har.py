@@ -16,7 +16,8 @@ from conftest import make_uci_har_tree, official_float, zip_uci_har
 from harcnn.data import download as download_module
 from harcnn.data import uci_har
 from harcnn.data.textparse import _parse_fixed_width, parse_float_table, parse_int_column
-from harcnn.data.dataset import Dataset, load_dataset
+from harcnn.data.dataset import Dataset
+from harcnn.data.sources import load_dataset
 from harcnn.data.uci_har import (
     CHANNEL_NAMES,
     CLASS_NAMES,
@@ -25,7 +26,7 @@ from harcnn.data.uci_har import (
     find_uci_har,
     load_uci_har,
 )
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 
 SIGNAL = "train/Inertial Signals/body_gyro_y_train.txt"
 

@@ -15,8 +15,9 @@ from harcnn.cli import main
 from harcnn.data import load_dataset
 from harcnn.data.example import write_example_recordings
 from harcnn.data.npz import load_windows
+from harcnn.data.options import data_options
 from harcnn.data.recording_folder import load_recordings
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +61,16 @@ def test_the_example_folder_is_detected_and_windowed(example):
 
 
 def test_options_rate_window_sensors_and_policy(example):
-    pure = load_recordings(example, sampling_rate=20, window=3.2, step=0.8, sensors="acc")
+    pure = load_recordings(example, data_options(sampling_rate=20, window_seconds=3.2, step_seconds=0.8, sensors="acc"))
     assert pure.spec.sampling_rate == 20 and pure.spec.window == 64 and pure.spec.step == 16
     assert pure.spec.channels == ("total_acc_x", "total_acc_y", "total_acc_z", "body_acc_x", "body_acc_y",
                                   "body_acc_z") and pure.X.shape[1:] == (64, 6)
-    fast = load_recordings(example, sampling_rate=100)
+    fast = load_recordings(example, data_options(sampling_rate=100))
     assert fast.spec.window == 256 and fast.X.shape[2] == 9
-    majority = load_recordings(example, label_policy="majority")
+    majority = load_recordings(example, data_options(label_policy="majority"))
     assert len(majority) > len(load_recordings(example))  # windows across a label change are kept
     with pytest.raises(DataError, match="sensor.s. mag are not in every recording"):
-        load_recordings(example, sensors="acc,mag")
+        load_recordings(example, data_options(sensors="acc,mag"))
 
 
 def test_label_columns_subject_tables_patterns_and_sample_units(tmp_path, example):
@@ -87,7 +88,7 @@ def test_label_columns_subject_tables_patterns_and_sample_units(tmp_path, exampl
             writer = csv.writer(handle)
             writer.writerow(["t", "ax", "ay", "az", "activity"])
             writer.writerows(zip(t.round(3), *acc.T.round(5), labels))
-    by_pattern = load_recordings(folder, subjects="^(alice|bob)_")
+    by_pattern = load_recordings(folder, data_options(subjects="^(alice|bob)_"))
     assert sorted(set(by_pattern.subject.tolist())) == ["alice", "bob"]
     assert by_pattern.class_names == ("resting", "standing", "walking") and by_pattern.X.shape[2] == 6
     assert by_pattern.start.min() >= 5.0  # the unlabelled first 5 s give no window
@@ -99,7 +100,7 @@ def test_label_columns_subject_tables_patterns_and_sample_units(tmp_path, exampl
     # a segments table in samples replaces the label column
     (folder / "labels.csv").write_text("recording,start,end,label\nalice_walk,500,1500,a\nbob_walk,0,3000,b\n"
                                        "alice_rest,100,2000,b\n")
-    data = load_recordings(folder, unit="samples")
+    data = load_recordings(folder, data_options(labels_unit="samples"))
     first = data.start[data.recording == "alice_walk"].min()  # windows on the recording's grid, inside sample 500..
     assert data.class_names == ("a", "b") and 10.0 <= first < 10.0 + 1.28
 
@@ -151,7 +152,7 @@ def test_a_zip_of_the_folder_reads_the_same(tmp_path, example):
 def test_one_labels_table_reader_for_training_and_scoring(tmp_path, example):
     """A segments table with ';' and decimal commas (a European spreadsheet's CSV) reads the same for
     the training folder and for predict --labels."""
-    from harcnn.timeline import read_labels_table
+    from harcnn.data.labels import read_labels_table
 
     folder = shutil.copytree(example, tmp_path / "copy")
     rows = _rows(example / "labels.csv")
@@ -166,13 +167,13 @@ def test_one_labels_table_reader_for_training_and_scoring(tmp_path, example):
 
 def test_subject_tables_and_sample_units_are_checked(tmp_path, example):
     with pytest.raises(DataError, match="subjects table subjcts.csv: no such file"):
-        load_recordings(example, subjects="subjcts.csv")
+        load_recordings(example, data_options(subjects="subjcts.csv"))
     phone = tmp_path / "phone"
     shutil.copytree(example, phone)
     per_sensor = next(p for p in phone.iterdir() if p.is_dir() and any(q.is_dir() for q in p.iterdir()))
     assert per_sensor  # the example has recordings of one file per sensor
     with pytest.raises(DataError, match="segments in samples count the rows of one file"):
-        load_recordings(phone, unit="samples")
+        load_recordings(phone, data_options(labels_unit="samples"))
 
 
 def test_reading_options_are_data_options(capsys, tmp_path):
@@ -216,7 +217,7 @@ def test_npz_windows_with_names_strings_and_a_single_channel(tmp_path):
     data = load_dataset(tmp_path / "w.npz")
     assert data.name == "windows" and data.class_names == ("rest", "run") and data.spec.channels == ("channel_0",)
     assert data.spec.step == 32 and any("overlap by half" in n for n in data.notes)
-    assert load_windows(tmp_path / "w.npz", step=0.64, channel_names="pressure").spec.step == 16
+    assert load_windows(tmp_path / "w.npz", data_options(step_seconds=0.64, channel_names="pressure")).spec.step == 16
     np.savez(tmp_path / "norate.npz", X=X, y=np.zeros(40, int))
     with pytest.raises(DataError, match="no sampling rate: add an array 'sampling_rate' or pass --rate"):
         load_dataset(tmp_path / "norate.npz")
@@ -293,9 +294,9 @@ def test_an_accelerometer_only_20_hz_model_predicts_accelerometer_recordings(cap
 
 
 def test_a_dataset_with_fewer_classes_is_renumbered_and_other_windows_are_refused(tmp_path, example):
-    from harcnn.artifact import load_model
+    from harcnn.serving.artifact import load_model
     from harcnn.data.dataset import InputSpec
-    from harcnn.predict import load_like_training
+    from harcnn.serving.predict import load_like_training
 
     assert main(["train", "--data", str(example), "--save", str(tmp_path / "m"), "--epochs", "1", "--filters", "4",
                  "--dense-units", "8", "--quiet"]) == 0

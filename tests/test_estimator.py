@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from harcnn.estimator import HARClassifier
-from harcnn.errors import HarcnnError
+from harcnn.serving.estimator import HARClassifier
+from harcnn.core.errors import HarcnnError
 from test_training import toy_problem
 
 SMALL = {"filters": 8, "dense_units": 16}
@@ -76,7 +76,7 @@ def test_scikit_learn_clone_grid_search_and_group_cross_validation():
 
 
 def test_every_setting_is_a_parameter_and_the_best_recipe_is_reachable():
-    from harcnn.settings import SHARED
+    from harcnn.core.settings import SHARED
 
     params = HARClassifier().get_params()
     assert set(SHARED) <= set(params) and {"filters", "kernel_sizes", "width", "hidden"} <= set(params)
@@ -113,7 +113,7 @@ def test_a_fitted_estimator_saves_a_model_that_harcnn_predict_reads(tmp_path, ca
 def test_a_dataset_spec_names_the_classes_of_index_labels(tmp_path, capsys):
     """The README flow: ``fit(data.X, data.y)`` with ``input_spec=data.spec`` saves a model whose classes
     are the dataset's names, so ``harcnn predict`` reads that dataset back."""
-    from harcnn.artifact import load_model
+    from harcnn.serving.artifact import load_model
     from harcnn.cli import main
     from harcnn.data import load_dataset
     from harcnn.data.example import write_example_recordings
@@ -155,8 +155,8 @@ def test_errors_are_value_errors_and_predicting_before_fit_is_not_fitted():
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    from harcnn.errors import DataError
-    from harcnn.settings import SettingError
+    from harcnn.core.errors import DataError
+    from harcnn.core.settings import SettingError
 
     X, y = toy_problem(32)
     with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
@@ -199,6 +199,6 @@ def test_importing_harcnn_and_its_errors_imports_no_scikit_learn():
     import subprocess
     import sys
 
-    code = "import sys, harcnn, harcnn.errors, harcnn.settings; print('sklearn' in sys.modules)"
+    code = "import sys, harcnn, harcnn.core.errors, harcnn.core.settings; print('sklearn' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr

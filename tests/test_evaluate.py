@@ -10,7 +10,7 @@ from conftest import make_uci_har_tree
 from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
 from harcnn.experiments import evaluate
-from harcnn.settings import Config
+from harcnn.models.config import Config
 
 
 def test_batched_and_one_by_one_repeats_agree(uci_folder):
@@ -36,7 +36,7 @@ def test_trial_holds_metrics(uci_folder):
 def test_per_class_metrics_match_scikit_learn():
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-    from harcnn.metrics import macro_f1, per_class_metrics
+    from harcnn.core.metrics import macro_f1, per_class_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 300)

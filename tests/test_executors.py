@@ -8,10 +8,11 @@ import pytest
 from harcnn.cli import main
 from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
-from harcnn.errors import HarcnnError
-from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor, make_executor
+from harcnn.core.errors import HarcnnError
+from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
+from harcnn.experiments.execution import make_executor
 from harcnn.experiments.trials import TrialJob
-from harcnn.settings import Config
+from harcnn.models.config import Config
 
 
 def jobs(dataset, n):

@@ -10,12 +10,12 @@ from conftest import make_uci_har_tree, train_on
 
 from harcnn.cli import main
 from harcnn.data import load_uci_har
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx  # noqa: E402
+from harcnn.serving.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8, require_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 from conftest import SHARED_UCI_ZIP, make_uci_har_tree
 
-from harcnn.data import dataset as dataset_module
 from harcnn.data import download as download_module
 from harcnn.data import hapt
-from harcnn.data.dataset import load_dataset
+from harcnn.data.sources import load_dataset
 from harcnn.data.hapt import (CLASS_NAMES, PREPROCESS, TEST_SUBJECTS, download_hapt, hapt_recordings, is_hapt,
                               load_hapt)
 from harcnn.data.textparse import parse_float_table
 from harcnn.data.windows import CHANNELS, preprocess
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 SHARED_HAPT_ZIP = SHARED_UCI_ZIP.parents[1] / "hapt" / "HAPT_RawData_train_subjects.zip"
 
@@ -113,12 +112,6 @@ def folder(_pristine: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(_pristine, tmp_path / "data" / "HAPT Data Set"))
 
 
-@pytest.fixture
-def sources() -> None:
-    """Every source kind registered (load_dataset detects among them)."""
-    dataset_module._import_sources()
-
-
 # --- windows ----------------------------------------------------------------------------------------
 
 
@@ -206,7 +199,7 @@ def test_split_follows_the_archives_own_test_subjects(tmp_path: Path) -> None:
 # --- detection ----------------------------------------------------------------------------------------
 
 
-def test_load_dataset_detects_hapt(folder: Path, tmp_path: Path, sources: None) -> None:
+def test_load_dataset_detects_hapt(folder: Path, tmp_path: Path) -> None:
     for path in (folder, folder.parent, zip_hapt(folder, tmp_path / "a.zip"),
                  zip_hapt(folder, tmp_path / "b.zip", nested=True)):
         data = load_dataset(path, classes="all", download=False)

@@ -9,7 +9,7 @@ import pytest
 
 from harcnn.cli import main
 from harcnn.data import load_uci_har
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.data.splits import Protocol
 from harcnn.experiments import TrialJob, evaluate, run_trials
 from harcnn.experiments import executors
@@ -20,8 +20,8 @@ from harcnn.experiments.selection import select_by_validation
 from harcnn.experiments.store import ResultStore
 from harcnn.experiments.study import grid_study, run_study
 from harcnn.experiments.trials import Trial
-from harcnn.metrics import accuracy
-from harcnn.settings import Config
+from harcnn.core.metrics import accuracy
+from harcnn.models.config import Config
 from harcnn.training.inference import average_probabilities
 
 TINY = {"epochs": 1, "filters": 4}

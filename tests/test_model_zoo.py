@@ -6,11 +6,11 @@ import torch
 
 from conftest import UCI_INPUTS
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model, list_models
 from harcnn.models.layers import (EnsembleLSTM, concat_members, conv_to_dense, conv_to_sequence, to_conv_layout,
                                   to_sequence_layout)
-from harcnn.plots import ArchitectureSpec
+from harcnn.reports.plots import ArchitectureSpec
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy
 
 ZOO = ["deepcnn", "hybrid", "resnet1d", "inception", "lstm", "cnnlstm"]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from conftest import UCI_INPUTS, inputs
 
 from harcnn.models import EnsembleModel, create_model, list_models

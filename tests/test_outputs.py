@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harcnn.cli import main
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 TINY = ["--epochs", "1", "--filters", "4", "--dense-units", "8", "--quiet"]
 
@@ -338,7 +338,7 @@ def test_an_unusable_location_fails_before_the_work(capsys, ws, tmp_path):
 
 
 def test_a_folder_without_write_permission_fails_before_training(capsys, ws, tmp_path, monkeypatch):
-    import harcnn.outputs
+    import harcnn.core.outputs
 
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -346,7 +346,7 @@ def test_a_folder_without_write_permission_fails_before_training(capsys, ws, tmp
         locked.chmod(0o555)
     else:
         access = os.access
-        monkeypatch.setattr(harcnn.outputs.os, "access",
+        monkeypatch.setattr(harcnn.core.outputs.os, "access",
                             lambda path, mode: Path(path) != locked and access(path, mode))
     try:
         code, out, err = run(capsys, "train", "--data", ws / "recs", *TINY, "--save", locked / "m")

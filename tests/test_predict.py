@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from conftest import make_uci_har_tree, train_on
 
-from harcnn.artifact import load_model
+from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import load_uci_har
-from harcnn.errors import HarcnnError
-from harcnn.plots import timeline_plot
-from harcnn.predict import Prediction, input_kind
+from harcnn.core.errors import HarcnnError
+from harcnn.reports.plots import timeline_plot
+from harcnn.data.sources import input_kind
+from harcnn.serving.prediction import Prediction
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HEADER = ["time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]

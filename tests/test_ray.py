@@ -17,7 +17,7 @@ from harcnn.experiments.ray_executor import RayExecutor  # noqa: E402
 from harcnn.experiments.store import ResultStore  # noqa: E402
 from harcnn.experiments.study import grid_study, run_study  # noqa: E402
 from harcnn.experiments.trials import run_trials  # noqa: E402
-from harcnn.settings import Config  # noqa: E402
+from harcnn.models.config import Config  # noqa: E402
 from harcnn.training.callbacks import Callback  # noqa: E402
 
 pytestmark = pytest.mark.ray

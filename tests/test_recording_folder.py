@@ -12,7 +12,7 @@ from harcnn.cli import main
 from harcnn.data import load_dataset
 from harcnn.data.example import write_example_recordings
 from harcnn.data.recording_folder import grouped_notes
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from harcnn import plots
-from harcnn.errors import HarcnnError
-from harcnn.experiments import report, stats
+from harcnn.reports import plots
+from harcnn.core.errors import HarcnnError
+from harcnn.experiments import stats
+from harcnn.reports import html as report
 
 
 @pytest.fixture()

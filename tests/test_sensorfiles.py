@@ -13,7 +13,7 @@ import pytest
 from harcnn.data.recordings import load_recording
 from harcnn.data.sensorfiles import read_table, sensor_from_name
 from harcnn.data.windows import STANDARD_GRAVITY
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 GRAVITY = np.array([0.15, -0.2, 0.96])
 EPOCH = 1_714_557_753.25  # 2024-05-01 10:02:33.25 UTC

@@ -13,11 +13,12 @@ import torch
 from conftest import make_uci_har_tree, train_on
 from test_predict import synthetic_recording, write_recording
 
-from harcnn.artifact import load_model
+from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import Recording, load_uci_har
 from harcnn.models import list_models
-from harcnn.predict import StreamingPredictor, predict_recording
+from harcnn.serving.predict import predict_recording
+from harcnn.serving.streaming import StreamingPredictor
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_streaming_equals_batch(served, recording):
 
 def test_onnx_and_int8_export(served, tiny, tmp_path):
     pytest.importorskip("onnxruntime")
-    from harcnn.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
+    from harcnn.serving.export import export_onnx, onnx_predict_proba, onnx_session, quantize_int8
 
     trained, _ = served
     _, dataset = tiny

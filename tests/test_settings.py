@@ -10,7 +10,8 @@ import pytest
 
 from harcnn.cli import main
 from harcnn.models import list_models
-from harcnn.settings import SHARED, Bool, Choice, Config, Float, Int, Ints, SettingError, model_settings, settings_for
+from harcnn.core.settings import SHARED, Bool, Choice, Float, Int, Ints, SettingError
+from harcnn.models.config import Config, model_settings, settings_for
 
 
 def _all_settings():
@@ -54,7 +55,7 @@ def test_every_bad_value_is_one_clear_error_in_python_and_config_files(tmp_path,
         Config.from_flat({"model": model, setting.name: value})
     path = tmp_path / "settings.toml"
     path.write_text(f'[settings]\nmodel = "{model}"\n{setting.name} = "{value}"\n')
-    from harcnn.settings import read_settings_file
+    from harcnn.core.settings import read_settings_file
 
     with pytest.raises(SettingError, match=f"{setting.name} {message}"):
         Config.from_flat(read_settings_file(path)["settings"])
@@ -81,7 +82,7 @@ def test_unknown_settings_and_models_are_clear_errors(tmp_path):
     with pytest.raises(SettingError, match="unknown model 'nope'"):
         Config.from_flat({"model": "nope"})
     (tmp_path / "s.toml").write_text("[setings]\nepochs = 2\n")
-    from harcnn.settings import read_settings_file
+    from harcnn.core.settings import read_settings_file
 
     with pytest.raises(SettingError, match="unknown top-level key 'setings'"):
         read_settings_file(tmp_path / "s.toml")
@@ -158,8 +159,8 @@ def test_loading_a_saved_model_and_predicting_imports_no_sqlite_lock_or_executor
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from harcnn.artifact import load_model
-        from harcnn.predict import predict_windows
+        from harcnn.serving.artifact import load_model
+        from harcnn.serving.predict import predict_windows
         model = load_model({str(tmp_path / 'm')!r})
         prediction = predict_windows(model, np.zeros((3, 128, 9), np.float32))
         assert len(prediction) == 3
@@ -206,7 +207,7 @@ def test_bad_options_are_one_clear_line(capsys, argv, message):
     ("s.toml", b"[settings\n", "is not valid"),
 ])
 def test_unreadable_settings_files_are_one_clear_error(tmp_path, name, content, message):
-    from harcnn.settings import read_settings_file
+    from harcnn.core.settings import read_settings_file
 
     (tmp_path / name).write_bytes(content)
     with pytest.raises(SettingError, match=message):
@@ -288,7 +289,7 @@ def test_nothing_in_a_config_file_is_ignored_silently(capsys, tmp_path, argv, te
 
 
 def test_a_settings_file_names_and_describes_itself_and_is_read_by_any_command(tmp_path):
-    from harcnn.settings import read_settings_file
+    from harcnn.core.settings import read_settings_file
 
     path = tmp_path / "s.toml"
     path.write_text('name = "quick"\ndescription = "one epoch"\n[settings]\nepochs = 1\nkernel = 5\n')
@@ -302,8 +303,8 @@ def test_errors_that_became_value_errors_keep_their_own_messages(tmp_path, monke
     """SettingError and DataError are ValueErrors now: code that turns a ValueError into another message
     must not catch them."""
     from harcnn.data.dataset import InputSpec
-    from harcnn.errors import DataError
-    from harcnn.settings import read_settings_file
+    from harcnn.core.errors import DataError
+    from harcnn.core.settings import read_settings_file
 
     assert issubclass(SettingError, ValueError) and issubclass(DataError, ValueError)
     (tmp_path / "s.yaml").write_text("settings:\n  epochs: 2\n")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments import stats
 
 BASE = [0.905, 0.91, 0.899, 0.92, 0.915, 0.902, 0.908, 0.911, 0.897, 0.906]

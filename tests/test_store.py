@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.store import CSV_COLUMNS, ResultStore
 from harcnn.experiments.trials import Trial
-from harcnn.provenance import config_id as make_config_id
+from harcnn.core.provenance import config_id as make_config_id
 
 CLASSES = ["WALKING", "SITTING"]
 
@@ -185,7 +185,7 @@ def test_lock_refuses_second_holder_in_another_process(tmp_path):
             pass
         proc = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(f"""
-                from harcnn.errors import HarcnnError
+                from harcnn.core.errors import HarcnnError
                 from harcnn.experiments.store import ResultStore
                 try:
                     with ResultStore({str(tmp_path)!r}).lock():

@@ -7,7 +7,7 @@ import pytest
 
 from harcnn.cli import main
 from harcnn.data import load_uci_har
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments import executors
 from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.experiments.store import ResultStore

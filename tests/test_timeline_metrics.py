@@ -1,4 +1,4 @@
-"""harcnn.timeline.metrics: timelines, window spans, label tables and duration-weighted scores."""
+"""harcnn.serving.timeline.scores: timelines, window spans, label tables and duration-weighted scores."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from harcnn.errors import DataError, HarcnnError
-from harcnn.timeline import (
-    Timeline,
-    agreement,
-    confusion_seconds,
-    coverage,
-    fragmentation,
-    read_labels_table,
-    score_timeline,
-    segment_scores,
-    window_agreement,
-    window_spans,
-)
+from harcnn.core.errors import DataError, HarcnnError
+from harcnn.serving.timeline import agreement, confusion_seconds, coverage, fragmentation, score_timeline, segment_scores, window_agreement
+from harcnn.data.labels import Timeline, read_labels_table, window_spans
 
 
 def timeline(*segments) -> Timeline:
@@ -71,7 +61,7 @@ def test_window_spans_contiguous_and_with_a_gap():
 
 def test_window_spans_match_prediction():
     """The same spans as Prediction.window_spans, which will use this function."""
-    from harcnn.predict import Prediction
+    from harcnn.serving.prediction import Prediction
 
     start = np.array([0.0, 1.28, 2.56, 3.84, 20.0, 21.28])
     prediction = Prediction(np.full((6, 2), 0.5), ("a", "b"), "x", "recording", start_times=start,

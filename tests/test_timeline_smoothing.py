@@ -1,4 +1,4 @@
-"""harcnn.timeline.smoothing: HMM smoothing, streaming, the majority filter and unknown windows."""
+"""harcnn.serving.timeline.smoothing: HMM smoothing, streaming, the majority filter and unknown windows."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from harcnn.errors import HarcnnError
-from harcnn.timeline import (
+from harcnn.core.errors import HarcnnError
+from harcnn.serving.timeline import (
     HMMSmoother,
     OnlineSmoother,
     choose_unknown_threshold,
@@ -175,7 +175,7 @@ def test_clear_errors(chain):
 
 
 def test_does_not_import_torch():
-    code = "import sys, harcnn.timeline; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, harcnn.serving.timeline; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from harcnn.artifact import load_model
+from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import load_dataset
 from harcnn.data.augment import random_rotations
 from harcnn.data.example import write_example_recordings
 from harcnn.data.recordings import load_recording
-from harcnn.predict import StreamingPredictor, predict_recording
-from harcnn.settings import Config
-from harcnn.timeline import HMMSmoother, label_sequences
-from harcnn.training.fit import train_model
+from harcnn.serving.predict import predict_recording
+from harcnn.serving.streaming import StreamingPredictor
+from harcnn.models.config import Config
+from harcnn.serving.timeline import HMMSmoother, label_sequences
+from harcnn.serving.train import train_model
 
 FAST = {"filters": 8, "dense_units": 16, "epochs": 3}
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models import create_model
 from harcnn.models.layers import EnsembleDropout, random_keep_mask
-from harcnn.seeding import member_streams, repeat_seeds
+from harcnn.core.seeding import member_streams, repeat_seeds
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy, predict_proba
 
 

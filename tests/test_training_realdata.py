@@ -4,7 +4,7 @@ import pytest
 
 from harcnn.data import load_uci_har
 from harcnn.experiments import evaluate
-from harcnn.settings import Config
+from harcnn.models.config import Config
 
 pytestmark = pytest.mark.realdata
 

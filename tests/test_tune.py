@@ -12,14 +12,14 @@ optuna = pytest.importorskip("optuna")
 
 from harcnn.cli import main  # noqa: E402
 from harcnn.data import load_dataset, load_uci_har  # noqa: E402
-from harcnn.errors import HarcnnError  # noqa: E402
+from harcnn.core.errors import HarcnnError  # noqa: E402
 from harcnn.experiments import executors  # noqa: E402
 from harcnn.experiments.executors import InProcessExecutor  # noqa: E402
 from harcnn.experiments.pruning import MedianPruning, median_thresholds  # noqa: E402
 from harcnn.experiments.space import parse_space  # noqa: E402
 from harcnn.experiments.store import ResultStore  # noqa: E402
 from harcnn.experiments.tune import OPTUNA_DB, STUDY_NAME, Pruning, run_tune  # noqa: E402
-from harcnn.settings import Config  # noqa: E402
+from harcnn.models.config import Config  # noqa: E402
 
 TINY = ("[settings]\nfilters = 4\ndense_units = 8\nepochs = 2\n"
         "[space]\nlearning_rate = {low = 1e-4, high = 1e-1, log = true}\n")

@@ -27,7 +27,7 @@ from harcnn.data.windows import (
     stitch_windows,
     window_starts,
 )
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 FS = 50.0
 UCI_ZIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"

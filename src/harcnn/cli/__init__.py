@@ -1,6 +1,6 @@
 """The ``harcnn`` command line: a thin layer over the Python API.
 
-Every user error (:class:`~harcnn.errors.HarcnnError`) is printed as one line and exits with status
+Every user error (:class:`~harcnn.core.errors.HarcnnError`) is printed as one line and exits with status
 2; so are argparse's own usage errors (one line naming the option, and where the help is). When the
 reader of the output stops early (``harcnn predict ... | head -1``), the command goes on without
 printing and writes all its outputs: a closed pipe is never a traceback, nor half the results.
@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from harcnn import __version__
-    from harcnn.cli import data, experiments, serving
+    from harcnn.cli import data, experiments, label, serving
 
     parser = _Parser(prog="harcnn", description="Human activity recognition from inertial signals "
                                                                 "with 1D convolutional networks.")
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_commands(commands)  # data info, data download, models
     experiments.add_commands(commands)  # evaluate, study, report, leaderboard, features
     serving.add_commands(commands)  # train, predict, export
+    label.add_commands(commands)  # label (the labelling app)
     return parser
 
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from harcnn.cli.options import add_data_options, load_data
-from harcnn.errors import HarcnnError
-from harcnn.outputs import check_output
+from harcnn.core.errors import HarcnnError
+from harcnn.core.outputs import check_output
 
 
 def add_commands(commands) -> None:
@@ -65,7 +65,7 @@ def _data_example(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from harcnn.models import list_models, model_class
-    from harcnn.settings import SHARED, show_value
+    from harcnn.core.settings import SHARED, show_value
 
     if args.name is None:
         for name in list_models():

@@ -11,7 +11,7 @@ from pathlib import Path
 from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, check_output_of,
                                 config_from_args, executor_of, given_settings, load_data, positive_int, protocol_of,
                                 settings_from_args)
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
 
@@ -159,7 +159,7 @@ def add_commands(commands) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from harcnn.experiments import evaluate
     from harcnn.experiments.evaluate import RESULTS_FOLDER
-    from harcnn.progress import ProgressBar
+    from harcnn.core.progress import ProgressBar
 
     config = config_from_args(args)
     out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -206,7 +206,7 @@ def _grid_values(name: str, text: str) -> list[str]:
     """A grid's values for one setting: comma-separated, or for a list-valued setting (kernel_sizes)
     semicolon-separated lists (``kernel_sizes=3,5;3,5,7``: two configurations)."""
     from harcnn.cli.options import setting_table
-    from harcnn.settings import Ints, canonical_name
+    from harcnn.core.settings import Ints, canonical_name
 
     owners = setting_table().get(canonical_name(name), [])
     listed = any(isinstance(setting.kind, Ints) for _, setting in owners)
@@ -217,11 +217,12 @@ def _study(args: argparse.Namespace) -> int:
     from harcnn.experiments.store import STUDY_FOLDER
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
     from harcnn.training.fit import check_plan
-    from harcnn.settings import canonical_name, parse_assignments, read_settings_file
+    from harcnn.core.settings import canonical_name, parse_assignments
+    from harcnn.models.config import read_config_file
 
     if args.name == "custom":
         if args.grid:
-            if args.config is not None and read_settings_file(args.config)["grid"]:
+            if args.config is not None and read_config_file(args.config)["grid"]:
                 raise HarcnnError(f"--grid and the [grid] table of {args.config} both give the study's grid: use one")
             grid = {k: _grid_values(k, v) for k, v in parse_assignments(args.grid, "KEY=V1,V2").items()}
             specs = [grid_study(grid)]
@@ -270,9 +271,9 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harcnn.experiments.report import REPORT_FILE, REPORT_NAME, render_report
-    from harcnn.experiments.tune_report import render_tune_report
-    from harcnn.outputs import check_output
+    from harcnn.reports.html import REPORT_FILE, REPORT_NAME, render_report
+    from harcnn.reports.tune import render_tune_report
+    from harcnn.core.outputs import check_output
 
     tune = (args.folder / "tune.json").is_file()
     if not tune and not (args.folder / "study.json").is_file():
@@ -291,7 +292,7 @@ def _split_names(text: str) -> list[str]:
 
 def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
     """``["resnet1d:width=1.0"]`` -> ``{"resnet1d": {"width": "1.0"}}``."""
-    from harcnn.settings import parse_assignments
+    from harcnn.core.settings import parse_assignments
 
     out: dict[str, dict[str, str]] = {}
     for item in items:
@@ -305,7 +306,7 @@ def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
 def _leaderboard(args: argparse.Namespace) -> int:
     from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
     from harcnn.experiments.store import STUDY_FOLDER
-    from harcnn.features import CLASSIFIERS
+    from harcnn.experiments.features import CLASSIFIERS
     from harcnn.models import list_models
 
     models = _split_names(args.models) if args.models is not None else list_models()
@@ -387,8 +388,8 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from harcnn.features import CLASSIFIERS, RESULTS_FILE, feature_baseline, most_confused
-    from harcnn.io import write_json
+    from harcnn.experiments.features import CLASSIFIERS, RESULTS_FILE, feature_baseline, most_confused
+    from harcnn.core.io import write_json
 
     if args.out is not None:
         check_output_of(args, args.out, RESULTS_FILE, "--out")

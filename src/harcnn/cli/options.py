@@ -1,6 +1,6 @@
 """Option groups shared by the commands: data, protocol, settings and execution, each with one spelling.
 
-Every setting of the schema (:mod:`harcnn.settings`) is an option of every command that trains
+Every setting of the schema (:mod:`harcnn.core.settings`) is an option of every command that trains
 (``--epochs 30``, ``--standardize``, ``--kernel-size 5``, ``--validation-subjects 5``); values are
 converted and checked once, by the schema, with one clear message. ``--config FILE`` reads settings
 from a TOML or YAML file (its ``[settings]`` table); options given on the command line win.
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import Choice, Setting
+from harcnn.data.options import DATASET_OPTIONS, READING_OPTIONS
 
 
 def positive_int(text: str) -> int:
@@ -69,56 +73,8 @@ def positive_float(text: str) -> float:
 
 # -------------------------------------------------------------------------------------------- data
 
-#: How recording files are read (each detected when not given, and the notes say what was assumed):
-#: data options of folders of recordings, and predict's options for a recording.
-READING_OPTIONS = {
-    "time_column": ("--time-column", dict(metavar="NAME", help="recordings: the time column's name")),
-    "time_unit": ("--time-unit", dict(choices=["s", "ms", "us", "ns"],
-                                      help="recordings: unit of the time column (numbers since the start or an "
-                                           "epoch)")),
-    "acc_units": ("--acc-units", dict(choices=["g", "m/s2"], help="recordings: acceleration unit")),
-    "gyro_units": ("--gyro-units", dict(choices=["rad/s", "deg/s"], help="recordings: angular velocity unit")),
-    "input_rate": ("--input-rate", dict(type=positive_float, metavar="HZ",
-                                        help="recordings without a time column: their sampling rate")),
-    "quality": ("--quality", dict(choices=["exclude", "keep"],
-                                  help="recordings: exclude (the default; predict: the model's rule) or keep the "
-                                       "stretches the quality check finds suspect: implausible acceleration, "
-                                       "clipping at the sensor's range, a stuck sensor, missing samples")),
-}
-
-#: Data options: which kinds take them is in each kind's registration (harcnn.data.dataset).
-DATA_OPTIONS = {
-    "classes": ("--classes", dict(choices=["basic", "all"],
-                                  help="HAPT: the 6 basic activities (default) or all 12 with the postural transitions")),
-    "sampling_rate": ("--rate", dict(type=positive_float, metavar="HZ",
-                                     help="recordings: the windows' rate (default 50); a .npz: its windows' rate")),
-    "window": ("--window", dict(type=positive_float, metavar="SECONDS",
-                                help="recordings: window length (default 2.56 s)")),
-    "step": ("--step", dict(type=positive_float, metavar="SECONDS",
-                            help="recordings and .npz: seconds between window starts (default half a window)")),
-    "labels": ("--labels", dict(metavar="TABLE", help="recordings: a segments table (recording, start, end, label; "
-                                                      "default labels.csv in the folder)")),
-    "unit": ("--labels-unit", dict(choices=["s", "samples"], help="recordings: unit of the segments table's start and "
-                                                                  "end (default s)")),
-    "label_column": ("--label-column", dict(metavar="NAME", help="recordings: the per-sample label column (default "
-                                                                 "label or activity)")),
-    "label_policy": ("--label-policy", dict(choices=["pure", "majority"],
-                                            help="recordings: drop windows that straddle a label change (pure, the "
-                                                 "default) or label them by majority")),
-    "subjects": ("--subjects", dict(metavar="TABLE|PATTERN",
-                                    help="recordings: a subjects table (recording, subject), or a regular expression "
-                                         "on the recording names with one group (default subjects.csv, or the first "
-                                         "folder of each name)")),
-    "sensors": ("--sensors", dict(metavar="S1,S2", help="recordings and HAPT: which sensors, e.g. acc (default: all "
-                                                        "they share)")),
-    "class_names": ("--class-names", dict(metavar="A,B,...", help=".npz: names of its integer labels' classes")),
-    "channel_names": ("--channel-names", dict(metavar="A,B,...", help=".npz: names of its windows' channels")),
-    **READING_OPTIONS,
-}
-
-
 def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) -> None:
-    from harcnn.data.dataset import source_kinds
+    from harcnn.data.sources import source_kinds
 
     group = parser.add_argument_group("data")
     group.add_argument("--data", type=Path, default=None, metavar="PATH",
@@ -126,7 +82,8 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                             "(default: UCI HAR from $HARCNN_DATA, the user cache, or a download)")
     group.add_argument("--data-kind", choices=sorted(source_kinds()), default=None,
                        help="what --data holds, when it cannot be told from the path")
-    add_options(group, DATA_OPTIONS)
+    add_options(group, DATASET_OPTIONS)
+    add_options(group, READING_OPTIONS)
     if protocol:
         group.add_argument("--cv", default=None, metavar="PROTOCOL",
                            help="evaluation by subject: official (the dataset's own split), holdout:N (N test "
@@ -134,23 +91,39 @@ def add_data_options(parser: argparse.ArgumentParser, *, protocol: bool = True) 
                                 "official where the dataset has one, else subjects:5")
 
 
-def add_options(group, table: dict) -> None:
-    """Options of a table above (``--rate`` -> ``args.data_sampling_rate``)."""
-    for name, (flag, options) in table.items():
-        group.add_argument(flag, dest=f"data_{name}", default=None, **options)
+def add_options(group, schema: Mapping[str, Setting]) -> None:
+    """One option per data option of ``schema`` (:mod:`harcnn.data.options`: flag, help, choices and
+    checks come from there): ``--rate`` -> ``args.data_sampling_rate``."""
+    for name, setting in schema.items():
+        if isinstance(setting.kind, Choice):
+            form = dict(choices=list(setting.kind.values))
+        else:
+            form = dict(type=_checked_by(setting), metavar=setting.metavar)
+        group.add_argument(setting.flag, dest=f"data_{name}", default=None, help=setting.help, **form)
 
 
-def options_of(args: argparse.Namespace, table: dict) -> dict[str, Any]:
-    return {name: getattr(args, f"data_{name}") for name in table}
+def _checked_by(setting: Setting):
+    def convert(text: str):
+        try:
+            return setting.convert(text)
+        except HarcnnError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {setting.flag} takes "
+                                             f"{setting.kind.describe()}") from None
+    return convert
+
+
+def data_options_of(args: argparse.Namespace):
+    """The :class:`~harcnn.data.options.DataOptions` given on the command line (the ones the command has)."""
+    from harcnn.data.options import data_options
+
+    return data_options({name: getattr(args, f"data_{name}") for name in (*DATASET_OPTIONS, *READING_OPTIONS)
+                         if hasattr(args, f"data_{name}")})
 
 
 def load_data(args: argparse.Namespace, progress: bool = True):
-    from harcnn.data.dataset import load_dataset
+    from harcnn.data.sources import load_dataset
 
-    options = options_of(args, DATA_OPTIONS)
-    if args.data is None and (args.data_kind in (None, "uci_har", "hapt")):
-        options["progress"] = progress
-    dataset = load_dataset(args.data, args.data_kind, **options)
+    dataset = load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return dataset
@@ -175,7 +148,8 @@ def protocol_of(args: argparse.Namespace, dataset):
 def setting_table() -> dict[str, list[tuple[str, Any]]]:
     """Every setting name -> [(model or "all", Setting)], models in registry order."""
     from harcnn.models import list_models
-    from harcnn.settings import SHARED, model_settings
+    from harcnn.core.settings import SHARED
+    from harcnn.models.config import model_settings
 
     table: dict[str, list] = {}
     for model in list_models():
@@ -188,7 +162,7 @@ def setting_table() -> dict[str, list[tuple[str, Any]]]:
 
 def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     """``--model`` (optional), ``--config FILE`` and one option per setting, grouped as the schema groups them."""
-    from harcnn.settings import Bool, show_value
+    from harcnn.core.settings import Bool, show_value
 
     groups = {name: parser.add_argument_group(title) for name, title in (
         ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
@@ -199,7 +173,7 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
     groups["model"].add_argument("--config", type=Path, default=None, metavar="FILE",
                                  help="settings from a TOML/YAML file ([settings] table; options given here win)")
     parser.set_defaults(config_reader=f"{parser.prog} --config")  # names the command in a config file's errors
-    from harcnn.settings import PRESETS
+    from harcnn.core.settings import PRESETS
 
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
                                  help="a named set of settings: reference (the tutorial's baseline, every default) "
@@ -226,7 +200,7 @@ def settings_from_args(args: argparse.Namespace, *, model: bool = True, tables: 
     """The settings given (preset, then file, then options), as raw values: the schema converts them.
     Without ``model`` (a command that chooses its models otherwise), a preset's model is left out.
     ``tables`` and ``reader``: see :func:`given_settings`."""
-    from harcnn.settings import PRESETS
+    from harcnn.core.settings import PRESETS
 
     values = dict(PRESETS[args.preset]) if getattr(args, "preset", None) else {}
     if not model:
@@ -245,12 +219,12 @@ def given_settings(args: argparse.Namespace, *, tables: tuple[str, ...] = ("sett
     """The settings the ``--config`` file's ``[settings]`` and the setting options give (options win), raw.
     ``tables``: those the command reads in the file (any other is an error naming ``reader``, by default
     the command)."""
-    from harcnn.settings import read_settings_file
+    from harcnn.models.config import read_config_file
 
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         reader = reader or getattr(args, "config_reader", "harcnn --config")
-        values.update(read_settings_file(args.config, tables=tables, reader=reader)["settings"])
+        values.update(read_config_file(args.config, tables=tables, reader=reader)["settings"])
     values.update({key[len("setting_"):]: value for key, value in vars(args).items()
                    if key.startswith("setting_") and value is not None})
     return values
@@ -264,14 +238,14 @@ def native_bf16() -> bool:
 
 
 def config_from_args(args: argparse.Namespace):
-    from harcnn.settings import Config
+    from harcnn.models.config import Config
 
     return Config.from_flat(settings_from_args(args))
 
 
 # -------------------------------------------------------------------------------------------- execution
 
-#: The executors :func:`harcnn.experiments.executors.make_executor` builds; named here so that building
+#: The executors :func:`harcnn.experiments.execution.make_executor` builds; named here so that building
 #: the parser (every command, ``harcnn predict`` included) imports no executor code.
 EXECUTORS = ("local", "ray")
 
@@ -308,7 +282,7 @@ def add_execution_options(parser: argparse.ArgumentParser, *, batching: bool = T
 
 def executor_of(args: argparse.Namespace):
     """The executor the options choose; use it in a ``with`` block (a Ray runtime it started is stopped at the end)."""
-    from harcnn.experiments.executors import make_executor
+    from harcnn.experiments.execution import make_executor
 
     return make_executor(args.device, args.workers, kind=args.executor, address=args.address, threads=args.threads)
 
@@ -333,9 +307,9 @@ def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def check_output_of(args: argparse.Namespace, path: Path, kind, option: str) -> Path:
-    """:func:`harcnn.outputs.check_output` for a command's output ``option``: against the command's inputs,
+    """:func:`harcnn.core.outputs.check_output` for a command's output ``option``: against the command's inputs,
     replacing an earlier output of ``kind`` only with ``--force`` (where the command has it)."""
-    from harcnn.outputs import check_output
+    from harcnn.core.outputs import check_output
 
     has_force = hasattr(args, "force")
     return check_output(path, kind, inputs=input_paths(args), option=option, replace=has_force and args.force,

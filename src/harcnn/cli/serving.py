@@ -1,4 +1,4 @@
-"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.artifact, harcnn.predict, harcnn.export)."""
+"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.serving.artifact, harcnn.serving.predict, harcnn.serving.export)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
-                                add_settings_options, check_output_of, config_from_args, load_data, options_of,
+                                add_settings_options, check_output_of, config_from_args, data_options_of, load_data,
                                 positive_int)
 import numpy as np
 
 from harcnn.data.sensorfiles import without_suffix
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def add_commands(commands) -> None:
@@ -82,23 +82,14 @@ def add_commands(commands) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from harcnn.artifact import MODEL_FOLDER
-    from harcnn.data.splits import Protocol
+    from harcnn.serving.artifact import MODEL_FOLDER
+    from harcnn.serving.train import split_for_training, timeline_sequences, train_model
     from harcnn.training.callbacks import Progress
-    from harcnn.training.fit import train_model
 
     config = config_from_args(args)
     check_output_of(args, args.save, MODEL_FOLDER, "--save")
     dataset = load_data(args, progress=not args.quiet)
-    which = args.test or ("official" if dataset.split is not None else "none")
-    if which == "none":
-        train, test = dataset, None
-    else:
-        protocol = Protocol.parse(which)
-        if protocol.kind not in ("official", "holdout"):
-            raise HarcnnError(f"--test {which}: train scores one test part: official, holdout:N or none")
-        fold = protocol.folds(dataset.subject, dataset.split)[0]
-        train, test = dataset.subset(fold.train), dataset.subset(fold.test)
+    train, test = split_for_training(dataset, args.test)
     members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
     print(f"Training {members}: {config.model} ({config.describe()})")
     if test is not None:
@@ -110,7 +101,11 @@ def _train(args: argparse.Namespace) -> int:
     callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
     timeline_data = None
     if args.timeline_data is not None:
-        timeline_data = _timeline_data(args, train, test)
+        timeline_data, left_out = timeline_sequences(args.timeline_data, train, test, data_options_of(args))
+        for warning in timeline_data.warnings:
+            print(f"warning: --timeline-data: {warning}", file=sys.stderr)
+        if left_out:
+            print(f"Timeline data: left out {left_out} windows of the test subjects")
     trained = train_model(config, train, repeats=args.repeats, seed=args.seed, test=test, device=args.device,
                           callbacks=callbacks, timeline_data=timeline_data)
     scores = trained.scores
@@ -130,41 +125,13 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _timeline_data(args: argparse.Namespace, train, test):
-    """The ``--timeline-data`` recordings, windowed as the training windows (rate, window, step, and the
-    data options the kind takes), without the test subjects' recordings (their sequences must not teach
-    the smoother that the test then scores)."""
-    from harcnn.data.dataset import WINDOW_OPTIONS, load_dataset, source_kind
-    from harcnn.cli.options import DATA_OPTIONS
-
-    kind = source_kind(args.timeline_data)
-    spec = train.spec
-    options = {k: v for k, v in options_of(args, DATA_OPTIONS).items() if k in WINDOW_OPTIONS}
-    if spec.sampling_rate is not None:
-        options.update(sampling_rate=spec.sampling_rate, window=spec.window_seconds, step=spec.step_seconds)
-    sequences = load_dataset(args.timeline_data, kind.name, **{k: v for k, v in options.items() if k in kind.options})
-    for warning in sequences.warnings:
-        print(f"warning: --timeline-data: {warning}", file=sys.stderr)
-    if sequences.recording is None:
-        raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows do not come from recordings, so "
-                          "they have no activity sequences")
-    if sequences.spec.step_seconds != spec.step_seconds:
-        raise HarcnnError(f"--timeline-data {args.timeline_data}: its windows start every {sequences.spec.step_seconds}"
-                          f" s, the model's every {spec.step_seconds} s: the smoother's transitions are per step")
-    if test is not None:
-        held = np.isin(sequences.subject.astype(str), np.unique(test.subject).astype(str))
-        if held.any():
-            print(f"Timeline data: left out {int(held.sum())} windows of the test subjects")
-            sequences = sequences.subset(~held)
-    return sequences
-
-
 def _predict(args: argparse.Namespace) -> int:
-    from harcnn.artifact import load_model
-    from harcnn.outputs import check_outputs_differ
-    from harcnn.plots import FIGURE, timeline_plot
-    from harcnn.predict import (PREDICTIONS_FILE, SCORES_FILE, SEGMENTS_FILE, output_paths, predict_path,
-                                write_prediction)
+    from harcnn.core.io import write_json
+    from harcnn.core.outputs import check_outputs_differ
+    from harcnn.reports.plots import FIGURE, timeline_plot
+    from harcnn.serving.artifact import load_model
+    from harcnn.serving.predict import predict_path, smoothing_for, truth_for, unknown_threshold
+    from harcnn.serving.prediction import PREDICTIONS_FILE, SCORES_FILE, SEGMENTS_FILE, output_paths, write_prediction
 
     out = args.out
     if out is None:
@@ -181,21 +148,19 @@ def _predict(args: argparse.Namespace) -> int:
             check_output_of(args, path, kind, option)
     check_outputs_differ((option, path) for option, path, _ in outputs)
     model = load_model(args.model)
-    prediction = predict_path(model, args.input, **options_of(args, READING_OPTIONS))
+    prediction = predict_path(model, args.input, data_options_of(args).reading)
     scores = None
     if prediction.has_times:
-        smooth = args.smooth if args.smooth != "auto" else ("hmm" if model.timeline.get("hmm") else "median")
-        prediction.decide(smooth, hmm=model.timeline.get("hmm"), unknown=_unknown_threshold(args.unknown, model))
+        prediction.decide(smoothing_for(model, args.smooth), hmm=model.timeline.get("hmm"),
+                          unknown=unknown_threshold(args.unknown, model))
         if args.labels is not None:
-            scores = prediction.score(_truth_for(args.labels, args.input), tolerance_s=args.tolerance)
+            scores = prediction.score(truth_for(args.labels, args.input), tolerance_s=args.tolerance)
     elif args.smooth not in ("auto", "none") or args.unknown != "off" or args.labels is not None:
         raise HarcnnError(f"{args.input}: --smooth, --unknown and --labels are for recordings (windows in time order); "
                           "this input's windows are independent")
     print(prediction.summary())
     written = list(write_prediction(prediction, out, overwrite=args.force))
     if scores is not None:
-        from harcnn.io import write_json
-
         print(scores.summary())
         written.append(write_json(scores_path, scores.to_dict()))
     if plot is not None:
@@ -204,44 +169,10 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unknown_threshold(text: str, model) -> float | None:
-    if text == "off":
-        return None
-    if text == "auto":
-        threshold = model.timeline.get("unknown_threshold")
-        if threshold is None:
-            raise HarcnnError("--unknown auto needs a threshold chosen on validation subjects, and this model has none "
-                              "(train it with --validation-subjects N on recordings); or give one, e.g. --unknown 0.6")
-        return float(threshold)
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise HarcnnError(f"--unknown takes auto, off or a threshold in [0, 1], got {text!r}")
-    return value
-
-
-def _truth_for(table: Path, recording: Path):
-    """The true timeline of ``recording`` from a labels table (a table of several recordings: by its name)."""
-    from harcnn.timeline import read_labels_table
-
-    truth = read_labels_table(table)
-    if not isinstance(truth, dict):
-        return truth
-    path = without_suffix(recording.resolve().as_posix())
-    name = path.rsplit("/", 1)[-1]
-    matches = [key for key in truth if path.endswith(f"/{key.strip('/')}")]  # the key names the path's end
-    if len(matches) != 1:
-        raise HarcnnError(f"{table}: {'no' if not matches else 'more than one'} recording named {name!r} "
-                          f"(it has {', '.join(sorted(truth)[:6])}{' ...' if len(truth) > 6 else ''})")
-    return truth[matches[0]]
-
-
 def _export(args: argparse.Namespace) -> int:
-    from harcnn.artifact import load_model
-    from harcnn.export import (ONNX_FILE, TOLERANCE, export_onnx, onnx_predict_proba, onnx_session, quantize_int8,
-                               require_onnx)
+    from harcnn.serving.artifact import load_model
+    from harcnn.serving.export import (ONNX_FILE, TOLERANCE, export_onnx, onnx_predict_proba, onnx_session,
+                                       quantize_int8, require_onnx)
 
     require_onnx()
     if args.onnx.suffix.lower() != ".onnx":
@@ -253,7 +184,7 @@ def _export(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     test = None
     if args.data is not None:
-        from harcnn.predict import load_like_training
+        from harcnn.serving.predict import load_like_training
 
         dataset = load_like_training(model, args.data)
         test = dataset.test if dataset.split is not None else dataset

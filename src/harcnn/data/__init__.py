@@ -1,7 +1,8 @@
 """Data: datasets of labelled windows (UCI HAR, HAPT, your recordings, window files), subject splits,
 window transforms, and continuous recordings with their preprocessing."""
 
-from harcnn.data.dataset import Dataset, InputSpec, load_dataset, source_kinds
+from harcnn.data.dataset import Dataset, InputSpec
+from harcnn.data.sources import load_dataset, source_kinds
 from harcnn.data.hapt import HaptRecording, download_hapt, hapt_recordings, load_hapt
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.splits import Fold, Protocol, subject_holdout

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, EOFError)
 

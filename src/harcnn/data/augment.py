@@ -16,16 +16,21 @@ augments the same way whether it is trained alone or beside others.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import SHARED
 
 
 @dataclass(frozen=True)
 class Augmenter:
+    """The four augmentations, each checked by its setting in :data:`harcnn.core.settings.SHARED`
+    (``augment_noise``, ...); :meth:`from_settings` takes them from those settings."""
+
     noise: float = 0.0
     scale: float = 0.0
     rotate: float = 0.0  # degrees
@@ -33,8 +38,13 @@ class Augmenter:
     triplets: tuple[tuple[int, int, int], ...] = ()  # channel indices of each 3-axis vector, for rotate
 
     def __post_init__(self) -> None:
-        if min(self.noise, self.scale, self.rotate, self.shift) < 0:
-            raise HarcnnError(f"augmentation strengths must be >= 0: {self}")
+        for name in ("noise", "scale", "rotate", "shift"):
+            object.__setattr__(self, name, SHARED[f"augment_{name}"].convert(getattr(self, name)))
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any], triplets: tuple[tuple[int, int, int], ...] = ()) -> "Augmenter":
+        """From the ``augment_*`` settings in ``values`` (a Config's values, or a TrainConfig as a dict)."""
+        return cls(*(values[f"augment_{name}"] for name in ("noise", "scale", "rotate", "shift")), triplets)
 
     @property
     def active(self) -> bool:

@@ -29,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 
 from harcnn.data.download import default_cache_dir
-from harcnn.io import atomic_write_bytes
+from harcnn.core.io import atomic_write_bytes
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ units, class names, and the preprocessing that turned raw recordings into these 
 what a saved model applies to a new recording). Its ``fingerprint`` identifies the data (the
 arrays' content and the spec), so results always say which data made them.
 
-Source kinds register themselves (:func:`register_source`), one module each under ``data/``;
-:func:`load_dataset` picks one by what a path holds or by name.
+Each source kind (:class:`SourceKind`) has a module of its own under ``data/``;
+:func:`harcnn.data.sources.load_dataset` picks one by what a path holds or by name.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import DataError
-from harcnn.provenance import digest
+from harcnn.core.errors import DataError
+from harcnn.core.provenance import digest
 
 
 @dataclass(frozen=True)
@@ -253,80 +253,15 @@ def _pack(items: list[str], indent: str, width: int) -> list[str]:
 
 @dataclass(frozen=True)
 class SourceKind:
-    """One kind of data source: ``detect(path)`` says whether a path holds it; ``load(path, **options)``
-    reads it. ``options`` names the options it accepts, with their help. A ``generic`` kind (any folder
-    of recordings) is tried only after the specific ones."""
+    """One kind of data source: ``detect(path)`` says whether a path holds it; ``load(path, options,
+    progress=..., download=...)`` reads it with a :class:`~harcnn.data.options.DataOptions` (``path``
+    None: a dataset that can be found or downloaded). ``options`` names the data options it takes. A
+    ``generic`` kind (any folder of recordings) is tried only after the specific ones. Each loader
+    module defines its ``SOURCE``; :mod:`harcnn.data.sources` lists them."""
 
     name: str
     description: str
     detect: Callable[[Path], bool]
     load: Callable[..., Dataset]
-    options: Mapping[str, str] = field(default_factory=dict)
+    options: tuple[str, ...] = ()
     generic: bool = False
-
-
-_SOURCES: dict[str, SourceKind] = {}
-
-
-def register_source(kind: SourceKind) -> SourceKind:
-    _SOURCES[kind.name] = kind
-    return kind
-
-
-def source_kinds() -> dict[str, SourceKind]:
-    _import_sources()
-    return dict(_SOURCES)
-
-
-def _import_sources() -> None:
-    from harcnn.data import hapt, npz, recording_folder, uci_har  # noqa: F401  (they register themselves)
-
-
-#: The options that decide how windows are made (as opposed to where labels and subjects are found):
-#: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window", "step", "sensors", "quality")
-
-
-def source_kind(path: str | Path | None = None, kind: str | None = None) -> SourceKind:
-    """The registered kind named ``kind``, or the one that ``path`` holds (UCI HAR without a path)."""
-    kinds = source_kinds()
-    if kind is not None and kind not in kinds:
-        raise DataError(f"unknown data kind {kind!r}; choose from {', '.join(kinds)}")
-    if path is None:
-        if kind not in (None, "uci_har", "hapt"):
-            raise DataError(f"{kind} data needs a path: pass --data PATH")
-        return kinds[kind or "uci_har"]
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"data path {path} does not exist")
-    if kind is not None:
-        return kinds[kind]
-    found = [k for k in sorted(kinds.values(), key=lambda k: k.generic) if k.detect(path)]
-    if not found and path.is_file() and path.suffix.lower() == ".zip":
-        from harcnn.data.archive import open_zip
-
-        open_zip(path, str(path)).close()  # a damaged zip is said to be one
-    if not found:
-        raise DataError(f"{path}: not a dataset harcnn knows: expected a UCI HAR or HAPT zip or folder, a "
-                        ".npz of windows, or a folder/zip of recordings (.csv, .parquet); pass --data-kind "
-                        f"({', '.join(kinds)}) to say which")
-    return found[0]
-
-
-def load_dataset(path: str | Path | None = None, kind: str | None = None, **options: Any) -> Dataset:
-    """Load a dataset of any registered kind; ``kind`` None detects it from ``path``.
-
-    Without a path, UCI HAR is found as :func:`harcnn.data.uci_har.find_uci_har` says (and downloaded
-    when missing). Options a kind does not take are an error naming the ones it takes. The dataset
-    remembers its kind and the :data:`WINDOW_OPTIONS` it was loaded with (``loaded_with``).
-    """
-    chosen = source_kind(path, kind)
-    given = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(given) - set(chosen.options) - {"progress"})
-    if unknown:
-        takes = ", ".join(chosen.options) or "none"
-        raise DataError(f"{chosen.name} data takes no option {', '.join(map(repr, unknown))} (it takes: {takes})")
-    dataset = chosen.load(None if path is None else Path(path).expanduser(), **given)
-    window_options = {**dataset.loaded_with.get("options", {}),
-                      **{k: v for k, v in given.items() if k in WINDOW_OPTIONS}}
-    return replace(dataset, loaded_with={"kind": chosen.name, "options": window_options})

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from harcnn.errors import DataError
-from harcnn.outputs import OutputKind, check_output
+from harcnn.core.errors import DataError
+from harcnn.core.outputs import OutputKind, check_output
 
 CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60

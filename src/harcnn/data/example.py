@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harcnn.data.windows import STANDARD_GRAVITY
-from harcnn.outputs import OutputKind, check_output, write_folder
+from harcnn.core.outputs import OutputKind, check_output, write_folder
 
 ACTIVITIES = ("walking", "standing", "sitting", "lying")
 GRAVITY = {"walking": (1.0, 0.0, 0.0), "standing": (1.0, 0.0, 0.0), "sitting": (0.93, 0.0, 0.37),

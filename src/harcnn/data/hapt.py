@@ -58,14 +58,14 @@ from harcnn.data.archive import (
     zip_prefix,
 )
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
-from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
+from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.download import fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
 from harcnn.data.uci_har import SPEC as UCI_SPEC
 from harcnn.data.uci_har import STEP, WINDOW  # HAPT's windows are cut as UCI HAR's were
 from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess
-from harcnn.errors import DataError
-from harcnn.timeline.metrics import Timeline
+from harcnn.core.errors import DataError
+from harcnn.data.labels import Timeline
 
 if TYPE_CHECKING:
     from harcnn.data.recordings import Recording
@@ -442,9 +442,10 @@ def _unpack_cache(arrays: dict[str, np.ndarray]) -> _HaptCopy:
     return _HaptCopy(recordings, arrays["test_subjects"])
 
 
-register_source(SourceKind(
+SOURCE = SourceKind(
     "hapt", "HAPT (Human Activities and Postural Transitions): windows cut from the raw recordings, official "
-    "train/test split when all 30 subjects are present", is_hapt, lambda path, **options: load_hapt(path, **options),
-    {"classes": "basic (the 6 activities) or all (12 classes: also the 6 postural transitions)",
-     "sensors": "acc,gyro (default) or acc",
-     "download": "download the archive when no path is given and none is cached"}))
+    "train/test split when all 30 subjects are present", is_hapt,
+    lambda path, options, *, progress, download: load_hapt(path, classes=options.classes or "basic",
+                                                           sensors=options.sensors or "acc,gyro",
+                                                           download=download, progress=progress),
+    ("classes", "sensors"))

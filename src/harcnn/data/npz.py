@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
-from harcnn.errors import DataError
+from harcnn.data.dataset import Dataset, InputSpec, SourceKind
+from harcnn.data.options import DataOptions
+from harcnn.core.errors import DataError
 
 ALIASES = {"windows": "X", "x": "X", "labels": "y", "subjects": "subject", "channels": "channel_names",
            "classes": "class_names"}
@@ -67,18 +68,19 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_windows(path: str | Path, *, sampling_rate: float | None = None, step: float | None = None,
-                 class_names: str | None = None, channel_names: str | None = None) -> Dataset:
-    """A :class:`Dataset` from a ``.npz`` of windows (see the module docstring); ``step`` in seconds;
-    ``class_names`` and ``channel_names`` as comma-separated text."""
+def load_windows(path: str | Path, options: DataOptions = DataOptions()) -> Dataset:
+    """A :class:`Dataset` from a ``.npz`` of windows (see the module docstring); of ``options``, the
+    ones the file does not say: ``sampling_rate``, ``step_seconds``, ``class_names`` and
+    ``channel_names`` (comma-separated)."""
     path = Path(path)
+    sampling_rate, step = options.sampling_rate, options.step_seconds
     where = f"{path}: "
     arrays = read_npz_arrays(path)
     X = arrays["X"].astype(np.float32)
     if "y" not in arrays:
         raise DataError(f"{where}no labels: add an array 'y' (one class per window) to train or evaluate on it")
     notes = []
-    classes = _names(class_names, arrays.get("class_names"))
+    classes = _names(options.class_names, arrays.get("class_names"))
     y = arrays["y"]
     if not np.issubdtype(y.dtype, np.integer):
         found = sorted({str(v) for v in y})
@@ -92,7 +94,7 @@ def load_windows(path: str | Path, *, sampling_rate: float | None = None, step: 
         notes.append(f"no class names: calling the classes {', '.join(classes)}")
     if len(y) and y.max() >= len(classes):
         raise DataError(f"{where}label {int(y.max())} has no class name ({len(classes)} names given)")
-    channels = _names(channel_names, arrays.get("channel_names")) or [f"channel_{c}" for c in range(X.shape[2])]
+    channels = _names(options.channel_names, arrays.get("channel_names")) or [f"channel_{c}" for c in range(X.shape[2])]
     if len(channels) != X.shape[2]:
         raise DataError(f"{where}{len(channels)} channel names for windows of {X.shape[2]} channels")
     rate = sampling_rate if sampling_rate is not None else _scalar(arrays, "sampling_rate", where)
@@ -127,10 +129,26 @@ def _scalar(arrays: dict[str, np.ndarray], name: str, where: str) -> Any:
     return value.reshape(-1)[0].item()
 
 
-register_source(SourceKind(
+SOURCE = SourceKind(
     "windows", "a .npz of windows X [n, T, C] with labels y (and optionally subject, names, rate)",
-    lambda path: path.is_file() and path.suffix.lower() == ".npz", load_windows,
-    {"sampling_rate": "Hz of the windows (when the file does not say)",
-     "step": "seconds between window starts (when the file does not say)",
-     "class_names": "comma-separated class names (for integer labels)",
-     "channel_names": "comma-separated channel names"}))
+    lambda path: path.is_file() and path.suffix.lower() == ".npz",
+    lambda path, options, **_: load_windows(path, options),
+    ("sampling_rate", "step_seconds", "class_names", "channel_names"))
+
+
+def read_windows_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Windows (and labels, if the ``.npz`` has ``y``) from a ``.npy`` or ``.npz`` file."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        arrays = read_npz_arrays(path)
+        return arrays["X"], arrays.get("y")
+    where = f"{path}: "
+    if not path.is_file():
+        raise DataError(f"{where}no such file")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{where}not a readable numpy file (truncated or corrupt? {error})") from None
+    if X.ndim != 3:
+        raise DataError(f"{where}expected windows [n, time steps, channels], got an array of shape {list(X.shape)}")
+    return X, None

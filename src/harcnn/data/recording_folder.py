@@ -8,27 +8,31 @@ in the folder without the file ending (``alice/walk_01``). The files are read by
 
 Labels, one of:
 
-* a per-sample label column in the recordings (``label`` or ``activity``, or ``label_column=``);
-* a segments table (``labels.csv`` in the folder, or ``labels=PATH``) with the columns
+* a per-sample label column in the recordings (``label`` or ``activity``, or ``--label-column``);
+* a segments table (``labels.csv`` in the folder, or ``--labels TABLE``) with the columns
   ``recording, start, end, label``; ``start``/``end`` in seconds on the recording's clock, or in
-  samples of the file (``unit=samples``, counted from 0, end exclusive). Time not covered by a
+  samples of the file (``--labels-unit samples``, counted from 0, end exclusive). Time not covered by a
   segment is unlabelled. A table (labels or subjects, in the folder or given) is never read as a
   recording; columns it does not use are named in a warning.
 
 Subjects (who wore the sensor; cross-validation keeps each subject's windows on one side), one of:
-a ``subjects.csv`` table (``recording, subject``) in the folder or ``subjects=PATH``; a regular
-expression on the recording name with one group (``subjects="(alice|bob)"``, ``"user(\\d+)"``); a
+a ``subjects.csv`` table (``recording, subject``) in the folder or ``--subjects TABLE``; a regular
+expression on the recording name with one group (``--subjects "(alice|bob)"``, ``"user(\\d+)"``); a
 ``subject`` column in the segments table; or the first folder of the recording's name
-(``alice/walk_01`` -> ``alice``) when recordings sit in one folder per person. Without any of these every recording counts as its own subject, and a
-note says that windows of one person in several recordings would then leak across folds.
+(``alice/walk_01`` -> ``alice``) when recordings sit in one folder per person. Without any of these
+every recording counts as its own subject, and a note says that windows of one person in several
+recordings would then leak across folds.
 
-Windows: ``window`` seconds (default 2.56) every ``step`` seconds (default half a window) at
-``sampling_rate`` Hz (default 50), after the UCI preprocessing of :mod:`harcnn.data.windows`
-(for whatever sensors the recordings share, or ``sensors="acc"``). Unlabelled spans are skipped;
-a window whose samples carry different labels is dropped (``label_policy="pure"``, the default)
-or takes the label of more than half of its samples (``"majority"``). The suspect stretches the
-quality check finds in a recording (:mod:`harcnn.data.quality`) are left out (``quality="keep"``
-keeps them): the notes list them per recording, and one warning says how many windows that cost.
+Windows: ``--window`` seconds (default 2.56) every ``--step`` seconds (default half a window) at
+``--rate`` Hz (default 50), after the UCI preprocessing of :mod:`harcnn.data.windows`
+(for whatever sensors the recordings share, or ``--sensors acc``). Unlabelled spans are skipped;
+a window whose samples carry different labels is dropped (``--label-policy pure``, the default)
+or takes the label of more than half of its samples (``--label-policy majority``). The suspect
+stretches the quality check finds in a recording (:mod:`harcnn.data.quality`) are left out
+(``--quality keep`` keeps them): the notes list them per recording, and one warning says how many
+windows that cost.
+
+(The options are :class:`~harcnn.data.options.DataOptions`, named here as the command line spells them.)
 """
 
 from __future__ import annotations
@@ -43,16 +47,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.archive import open_zip
-from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
-from harcnn.data.recordings import QUALITY_CHOICES, Recording, load_recording, recording_to_windows
+from harcnn.data.dataset import Dataset, InputSpec, SourceKind
+from harcnn.data.labels import COLUMNS, SUBJECT_COLUMN, LabelsTable, Timeline, read_labels
+from harcnn.data.options import READING_OPTIONS, DataOptions
+from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.sensorfiles import RECORDING_SUFFIXES, is_recording_file, read_table, without_suffix
 from harcnn.data.windows import (DEFAULT_RATE, DEFAULT_WINDOW, PreprocessConfig, canonical_order, output_channels,
                                  output_units)
-from harcnn.errors import DataError
-
-if TYPE_CHECKING:
-    from harcnn.timeline import LabelsTable, Timeline
 
 TABLES = ("labels.csv", "subjects.csv")
 
@@ -75,9 +78,11 @@ def sensor_files(folder: Path, tables: frozenset[Path] = frozenset()) -> list[Pa
     return files if files and all(sensor_from_name(p) for p in files) else None
 
 
-def _recording_files(root: Path, tables: frozenset[Path]) -> dict[str, list[Path]]:
+def recording_files(root: Path, tables: frozenset[Path] = frozenset()) -> dict[str, list[Path]]:
     """Recording name -> its files: every data file directly in a folder is a recording of its own,
-    unless a subfolder holds the per-sensor files of one recording (:func:`sensor_files`)."""
+    unless a subfolder holds the per-sensor files of one recording (:func:`sensor_files`); ``tables``
+    (resolved paths of a labels or subjects table given) are never recordings, nor are ``labels.csv`` and
+    ``subjects.csv``."""
     found: dict[str, list[Path]] = {}
     for folder in sorted({p.parent for p in root.rglob("*") if _is_data(p, tables)}):
         files = sorted(p for p in folder.iterdir() if _is_data(p, tables))
@@ -97,9 +102,8 @@ def _is_data(path: Path, tables: frozenset[Path] = frozenset()) -> bool:
         and not path.name.startswith(".") and path.resolve() not in tables
 
 
-def _labels_table(path: Path, names: set[str], notes: list[str], warnings: list[str]) -> "LabelsTable":
+def _labels_table(path: Path, names: set[str], notes: list[str], warnings: list[str]) -> LabelsTable:
     """The segments table, checked: a recording column naming recordings of the folder."""
-    from harcnn.timeline.metrics import COLUMNS, SUBJECT_COLUMN, read_labels
 
     table = read_labels(path)
     if not isinstance(table.segments, dict):
@@ -227,18 +231,14 @@ def grouped_notes(per_recording: Mapping[str, Sequence[str]]) -> list[str]:
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
 
 
-def load_recordings(path: str | Path, *, sampling_rate: float | None = None, window: float | None = None,
-                    step: float | None = None, labels: str | None = None, label_column: str | None = None,
-                    unit: str = "s", subjects: str | None = None, sensors: str | None = None,
-                    label_policy: str = "pure", time_column: str | None = None, time_unit: str | None = None,
-                    acc_units: str | None = None, gyro_units: str | None = None, input_rate: float | None = None,
-                    quality: str = "exclude", **reading: object) -> Dataset:
+def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> Dataset:
     """A :class:`Dataset` of windows cut from a folder (or zip) of labelled recordings (see the module
-    docstring). ``time_column``, ``time_unit``, ``acc_units``, ``gyro_units``, ``input_rate`` (the files'
-    rate, for files without a time column) and further ``reading`` options go to
-    :func:`harcnn.data.load_recording` for every file (detected when None). ``quality``: ``"exclude"``
-    (default) leaves each recording's suspect stretches out of the windows (:mod:`harcnn.data.quality`),
-    ``"keep"`` keeps them; what was found is in the notes, and what was left out in the warnings."""
+    docstring), as ``options`` say: the windows (``sampling_rate``, ``window_seconds``, ``step_seconds``,
+    ``sensors``), the labels (``labels``, ``labels_unit``, ``label_column``, ``label_policy``), the
+    subjects (``subjects``), and how every file is read (``options.reading``; detected when not given).
+    ``options.reading.quality``: ``"exclude"`` (default) leaves each recording's suspect stretches out of
+    the windows (:mod:`harcnn.data.quality`), ``"keep"`` keeps them; what was found is in the notes, and
+    what was left out in the warnings."""
     path = Path(path)
     if path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
         with tempfile.TemporaryDirectory(prefix="harcnn-recordings-") as folder:
@@ -246,22 +246,14 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
                 archive.extractall(folder)
             inner = [p for p in Path(folder).iterdir() if not p.name.startswith(("__MACOSX", "."))]
             root = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(folder)
-            dataset = load_recordings(root, sampling_rate=sampling_rate, window=window, step=step, labels=labels,
-                                      label_column=label_column, unit=unit, subjects=subjects, sensors=sensors,
-                                      label_policy=label_policy, time_column=time_column, time_unit=time_unit,
-                                      acc_units=acc_units, gyro_units=gyro_units, input_rate=input_rate,
-                                      quality=quality, **reading)
+            dataset = load_recordings(root, options)
         return dataclasses.replace(dataset, source=str(path))
     if not path.is_dir():
         raise DataError(f"{path}: a recordings dataset is a folder (or a zip of one)")
-    reading = {"time_column": time_column, "time_unit": time_unit, "acc_units": acc_units,
-               "gyro_units": gyro_units, "sampling_rate": input_rate, **reading}
-    if label_policy not in ("pure", "majority"):
-        raise DataError(f"label_policy must be pure or majority, got {label_policy!r}")
-    if unit not in ("s", "samples"):
-        raise DataError(f"unit (of the segments table) must be s or samples, got {unit!r}")
-    if quality not in QUALITY_CHOICES:
-        raise DataError(f"quality must be exclude or keep, got {quality!r}")
+    labels, label_column, subjects, sensors = options.labels, options.label_column, options.subjects, options.sensors
+    unit, label_policy = options.labels_unit or "s", options.label_policy or "pure"
+    sampling_rate, window, step = options.sampling_rate, options.window_seconds, options.step_seconds
+    quality = options.reading.quality or "exclude"
     rate = float(sampling_rate or DEFAULT_RATE)
     window_s = float(window or DEFAULT_WINDOW / DEFAULT_RATE)
     n_window = int(round(window_s * rate))
@@ -277,7 +269,7 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
                         "label)")
     subjects_table = _subjects_table(subjects, path)
     tables = frozenset(p.resolve() for p in (table, subjects_table) if p is not None and p.is_file())
-    files = _recording_files(path, tables)
+    files = recording_files(path, tables)
     notes: list[str] = [f"{len(files)} recordings in {path}"]
     warnings: list[str] = []
     segments = _labels_table(table, set(files), notes, warnings) if table.is_file() else None
@@ -285,7 +277,8 @@ def load_recordings(path: str | Path, *, sampling_rate: float | None = None, win
                              segments.subjects if segments is not None else {}, notes)
     recordings: dict[str, Recording] = {}
     for name, paths in files.items():
-        recording = load_recording(paths if len(paths) > 1 else paths[0], label_column=label_column, **reading)
+        recording = load_recording(paths if len(paths) > 1 else paths[0], label_column=label_column,
+                                   **options.reading.keywords())
         if segments is not None:
             if unit == "samples" and len(paths) > 1:
                 raise DataError(f"{table}: segments in samples count the rows of one file, but recording {name} has "
@@ -410,14 +403,8 @@ def is_recording_folder(path: Path) -> bool:
     return False
 
 
-register_source(SourceKind(
+SOURCE = SourceKind(
     "recordings", "a folder or zip of labelled recordings (CSV/Parquet; one file per recording or per sensor)",
-    is_recording_folder, load_recordings,
-    {"sampling_rate": "window rate in Hz (default 50)", "window": "window length in seconds (default 2.56)",
-     "step": "seconds between window starts (default half a window)", "labels": "segments table",
-     "label_column": "per-sample label column", "unit": "unit of the segments table: s or samples",
-     "subjects": "subjects.csv, a pattern, or one folder per person", "sensors": "which sensors, e.g. acc",
-     "label_policy": "pure (default) or majority", "time_column": "the files' time column",
-     "time_unit": "unit of the time column: s, ms, us or ns", "acc_units": "g or m/s2", "gyro_units": "rad/s or deg/s",
-     "input_rate": "the files' sampling rate, for files without a time column",
-     "quality": "exclude (default) or keep the stretches the quality check finds suspect"}, generic=True))
+    is_recording_folder, lambda path, options, **_: load_recordings(path, options),
+    ("sampling_rate", "window_seconds", "step_seconds", "labels", "labels_unit", "label_column", "label_policy",
+     "subjects", "sensors", *READING_OPTIONS), generic=True)

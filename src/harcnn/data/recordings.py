@@ -33,7 +33,7 @@ column ("" = unlabelled), within ``max_gap_s`` (farther: ""); :func:`uniform_str
 them onto its grid the same way, and :func:`recording_to_windows` returns each window's
 per-sample labels so that the caller can apply a labelling policy.
 
-Every problem is a :class:`~harcnn.errors.DataError` with one message naming the file, the
+Every problem is a :class:`~harcnn.core.errors.DataError` with one message naming the file, the
 line (text: its line in the file; Parquet: the data row from 1) and the column, or the sample.
 """
 
@@ -66,7 +66,7 @@ from harcnn.data.windows import (
     sliding_windows,
     window_starts,
 )
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "DEFAULT_MAX_GAP_S",

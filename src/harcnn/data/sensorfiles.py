@@ -64,7 +64,7 @@ import numpy as np
 
 from harcnn.data.quality import gravity_seconds
 from harcnn.data.windows import AXES, STANDARD_GRAVITY, VECTOR_SENSORS
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "PLAUSIBLE_RATES_HZ",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 VALIDATION_SEED = 0  # which training subjects are held out for validation: fixed, so configurations compare
 HOLDOUT_SEED = 0  # which subjects a holdout:N protocol tests on

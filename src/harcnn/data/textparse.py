@@ -15,7 +15,7 @@ from itertools import chain
 
 import numpy as np
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 _FIELD = 16  # bytes per value in the official layout
 _MANTISSA_DIGITS = (2, 4, 5, 6, 7, 8, 9, 10)  # 'd.ddddddd' -> an exact 8-digit integer

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 
 def remove_overlap(X: np.ndarray, overlap: float = 0.5) -> np.ndarray:
@@ -64,3 +64,13 @@ def check_windows(X: np.ndarray, name: str = "X") -> None:
     if not np.isfinite(X).all():
         bad = int(np.argwhere(~np.isfinite(X))[0][0])
         raise DataError(f"{name} holds NaN or infinite values (first in window {bad})")
+
+
+def check_labels(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:
+    """Labels must be ``n`` integer class indices in ``0..n_classes-1``."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise DataError(f"labels must be a vector of {n} class indices, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < 0 or y.max() >= n_classes)):
+        raise DataError(f"labels must be integers in 0..{n_classes - 1}")
+    return y.astype(np.int64)

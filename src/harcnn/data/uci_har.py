@@ -20,11 +20,11 @@ import numpy as np
 
 from harcnn.data.archive import DatasetFiles, check_names_file, dataset_root, existing_path, open_dataset, verify_zip
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
-from harcnn.data.dataset import Dataset, InputSpec, SourceKind, register_source
+from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
 from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -315,7 +315,7 @@ def is_uci_har(path: Path) -> bool:
         any(n.endswith(f"/{_MARKER}") and n.replace(_MARKER, "train/y_train.txt") in names for n in names)
 
 
-register_source(SourceKind(
+SOURCE = SourceKind(
     "uci_har", "UCI HAR (Human Activity Recognition Using Smartphones): the official 2.56 s windows, "
-    "official train/test split", is_uci_har, lambda path, **options: load_uci_har(path, **options),
-    {"download": "download the archive when no path is given and none is cached"}))
+    "official train/test split", is_uci_har,
+    lambda path, options, *, progress, download: load_uci_har(path, download=download, progress=progress))

@@ -97,7 +97,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from harcnn.errors import DataError
+from harcnn.core.errors import DataError
 
 __all__ = [
     "AXES",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harcnn.errors import HarcnnError
-from harcnn.io import atomic_write_bytes
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_bytes
 
 __all__ = [
     "PROBABILITIES_DIR",

@@ -21,14 +21,14 @@ import numpy as np
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
-from harcnn.experiments.report import natural_key
+from harcnn.experiments.results import fold_ensembles, mean_per_subject, per_fold, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_bytes, write_csv, write_json
-from harcnn.metrics import accuracy, macro_f1
-from harcnn.outputs import OutputKind, check_output, json_keys, write_folder
-from harcnn.provenance import current_versions
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config
+from harcnn.core.io import atomic_write_bytes, write_csv, write_json
+from harcnn.core.metrics import accuracy, macro_f1
+from harcnn.core.outputs import OutputKind, check_output, json_keys, write_folder
+from harcnn.core.provenance import current_versions
+from harcnn.core.seeding import fold_seeds
+from harcnn.models.config import Config
 from harcnn.training.fit import check_plan
 from harcnn.training.inference import average_probabilities
 
@@ -65,16 +65,11 @@ class EvaluationResult:
 
     def per_fold(self) -> dict[str, tuple[float, float]]:
         """Mean and std of the test accuracy per fold, in fold order."""
-        return {f.name: (float(np.mean(s)), float(np.std(s))) for f in self.folds
-                if (s := [t.test_accuracy for t in self.trials if t.fold == f.name])}
+        return per_fold(self.trials, self.folds)
 
     def per_subject(self) -> dict[str, float]:
         """Each test subject's accuracy, averaged over the repeats."""
-        by_subject: dict[str, list[float]] = {}
-        for trial in self.trials:
-            for subject, value in trial.per_subject.items():
-                by_subject.setdefault(subject, []).append(value)
-        return {s: float(np.mean(v)) for s, v in sorted(by_subject.items(), key=lambda kv: natural_key(kv[0]))}
+        return mean_per_subject(self.trials)
 
     def summary_line(self) -> str:
         over = f" over {len(self.folds)} folds x {self.repeats} repeats" if len(self.folds) > 1 else ""
@@ -101,16 +96,10 @@ class EvaluationResult:
     def score_ensemble(self, dataset: Dataset) -> None:
         """Set ``ensemble_accuracy``/``ensemble_macro_f1``: per fold the repeats' probabilities averaged,
         then all folds' test windows pooled."""
-        truth, predicted = [], []
-        for fold in self.folds:
-            probas = self.probabilities(fold.name)
-            if probas is None:
-                return
-            truth.append(dataset.y[fold.test])
-            predicted.append(average_probabilities(probas).argmax(axis=1))
-        y, p = np.concatenate(truth), np.concatenate(predicted)
-        self.ensemble_accuracy = accuracy(y, p)
-        self.ensemble_macro_f1 = macro_f1(y, p, len(dataset.class_names))
+        means = fold_ensembles(self.folds, lambda fold: self.probabilities(fold.name))
+        if means is not None:
+            self.ensemble_accuracy, self.ensemble_macro_f1 = pooled_scores(
+                means, [dataset.y[fold.test] for fold in self.folds], len(dataset.class_names))
 
     def to_dict(self) -> dict[str, Any]:
         return {

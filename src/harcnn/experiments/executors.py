@@ -20,6 +20,8 @@ Three implementations:
 * :class:`harcnn.experiments.ray_executor.RayExecutor`: jobs as Ray tasks on a local Ray runtime or
   a cluster (``pip install 'harcnn[ray]'``).
 
+:func:`harcnn.experiments.execution.make_executor` builds one by name.
+
 Results are the same on all of them up to float rounding (a repeat depends only on its own seed;
 batched kernels and thread counts only change the order of sums). Only the caller (the driver)
 writes results. Every executor reports progress as the number of trials done so far, fractions of
@@ -45,7 +47,7 @@ import torch
 from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.splits import Fold
 from harcnn.experiments.trials import Trial, TrialJob, run_trials
-from harcnn.settings import Config
+from harcnn.models.config import Config
 
 Progress = Callable[[float], None]
 Done = tuple[TrialJob, list[Trial]]
@@ -276,28 +278,6 @@ def forward_flops(config: Config, spec: InputSpec) -> float:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.eval()(torch.zeros(1, spec.window, len(spec.channels)))
     return float(counter.get_total_flops() or model.num_parameters())
-
-
-def make_executor(device: str = "cpu", workers: int | None = None, *, kind: str = "local",
-                  address: str | None = None, threads: int | None = None) -> Executor:
-    """``kind="local"``: ``workers`` processes (default: 2 on a multi-core CPU, 1 on a GPU), in-process
-    when there is one; ``kind="ray"``: Ray tasks (``address``: a running cluster, else a local runtime
-    of ``workers`` x ``threads`` CPUs, all cores by default)."""
-    if kind == "ray":
-        from harcnn.experiments.ray_executor import RayExecutor
-
-        return RayExecutor(address=address, device=device, threads=threads or 1,
-                           cpus=None if workers is None else workers * (threads or 1))
-    if address is not None:
-        from harcnn.errors import HarcnnError
-
-        raise HarcnnError("--address joins a Ray cluster: add --executor ray")
-    cores = os.cpu_count() or 1
-    if workers is None:
-        workers = 2 if device == "cpu" and cores >= 2 else 1
-    if workers <= 1:
-        return InProcessExecutor(device=device, threads=threads)
-    return ProcessExecutor(workers=workers, threads=threads or max(1, cores // workers), device=device)
 
 
 _worker: dict = {}

@@ -21,19 +21,21 @@ import numpy as np
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities
 from harcnn.experiments.executors import Executor
-from harcnn.experiments.report import render_report
+from harcnn.reports.html import render_report
 from harcnn.experiments.selection import Selection, select_by_validation
 from harcnn.experiments.stats import write_rows_csv
 from harcnn.experiments.study import StudySpec, run_study
+from harcnn.experiments.results import fold_ensembles, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_text
-from harcnn.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
-from harcnn.metrics import accuracy, macro_f1
+from harcnn.core.io import atomic_write_text
+from harcnn.serving.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
+from harcnn.core.metrics import accuracy, macro_f1
 from harcnn.models import create_model, list_models
-from harcnn.settings import Config, canonical_name, settings_for, show_value
+from harcnn.core.settings import canonical_name, show_value
+from harcnn.models.config import Config, settings_for
 from harcnn.training.inference import average_probabilities
 
 __all__ = ["LEADERBOARD_COLUMNS", "Leaderboard", "leaderboard_spec", "run_leaderboard"]
@@ -173,27 +175,15 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 def _fold_probabilities(folder: Path, config: Config, records: list[Trial], folds: list[Fold]) -> list[np.ndarray] | None:
     """Per fold, the mean test probabilities of the repeats (None when some fold has none saved)."""
-    means = []
-    for fold in folds:
-        repeats = sorted(r.repeat for r in records if r.fold == fold.name)
-        _, probas = load_probabilities(folder, config.config_id, fold.name, repeats)
-        if probas is None or probas.shape[1] != len(fold.test):
-            return None
-        means.append(average_probabilities(probas))
-    return means
-
-
-def _pooled_scores(means: list[np.ndarray], y_folds: list[np.ndarray], n_classes: int) -> tuple[float, float]:
-    y = np.concatenate(y_folds)
-    p = np.concatenate([m.argmax(axis=1) for m in means])
-    return accuracy(y, p), macro_f1(y, p, n_classes)
+    return fold_ensembles(folds, lambda fold: load_probabilities(
+        folder, config.config_id, fold.name, sorted(r.repeat for r in records if r.fold == fold.name))[1])
 
 
 def _network_row(model: str, config: Config, dataset: Dataset, label_settings: Mapping[str, Any],
                  records: list[Trial], means: list[np.ndarray] | None, y_folds: list[np.ndarray],
                  latency: tuple[float, float] | None) -> dict[str, Any]:
     scores = np.array([r.test_accuracy for r in records])
-    ensemble = None if means is None else _pooled_scores(means, y_folds, len(dataset.class_names))
+    ensemble = None if means is None else pooled_scores(means, y_folds, len(dataset.class_names))
     return {
         "kind": "network", "model": model, "settings": _settings_text(label_settings),
         "parameters": create_model(model, **dataset.spec.model_inputs(), **config.model_params).num_parameters(),
@@ -213,7 +203,7 @@ def _ensemble_row(name: str, members: Sequence[str], rows: Mapping[str, dict[str
                   means: Mapping[str, list[np.ndarray]], y_folds: list[np.ndarray], n_classes: int) -> dict[str, Any]:
     """Every repeat of every member model averaged, each model weighing the same."""
     joined = [np.mean([means[m][f] for m in members], axis=0) for f in range(len(y_folds))]
-    acc, f1 = _pooled_scores(joined, y_folds, n_classes)
+    acc, f1 = pooled_scores(joined, y_folds, n_classes)
     counts = {m: rows[m]["repeats"] for m in members}
     latencies = [[rows[m][k] for m in members] for k in ("latency_ms_per_window_batched", "latency_ms_single_window")]
     return {
@@ -229,7 +219,7 @@ def _ensemble_row(name: str, members: Sequence[str], rows: Mapping[str, dict[str
 
 
 def _feature_row(dataset: Dataset, classifier: str, features: str, protocol: Protocol, latency: bool) -> dict[str, Any]:
-    from harcnn.features import feature_baseline, feature_matrix, make_classifier, raw_window_features
+    from harcnn.experiments.features import feature_baseline, feature_matrix, make_classifier, raw_window_features
 
     result = feature_baseline(dataset, classifier=classifier, features=features, protocol=protocol)
     folds = list(result["fold_accuracy"].values())
@@ -334,7 +324,7 @@ def run_leaderboard(dataset: Dataset, folder: str | Path, *, protocol: Protocol 
     all models, when there are several). ``baselines``: feature-baseline classifiers (``linear_svm``,
     ``logreg``) on ``feature_set`` features, as extra rows.
     """
-    from harcnn.features import CLASSIFIERS, FEATURE_SETS
+    from harcnn.experiments.features import CLASSIFIERS, FEATURE_SETS
 
     folder = Path(folder)
     protocol = protocol if isinstance(protocol, Protocol) else Protocol.parse(protocol)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from harcnn.training.callbacks import Callback
-from harcnn.training.trainer import EpochEnd, Trainer
+from harcnn.training.state import EpochEnd, FitState
 
 
 def median_thresholds(curves: Sequence[Sequence[float]], min_trials: int) -> dict[int, float]:
@@ -34,9 +34,9 @@ class MedianPruning(Callback):
     def __init__(self, thresholds: Mapping[int, float], warmup: int):
         self.thresholds, self.warmup = dict(thresholds), warmup
 
-    def on_epoch_end(self, trainer: Trainer, logs: EpochEnd) -> None:
+    def on_epoch_end(self, state: FitState, logs: EpochEnd) -> None:
         threshold = self.thresholds.get(logs.epoch)
         if logs.val_accuracy is None or logs.epoch < self.warmup or threshold is None:
             return
         if float(np.mean(logs.val_accuracy[logs.active])) < threshold:
-            trainer.stop()
+            state.stop()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harcnn.data.dataset import Dataset
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.executors import Done, ExecutorBase, Progress, Resources
 from harcnn.experiments.trials import Trial, TrialJob, run_trials
 

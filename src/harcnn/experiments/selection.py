@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.trials import Trial
 
 __all__ = ["Selection", "select_by_validation"]

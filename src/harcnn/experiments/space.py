@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
-from harcnn.settings import SHARED, Bool, Config, Float, Int, Ints, SettingError, canonical_name, \
-    read_settings_file, settings_for
+from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import SHARED, Bool, Float, Int, Ints, SettingError, canonical_name
+from harcnn.models.config import Config, read_config_file, settings_for
 
 RANGE_KEYS = ("low", "high", "log", "step")
 #: Settings a search does not vary: how it validates, and what it searches instead.
@@ -142,7 +142,7 @@ class SearchSpace:
 def load_space(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SearchSpace:
     """The space of a file (its ``[space]`` and ``[settings]`` tables); ``overrides`` (the command
     line's settings) fix settings, searched or not."""
-    data = read_settings_file(path, tables=("settings", "space"), reader="harcnn tune --space")
+    data = read_config_file(path, tables=("settings", "space"), reader="harcnn tune --space")
     if not data["space"]:
         raise SettingError(f"{path} needs a [space] table of the settings to search (see 'harcnn tune --help')")
     return parse_space(data["space"], data["settings"], overrides, where=f"{path}: ")

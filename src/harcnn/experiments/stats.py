@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 __all__ = [
     "Summary",
@@ -332,6 +332,6 @@ def _cell(value: Any) -> Any:
 
 def write_rows_csv(path: Any, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]):
     """Write table rows atomically as CSV (``None`` -> empty cell, floats at full precision)."""
-    from harcnn.io import write_csv
+    from harcnn.core.io import write_csv
 
     return write_csv(path, list(columns), ([_cell(row.get(c)) for c in columns] for row in rows))

@@ -23,11 +23,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.trials import Trial, now_iso
-from harcnn.io import write_csv
-from harcnn.outputs import OutputKind, sqlite_schema
-from harcnn.provenance import canonical_json, dumps
+from harcnn.core.io import write_csv
+from harcnn.core.outputs import OutputKind
+from harcnn.core.provenance import canonical_json, dumps
 
 __all__ = ["CSV_COLUMNS", "DB_NAME", "LOCK_NAME", "STUDY_FOLDER", "ResultStore"]
 
@@ -83,6 +83,24 @@ def _is_study_folder(path: Path) -> bool:
 
 #: A study or leaderboard folder: continued where it stopped, recognised by its results.sqlite.
 STUDY_FOLDER = OutputKind("study folder", folder=True, recognise=_is_study_folder, resumable=True)
+
+
+def sqlite_schema(path: Path) -> tuple[int, set[str]] | None:
+    """``(user_version, table names)`` of an SQLite database file, read-only; None when it is not one."""
+    if not Path(path).is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return int(version), tables
 
 
 def _check(trial: Trial) -> None:

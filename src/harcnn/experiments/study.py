@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from harcnn import plots
+from harcnn.reports import plots
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.data.transforms import Standardizer
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities, probability_path, save_probabilities
-from harcnn.experiments.executors import Executor, make_executor, plan_jobs
-from harcnn.experiments.report import render_report
+from harcnn.experiments.executors import Executor, plan_jobs
+from harcnn.experiments.execution import make_executor
+from harcnn.reports.html import render_report
 from harcnn.experiments.stats import (
     COMPARISON_COLUMNS,
     SUMMARY_COLUMNS,
@@ -37,14 +38,17 @@ from harcnn.experiments.stats import (
     write_rows_csv,
 )
 from harcnn.experiments.store import DB_NAME, STUDY_FOLDER, ResultStore
+from harcnn.experiments.results import fold_ensembles, mean_per_class, mean_per_subject, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.io import atomic_write_bytes, write_json
-from harcnn.metrics import accuracy, macro_f1
-from harcnn.outputs import check_output
+from harcnn.core.io import atomic_write_bytes, write_json
+from harcnn.core.metrics import accuracy, macro_f1
+from harcnn.core.outputs import check_output
 from harcnn.models import create_model
-from harcnn.progress import ProgressBar
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config, canonical_name, read_settings_file, show_value
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
+from harcnn.core.settings import canonical_name, show_value
+from harcnn.models.config import read_config_file
+from harcnn.models.config import Config
 from harcnn.training.fit import check_plan
 from harcnn.training.inference import average_probabilities
 
@@ -130,7 +134,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         [settings]
         standardize = true
     """
-    data = read_settings_file(path, tables=("settings", "grid"), reader="harcnn study custom --config")
+    data = read_config_file(path, tables=("settings", "grid"), reader="harcnn study custom --config")
     if not data["grid"]:
         raise HarcnnError(f"{path} needs a [grid] table of settings and their values")
     return grid_study(data["grid"], name=str(data.get("name", Path(path).stem)), settings=data["settings"],
@@ -284,8 +288,8 @@ def write_study_outputs(result: StudyResult, dataset: Dataset, configs: list[tup
     write_rows_csv(folder / "summary.csv", summary, (*SUMMARY_COLUMNS, *ENSEMBLE_COLUMNS))
     write_rows_csv(folder / "comparison.csv", comparison_table(records, spec.baseline), COMPARISON_COLUMNS)
     store.export_csv(folder / "results.csv")
-    write_json(folder / "per_class.json", {label: _mean_per_class(rs) for label, rs in by_label.items()})
-    write_json(folder / "per_subject.json", {label: _mean_per_subject(rs) for label, rs in by_label.items()})
+    write_json(folder / "per_class.json", {label: mean_per_class(rs) for label, rs in by_label.items()})
+    write_json(folder / "per_subject.json", {label: mean_per_subject(rs) for label, rs in by_label.items()})
 
     n_folds = len(result.folds)
     over = f"{n_folds} folds x repeats" if n_folds > 1 else "repeats"
@@ -344,32 +348,16 @@ def ensemble_scores(folder: Path, records: list[Trial], dataset: Dataset,
     out: dict[str, dict[str, Any]] = {}
     for label in dict.fromkeys(r.label for r in records):
         rows = [r for r in records if r.label == label]
-        truth, predicted, counts = [], [], []
-        for fold in folds:
-            repeats = sorted(r.repeat for r in rows if r.fold == fold.name)
-            found, probas = load_probabilities(folder, rows[0].config_id, fold.name, repeats)
-            if probas is None or probas.shape[1] != len(fold.test):
-                break
-            truth.append(dataset.y[fold.test])
-            predicted.append(average_probabilities(probas).argmax(axis=1))
+        counts = []
+
+        def saved(fold: Fold) -> np.ndarray | None:
+            found, probas = load_probabilities(folder, rows[0].config_id, fold.name,
+                                               sorted(r.repeat for r in rows if r.fold == fold.name))
             counts.append(len(found))
-        else:
-            if truth:
-                y, p = np.concatenate(truth), np.concatenate(predicted)
-                out[label] = {"ensemble_n": min(counts), "ensemble_accuracy": accuracy(y, p),
-                              "ensemble_macro_f1": macro_f1(y, p, len(dataset.class_names))}
+            return probas
+
+        means = fold_ensembles(folds, saved)
+        if means:
+            accuracy_, f1 = pooled_scores(means, [dataset.y[fold.test] for fold in folds], len(dataset.class_names))
+            out[label] = {"ensemble_n": min(counts), "ensemble_accuracy": accuracy_, "ensemble_macro_f1": f1}
     return out
-
-
-def _mean_per_class(records: list[Trial]) -> dict[str, dict[str, float]]:
-    classes = records[0].per_class
-    return {name: {metric: float(np.mean([r.per_class[name][metric] for r in records]))
-                   for metric in ("precision", "recall", "f1")} for name in classes}
-
-
-def _mean_per_subject(records: list[Trial]) -> dict[str, float]:
-    by_subject: dict[str, list[float]] = {}
-    for record in records:
-        for subject, value in record.per_subject.items():
-            by_subject.setdefault(subject, []).append(value)
-    return {s: float(np.mean(v)) for s, v in by_subject.items()}

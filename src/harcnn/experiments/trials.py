@@ -19,12 +19,12 @@ import torch
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold
-from harcnn.metrics import accuracy, accuracy_by_group, confusion_counts, macro_f1_of, per_class_metrics
-from harcnn.provenance import current_versions
-from harcnn.settings import Config
+from harcnn.core.metrics import accuracy, accuracy_by_group, confusion_counts, macro_f1_of, per_class_metrics
+from harcnn.core.provenance import current_versions
+from harcnn.models.config import Config
 from harcnn.training.callbacks import StepReporter
 from harcnn.training.fit import fit_networks
-from harcnn.training.inference import predict_logits
+from harcnn.training.inference import predict_proba
 
 
 def now_iso() -> str:
@@ -34,7 +34,11 @@ def now_iso() -> str:
 
 @dataclass(kw_only=True)
 class Trial:
-    """One trained and tested network. Accuracies are fractions in 0..1; ``per_class`` maps a class name
+    """One trained and tested network. Accuracies are fractions in 0..1: ``test_accuracy`` on the fold's
+    test windows, ``val_accuracy`` on its validation windows (None without). In a search's inner folds
+    (``TrialJob.validate_on_test``) the fold's held-out subjects are validation data: ``val_accuracy`` is
+    their score (what the search reads), and ``test_accuracy``, computed on the same windows, is no test.
+    ``per_class`` maps a class name
     to precision, recall, F1 and support; ``confusion`` has true classes in rows; ``per_subject`` maps a
     test subject to its accuracy; ``history`` holds the per-epoch curves; ``data`` is the dataset's
     fingerprint. ``test_proba`` (float32 ``[n_test, K]``, for ensembles) is not part of :meth:`to_dict`:
@@ -105,16 +109,15 @@ def run_trials(dataset: Dataset, job: TrialJob, *, device: str = "cpu",
     callbacks = [*job.callbacks, *callbacks, *([StepReporter(on_step)] if on_step is not None else [])]
     fitted = fit_networks(config, train, job.seeds, device=device, callbacks=callbacks,
                           validation=test if job.validate_on_test else None)
-    logits = predict_logits(fitted.model, fitted.prepare(test.X)).float()  # [R, n, K]
-    predictions = logits.argmax(dim=2).cpu().numpy()
-    probabilities = torch.softmax(logits, dim=2).cpu().numpy().astype(np.float32, copy=False)
+    probabilities = predict_proba(fitted.model, fitted.prepare(test.X)).astype(np.float32, copy=False)  # [R, n, K]
+    predictions = probabilities.argmax(axis=2)
     history, classes = fitted.history, dataset.class_names
     trials = []
     for r, (repeat, seed) in enumerate(zip(job.repeats, job.seeds)):
+        held_out = accuracy(test.y, predictions[r])
         trials.append(Trial(
-            config_id=config.config_id, repeat=repeat, fold=job.fold.name, seed=seed,
-            test_accuracy=accuracy(test.y, predictions[r]),
-            val_accuracy=history.final_validation_accuracy(r),
+            config_id=config.config_id, repeat=repeat, fold=job.fold.name, seed=seed, test_accuracy=held_out,
+            val_accuracy=held_out if job.validate_on_test else history.final_validation_accuracy(r),
             per_class=per_class_metrics(test.y, predictions[r], classes),
             confusion=confusion_counts(test.y, predictions[r], len(classes)).tolist(),
             per_subject=accuracy_by_group(test.y, predictions[r], test.subject),

@@ -40,16 +40,17 @@ import numpy as np
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.errors import HarcnnError
-from harcnn.experiments.executors import Executor, JobQueue, make_executor
+from harcnn.core.errors import HarcnnError
+from harcnn.experiments.executors import Executor, JobQueue
+from harcnn.experiments.execution import make_executor
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
-from harcnn.experiments.store import STUDY_FOLDER, ResultStore
+from harcnn.experiments.store import STUDY_FOLDER, ResultStore, sqlite_schema
 from harcnn.experiments.trials import Trial, TrialJob
-from harcnn.outputs import OutputKind, check_output, sqlite_schema
-from harcnn.progress import ProgressBar
-from harcnn.seeding import fold_seeds
-from harcnn.settings import Config
+from harcnn.core.outputs import OutputKind, check_output
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
+from harcnn.models.config import Config
 
 OPTUNA_DB = "optuna.sqlite"
 STUDY_NAME = "harcnn"
@@ -244,7 +245,7 @@ class _Search:
     def finish(self, running: _Running) -> None:
         trial, config = running.trial, running.config
         self.running.pop(trial.number, None)
-        scores = {fold: float(np.mean([r.test_accuracy for r in rs])) for fold, rs in running.results.items()}
+        scores = {fold: float(np.mean([r.val_accuracy for r in rs])) for fold, rs in running.results.items()}
         curves = {fold: _mean_curve(rs) for fold, rs in running.results.items()}
         for epoch in range(max(map(len, curves.values()), default=0)):
             values = [c[epoch] for c in curves.values() if len(c) > epoch]
@@ -356,7 +357,7 @@ def run_tune(dataset: Dataset, space: SearchSpace, folder: str | Path, *, protoc
              log: Callable[[str], None] = print) -> TuneResult:
     """Search ``space`` for ``trials`` finished trials in ``folder`` (resuming what is there), then train
     the best configuration ``final_repeats`` times and test it once on the outer test split."""
-    from harcnn.experiments.tune_report import write_tune_outputs
+    from harcnn.reports.tune import write_tune_outputs
 
     if trials < 1 or repeats < 1 or final_repeats < 0:
         raise HarcnnError("a search needs trials >= 1, repeats >= 1 and final repeats >= 0")

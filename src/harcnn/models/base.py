@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.layers import EnsembleDropout, MemberInit
-from harcnn.seeding import member_streams
-from harcnn.settings import Setting
+from harcnn.core.seeding import member_streams
+from harcnn.core.settings import Setting
 
 #: What a model is told about its input (from the data, never settings): the window length in
 #: samples, the number of channels, the number of classes, and, for models that use them, the
@@ -104,9 +104,7 @@ class EnsembleModel(nn.Module):
 
     def rebuild(self, n_models: int) -> "EnsembleModel":
         """A new, freshly initialised model of the same architecture with ``n_models`` members."""
-        from harcnn.models.registry import create_model
-
-        return create_model(self.name, n_models=n_models, **self.inputs, **self.hparams)
+        return type(self)(n_models=n_models, **self.inputs, **self.hparams)
 
     def member(self, r: int) -> "EnsembleModel":
         """A single network (``n_models=1``) holding a copy of member ``r``'s weights."""

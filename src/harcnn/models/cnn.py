@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
                                   to_conv_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Int
+from harcnn.core.settings import Float, Int
 
 
 @register_model("cnn",
@@ -41,7 +41,7 @@ class CNN(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         f, k, T = self.conv1.out_channels, self.conv1.kernel_size, self.window
         pooled = (T - 2 * (k - 1)) // self.pool_size
         return {

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, EnsembleLSTM, conv_to_sequence,
                                   to_conv_layout, to_sequence_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Int
+from harcnn.core.settings import Float, Int
 
 
 @register_model("cnnlstm",
@@ -45,7 +45,7 @@ class CNNLSTM(EnsembleModel):
         self.head = EnsembleLinear(n_models, hidden, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         T, boxes = self.window, []
         for conv in self.convs:
             T -= conv.kernel_size - 1

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
                                   global_average_pool, max_pool, to_conv_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Int
+from harcnn.core.settings import Float, Int
 
 #: The settings of the deep CNN trunk (the hybrid network shares them).
 DEEPCNN_SETTINGS = dict(
@@ -53,7 +53,7 @@ class DeepCNN(EnsembleModel):
         self.head = EnsembleLinear(n_models, channels, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         k, T, boxes = self.convs[0].kernel_size, self.window, []
         for b, width in enumerate(self.widths):
             if b > 0:

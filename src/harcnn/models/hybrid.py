@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.deepcnn import DEEPCNN_SETTINGS, DeepCNN
 from harcnn.models.layers import EnsembleLinear, ensemble_batch_norm
 from harcnn.models.registry import register_model

@@ -20,7 +20,7 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, concat_members,
                                   ensemble_batch_norm, global_average_pool, sliding_max3, to_conv_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Bool, Float, Int, Ints
+from harcnn.core.settings import Bool, Float, Int, Ints
 
 
 class _InceptionModule(nn.Module):
@@ -78,7 +78,7 @@ class InceptionTime(EnsembleModel):
         self.head = EnsembleLinear(n_models, out, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         T, out, boxes = self.window, self.out_channels, []
         first = self.inceptions[0]
         f = first.pool_conv.out_channels

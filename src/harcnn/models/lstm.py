@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import EnsembleDropout, EnsembleLinear, EnsembleLSTM, to_sequence_layout
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Int
+from harcnn.core.settings import Float, Int
 
 
 @register_model("lstm",
@@ -35,7 +35,7 @@ class LSTMNet(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units or hidden, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         H, T, boxes = self.lstms[0].hidden_size, self.window, []
         for i in range(len(self.lstms)):
             last = i == len(self.lstms) - 1

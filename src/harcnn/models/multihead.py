@@ -8,12 +8,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
                                   to_conv_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Int, Ints
+from harcnn.core.settings import Float, Int, Ints
 
 
 @register_model("multihead",
@@ -40,7 +40,7 @@ class MultiHeadCNN(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         T, branches = self.window, []
         for conv, drop in zip(self.convs, self.dropouts):
             f, k = conv.out_channels, conv.kernel_size

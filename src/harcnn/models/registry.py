@@ -17,9 +17,9 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import INPUT_ARGS, EnsembleModel
-from harcnn.settings import Kind, Setting, SettingError
+from harcnn.core.settings import Kind, Setting, SettingError
 
 M = TypeVar("M", bound=type[EnsembleModel])
 _MODELS: dict[str, type[EnsembleModel]] = {}

@@ -19,7 +19,7 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
                                   global_average_pool, pad_time, to_conv_layout)
 from harcnn.models.registry import register_model
-from harcnn.settings import Float, Ints
+from harcnn.core.settings import Float, Ints
 
 BASE_FILTERS = (64, 128, 128)
 
@@ -72,7 +72,7 @@ class ResNet1D(EnsembleModel):
         self.head = EnsembleLinear(n_models, self.filters[-1], n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.plots.architecture_diagram``)."""
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
         T, boxes = self.window, []
         convs = ", ".join(f"Conv1D k={k}" for k in self.kernel_sizes)
         for block, f in zip(self.blocks, self.filters):

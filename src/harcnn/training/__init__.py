@@ -3,7 +3,8 @@
 
 from harcnn.training.callbacks import Callback, EarlyStopping, Progress, StepReporter
 from harcnn.training.inference import evaluate_loss_accuracy, predict_logits, predict_proba
-from harcnn.training.trainer import EpochEnd, History, TrainConfig, Trainer
+from harcnn.training.state import EpochEnd, FitState, History
+from harcnn.training.trainer import TrainConfig, Trainer
 
-__all__ = ["Callback", "EarlyStopping", "EpochEnd", "History", "Progress", "StepReporter", "TrainConfig", "Trainer",
+__all__ = ["Callback", "EarlyStopping", "EpochEnd", "FitState", "History", "Progress", "StepReporter", "TrainConfig", "Trainer",
            "evaluate_loss_accuracy", "predict_logits", "predict_proba"]

@@ -1,8 +1,8 @@
 """Trainer callbacks: early stopping, progress, step reports.
 
 A callback overrides any of :class:`Callback`'s hooks. ``on_epoch_end`` gets the epoch's
-per-member metrics (:class:`~harcnn.training.trainer.EpochEnd`) and may stop single members
-(``trainer.stop_members(mask)``) or the whole fit (``trainer.stop()``): early stopping, search
+per-member metrics (:class:`~harcnn.training.state.EpochEnd`) and may stop single members
+(``state.stop_members(mask)``) or the whole fit (``state.stop()``): early stopping, search
 pruning and distributed progress reports all stand on this.
 """
 
@@ -15,20 +15,20 @@ from typing import TextIO
 import numpy as np
 import torch
 
-from harcnn.training.trainer import EpochEnd, History, Trainer
+from harcnn.training.state import EpochEnd, FitState, History
 
 
 class Callback:
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, state: FitState) -> None:
         pass
 
-    def on_step_end(self, trainer: Trainer, step: int) -> None:
-        """After optimizer step ``step`` (from 1) of ``trainer.total_steps``."""
+    def on_step_end(self, state: FitState, step: int) -> None:
+        """After optimizer step ``step`` (from 1) of ``state.total_steps``."""
 
-    def on_epoch_end(self, trainer: Trainer, logs: EpochEnd) -> None:
+    def on_epoch_end(self, state: FitState, logs: EpochEnd) -> None:
         pass
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, state: FitState, history: History) -> None:
         pass
 
 
@@ -39,23 +39,23 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int):
         self.patience = patience
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        R = trainer.model.n_models
+    def on_fit_start(self, state: FitState) -> None:
+        R = state.model.n_models
         self.best_loss = np.full(R, np.inf)
         self.best_epoch = np.zeros(R, dtype=int)
-        self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
 
-    def on_epoch_end(self, trainer: Trainer, logs: EpochEnd) -> None:
+    def on_epoch_end(self, state: FitState, logs: EpochEnd) -> None:
         improved = logs.active & (logs.val_loss < self.best_loss)
         if improved.any():
             self.best_loss[improved], self.best_epoch[improved] = logs.val_loss[improved], logs.epoch
-            _copy_members(trainer.model.state_dict(), self.best_state, improved, trainer.model.n_models)
-        trainer.stop_members(logs.active & (logs.epoch - self.best_epoch >= self.patience))
+            _copy_members(state.model.state_dict(), self.best_state, improved, state.model.n_models)
+        state.stop_members(logs.active & (logs.epoch - self.best_epoch >= self.patience))
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
-        state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-        _copy_members(self.best_state, state, np.ones(trainer.model.n_models, dtype=bool), trainer.model.n_models)
-        trainer.model.load_state_dict(state)
+    def on_fit_end(self, state: FitState, history: History) -> None:
+        weights = {k: v.clone() for k, v in state.model.state_dict().items()}
+        _copy_members(self.best_state, weights, np.ones(state.model.n_models, dtype=bool), state.model.n_models)
+        state.model.load_state_dict(weights)
         history.best_epoch = self.best_epoch.copy()
 
 
@@ -75,10 +75,10 @@ class StepReporter(Callback):
     def __init__(self, report: Callable[[float], None]):
         self.report = report
 
-    def on_step_end(self, trainer: Trainer, step: int) -> None:
-        self.report(step / trainer.total_steps)
+    def on_step_end(self, state: FitState, step: int) -> None:
+        self.report(step / state.total_steps)
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, state: FitState, history: History) -> None:
         self.report(1.0)
 
 
@@ -89,20 +89,20 @@ class Progress(Callback):
     def __init__(self, description: str = "training", stream: TextIO | None = None):
         self.description, self.stream = description, stream
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, state: FitState) -> None:
         stream = self.stream or sys.stderr
         self.bar = None
         if stream.isatty():
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=trainer.total_steps, desc=self.description, unit="step", leave=False,
+            self.bar = tqdm(total=state.total_steps, desc=self.description, unit="step", leave=False,
                             dynamic_ncols=True, file=stream)
 
-    def on_step_end(self, trainer: Trainer, step: int) -> None:
+    def on_step_end(self, state: FitState, step: int) -> None:
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
 
-    def on_epoch_end(self, trainer: Trainer, logs: EpochEnd) -> None:
+    def on_epoch_end(self, state: FitState, logs: EpochEnd) -> None:
         text = f"loss {np.nanmean(logs.loss):.3f}  accuracy {np.nanmean(logs.accuracy):.3f}"
         if logs.val_accuracy is not None:
             text += f"  validation loss {np.mean(logs.val_loss):.3f}  accuracy {np.mean(logs.val_accuracy):.3f}"
@@ -112,6 +112,6 @@ class Progress(Callback):
             print(f"{self.description}: epoch {logs.epoch + 1}/{logs.epochs}  {text}", file=self.stream or sys.stderr,
                   flush=True)
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, state: FitState, history: History) -> None:
         if self.bar is not None:
             self.bar.close()

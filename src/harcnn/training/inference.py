@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harcnn.data.transforms import check_windows
-from harcnn.errors import HarcnnError
+from harcnn.data.transforms import check_labels, check_windows
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.settings import SHARED
+from harcnn.core.settings import SHARED
 
 
 @torch.inference_mode()
@@ -44,10 +44,7 @@ def predict_proba(model: EnsembleModel, X: np.ndarray, batch_size: int = 512, pr
 def evaluate_loss_accuracy(model: EnsembleModel, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean cross-entropy and accuracy of every member: two arrays ``[R]``."""
     logits = predict_logits(model, X)
-    y = np.asarray(y)
-    if y.shape != (len(X),):
-        raise HarcnnError(f"labels must be a vector of {len(X)} class indices, got shape {y.shape}")
-    y_t = torch.as_tensor(y.astype(np.int64), device=logits.device)
+    y_t = torch.as_tensor(check_labels(y, len(X), model.n_classes), device=logits.device)
     R = logits.shape[0]
     loss = F.cross_entropy(logits.flatten(0, 1), y_t.repeat(R), reduction="none").view(R, -1).mean(1)
     accuracy = (logits.argmax(2) == y_t).float().mean(1)

@@ -9,116 +9,58 @@ The loss is the sum of the members' mean batch losses, so each member's gradient
 own, and Adam, being element-wise, updates each member as if it were trained alone.
 
 Callbacks (:mod:`harcnn.training.callbacks`) see every step and every epoch's per-member training
-and validation metrics; they can stop single members (:meth:`Trainer.stop_members`: their weights
-and batch-norm statistics stay as they are from then on) or the whole fit (:meth:`Trainer.stop`).
-Early stopping is one of them.
+and validation metrics, with the fit's :class:`~harcnn.training.state.FitState` (``Trainer.state``);
+they can stop single members (:meth:`FitState.stop_members`: their weights and batch-norm statistics
+stay as they are from then on) or the whole fit (:meth:`FitState.stop`). Early stopping is one of them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from harcnn.data.augment import Augmenter
-from harcnn.data.transforms import Standardizer, check_windows
+from harcnn.data.transforms import Standardizer, check_labels, check_windows
 from harcnn.data.windows import triplets
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.seeding import member_streams
-from harcnn.settings import SHARED
+from harcnn.core.seeding import member_streams
+from harcnn.core.settings import SHARED
+from harcnn.training.callbacks import Callback, EarlyStopping
 from harcnn.training.inference import evaluate_loss_accuracy
+from harcnn.training.state import EpochEnd, FitState, History
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The trainer's settings (types, ranges and help: :data:`harcnn.settings.SHARED`)."""
-
-    epochs: int = SHARED["epochs"].default
-    batch_size: int = SHARED["batch_size"].default
-    learning_rate: float = SHARED["learning_rate"].default
-    adam_epsilon: float = SHARED["adam_epsilon"].default
-    precision: str = SHARED["precision"].default
-    weight_decay: float = SHARED["weight_decay"].default
-    label_smoothing: float = SHARED["label_smoothing"].default
-    lr_schedule: str = SHARED["lr_schedule"].default
-    early_stopping: int = SHARED["early_stopping"].default
-    augment_noise: float = SHARED["augment_noise"].default
-    augment_scale: float = SHARED["augment_scale"].default
-    augment_rotate: float = SHARED["augment_rotate"].default
-    augment_shift: int = SHARED["augment_shift"].default
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            object.__setattr__(self, f.name, SHARED[f.name].convert(getattr(self, f.name)))
-
-    @classmethod
-    def from_values(cls, values) -> "TrainConfig":
-        """From a :class:`harcnn.settings.Config` (or any mapping holding the training settings)."""
-        values = getattr(values, "values", values)
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
-
-    @property
-    def augmenter(self) -> Augmenter:
-        return Augmenter(self.augment_noise, self.augment_scale, self.augment_rotate, self.augment_shift)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def _from_values(cls, values) -> "TrainConfig":
+    """From a :class:`harcnn.models.Config` (or any mapping holding the training settings)."""
+    values = getattr(values, "values", values)
+    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
-@dataclass
-class History:
-    """Per-epoch curves, one row per member: arrays ``[R, epochs run]`` (NaN after a member stopped)."""
-
-    loss: np.ndarray
-    accuracy: np.ndarray
-    val_loss: np.ndarray | None = None
-    val_accuracy: np.ndarray | None = None
-    best_epoch: np.ndarray | None = None  # [R], with early stopping: the epoch whose weights were kept
-    stopped_epoch: np.ndarray | None = None  # [R], the last epoch a member trained in
-    seconds: float = 0.0
-
-    def truncate(self, epochs: int) -> None:
-        """Keep the first ``epochs`` columns (training stopped early)."""
-        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            if getattr(self, name) is not None:
-                setattr(self, name, getattr(self, name)[:, :epochs])
-
-    def member(self, r: int) -> dict[str, list[float]]:
-        """Member r's curves up to its last epoch."""
-        last = int(self.stopped_epoch[r]) + 1 if self.stopped_epoch is not None else self.loss.shape[1]
-        curves = {"loss": self.loss, "accuracy": self.accuracy, "val_loss": self.val_loss,
-                  "val_accuracy": self.val_accuracy}
-        return {k: v[r, :last].tolist() for k, v in curves.items() if v is not None}
-
-    def final_validation_accuracy(self, r: int) -> float | None:
-        """Member r's validation accuracy with the weights it keeps (the best epoch's, with early stopping)."""
-        if self.val_accuracy is None:
-            return None
-        if self.best_epoch is not None:
-            epoch = int(self.best_epoch[r])
-        elif self.stopped_epoch is not None:
-            epoch = int(self.stopped_epoch[r])
-        else:
-            epoch = -1
-        return float(self.val_accuracy[r, epoch])
+def _convert_fields(self) -> None:
+    for f in fields(self):
+        object.__setattr__(self, f.name, SHARED[f.name].convert(getattr(self, f.name)))
 
 
-@dataclass(frozen=True)
-class EpochEnd:
-    """What callbacks see after each epoch: per-member arrays ``[R]`` (validation ones None without data)."""
-
-    epoch: int  # from 0
-    epochs: int
-    loss: np.ndarray
-    accuracy: np.ndarray
-    val_loss: np.ndarray | None
-    val_accuracy: np.ndarray | None
-    active: np.ndarray  # [R] bool: members still training
+#: The trainer's settings: a frozen dataclass with one field per shared setting of the "training" and
+#: "augmentation" groups of :data:`harcnn.core.settings.SHARED` (their names, defaults, and the
+#: schema's checks on construction: ``TrainConfig(epochs=0)`` is a SettingError), made from the
+#: schema so that nothing is declared twice. ``TrainConfig.from_values(config)`` takes them from a
+#: :class:`~harcnn.models.Config`; ``augmenter`` is the :class:`Augmenter` of its augmentation settings.
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    [(name, type(setting.default), field(default=setting.default)) for name, setting in SHARED.items()
+     if setting.group in ("training", "augmentation")],
+    frozen=True,
+    namespace={"__post_init__": _convert_fields, "from_values": classmethod(_from_values),
+               "augmenter": property(lambda self: Augmenter.from_settings(asdict(self))),
+               "to_dict": lambda self: asdict(self), "__module__": __name__},
+)
 
 
 @dataclass
@@ -127,7 +69,8 @@ class Trainer:
 
     config: TrainConfig = field(default_factory=TrainConfig)
     device: str = "cpu"
-    callbacks: Sequence = ()
+    callbacks: Sequence[Callback] = ()
+    state: FitState | None = field(default=None, init=False, repr=False)  # the current (or last) fit
 
     def fit(self, model: EnsembleModel, X: np.ndarray, y: np.ndarray, seeds: Sequence[int],
             validation: tuple[np.ndarray, np.ndarray] | None = None, *, channels: Sequence[str] = (),
@@ -137,8 +80,6 @@ class Trainer:
         ``channels`` names X's channels (rotation turns their ``<sensor>_x/_y/_z`` triplets). With a
         fitted ``standardizer`` the networks see standardized windows; augmentation acts before it,
         on the windows in their physical units."""
-        from harcnn.training.callbacks import EarlyStopping
-
         check_windows(X)
         y = check_labels(y, len(X), model.n_classes)
         cfg, R = self.config, model.n_models
@@ -160,22 +101,21 @@ class Trainer:
                                       weight_decay=cfg.weight_decay, fused=True)
         n = len(X)
         n_batches = -(-n // cfg.batch_size)
-        self.total_steps = cfg.epochs * n_batches
-        scheduler = _lr_scheduler(optimizer, cfg, self.total_steps)
+        state = self.state = FitState(model, cfg.epochs, n_batches)
+        scheduler = _lr_scheduler(optimizer, cfg, state.total_steps)
         if standardizer is not None:  # per batch, after augmentation
             mean = torch.as_tensor(standardizer.mean_, dtype=torch.float32, device=self.device)
             scale = torch.as_tensor(standardizer.scale_, dtype=torch.float32, device=self.device)
-        self.model, self.active, self._frozen = model, np.ones(R, dtype=bool), None
-        self._stop = False
 
         history = History(np.full((R, cfg.epochs), np.nan), np.full((R, cfg.epochs), np.nan),
                           stopped_epoch=np.full(R, cfg.epochs - 1))
         if validation is not None:
             history.val_loss, history.val_accuracy = np.full((R, cfg.epochs), np.nan), np.full((R, cfg.epochs), np.nan)
         for callback in callbacks:
-            callback.on_fit_start(self)
+            callback.on_fit_start(state)
         start = time.perf_counter()
         for epoch in range(cfg.epochs):
+            state.epoch = epoch
             model.train()
             order = torch.as_tensor(np.stack([s.shuffle.permutation(n) for s in streams]), device=self.device)
             loss_sum = torch.zeros(R, device=self.device)
@@ -197,15 +137,14 @@ class Trainer:
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                if self._frozen is not None:
-                    self._restore_frozen()
+                state.restore_stopped()
                 with torch.no_grad():
                     loss_sum += losses.sum(dim=1)
                     correct += (logits.argmax(dim=2) == targets).sum(dim=1)
-                step = epoch * n_batches + b + 1
+                state.step = epoch * n_batches + b + 1
                 for callback in callbacks:
-                    callback.on_step_end(self, step)
-            active = self.active.copy()
+                    callback.on_step_end(state, state.step)
+            active = state.active.copy()
             history.loss[active, epoch] = (loss_sum / n).cpu().numpy()[active]
             history.accuracy[active, epoch] = (correct / n).cpu().numpy()[active]
             val_loss = val_acc = None
@@ -215,43 +154,17 @@ class Trainer:
             logs = EpochEnd(epoch, cfg.epochs, history.loss[:, epoch], history.accuracy[:, epoch], val_loss, val_acc,
                             active)
             for callback in callbacks:
-                callback.on_epoch_end(self, logs)
-            history.stopped_epoch[active & ~self.active] = epoch
-            if self._stop or not self.active.any():
-                history.stopped_epoch[self.active] = epoch
+                callback.on_epoch_end(state, logs)
+            history.stopped_epoch[active & ~state.active] = epoch
+            if state.stopping or not state.active.any():
+                history.stopped_epoch[state.active] = epoch
                 break
         history.truncate(epoch + 1)
         history.seconds = time.perf_counter() - start
         for callback in callbacks:
-            callback.on_fit_end(self, history)
+            callback.on_fit_end(state, history)
         model.eval()
         return history
-
-    # -- steering, for callbacks ------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """End the fit after this epoch (every member keeps its current weights)."""
-        self._stop = True
-
-    def stop_members(self, members: np.ndarray) -> None:
-        """Stop training the members where ``members`` is true: from now on their weights and buffers
-        (batch-norm statistics) stay as they are while the others train on."""
-        members = np.asarray(members, dtype=bool) & self.active
-        if not members.any():
-            return
-        self.active = self.active & ~members
-        frozen = torch.as_tensor(~self.active)
-        R = self.model.n_models
-        self._frozen = (frozen, {k: v.detach().unflatten(0, (R, -1))[frozen.to(v.device)].clone()
-                                 for k, v in self.model.state_dict().items() if v.dim() > 0})
-
-    def _restore_frozen(self) -> None:
-        mask, saved = self._frozen
-        R = self.model.n_models
-        with torch.no_grad():
-            for key, value in self.model.state_dict().items():
-                if key in saved:
-                    value.unflatten(0, (R, -1))[mask.to(value.device)] = saved[key]
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
@@ -260,13 +173,3 @@ def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
     if cfg.lr_schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, total_steps=total_steps)
     return None
-
-
-def check_labels(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:
-    """Labels must be ``n`` integer class indices in ``0..n_classes-1``."""
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise HarcnnError(f"labels must be a vector of {n} class indices, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer) or (n and (y.min() < 0 or y.max() >= n_classes)):
-        raise HarcnnError(f"labels must be integers in 0..{n_classes - 1}")
-    return y.astype(np.int64)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
-__all__ = ["Bool", "Choice", "Config", "Float", "Int", "Ints", "SHARED", "Setting", "SettingError",
-           "model_settings", "settings_for"]
+__all__ = ["Bool", "Choice", "Float", "Int", "Ints", "SHARED", "Setting", "SettingError", "Text"]
 
 
 class SettingError(HarcnnError, ValueError):
@@ -127,7 +126,22 @@ class Ints:
         return "a comma-separated list of integers" + _range_words(self.low, self.high)
 
 
-Kind = Int | Float | Bool | Choice | Ints
+@dataclass(frozen=True)
+class Text:
+    """Any non-empty text (a name, a path, a pattern, a comma-separated list), stripped."""
+
+    what: str = "a text"
+
+    def convert(self, value: Any) -> str:
+        if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+            raise ValueError
+        return str(value).strip()
+
+    def describe(self) -> str:
+        return self.what
+
+
+Kind = Int | Float | Bool | Choice | Ints | Text
 
 
 def _in_range(number: int, low: int | None, high: int | None) -> int:
@@ -144,14 +158,26 @@ def _range_words(low: float | None, high: float | None) -> str:
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its name, kind (type and range), default, help and group; ``flag`` and ``metavar``
+    are its command-line option (default ``--name-with-dashes`` and ``VALUE``). A default of None means
+    "not given" (detected or left to the data), and None is then a valid value."""
+
     name: str
     kind: Kind
     default: Any
     help: str
-    group: str  # "model", "data", "training" or "augmentation"
+    group: str  # "model", "data", "training", "augmentation"; data options: "dataset", "reading"
+    flag: str = ""
+    metavar: str = "VALUE"
+
+    def __post_init__(self) -> None:
+        if not self.flag:
+            object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
 
     def convert(self, value: Any) -> Any:
         """The canonical value, or a :class:`SettingError` naming the setting and what it accepts."""
+        if value is None and self.default is None:
+            return None
         try:
             return self.kind.convert(value)
         except (TypeError, ValueError, OverflowError):
@@ -159,6 +185,8 @@ class Setting:
                                f"{self.name} takes {self.kind.describe()}") from None
 
     def describe(self) -> str:
+        if self.default is None:
+            return self.kind.describe()
         return f"{self.kind.describe()}; default {show_value(self.default, quote=True)}"
 
 
@@ -214,86 +242,9 @@ ALIASES = MappingProxyType({"kernel": "kernel_size", "kernels": "kernel_sizes", 
                             "batch": "batch_size"})
 
 
-def model_settings(model: str) -> Mapping[str, Setting]:
-    """The model's own settings (declared with the model in :mod:`harcnn.models`)."""
-    from harcnn.models.registry import model_class
-
-    return model_class(model).settings
-
-
-def settings_for(model: str) -> dict[str, Setting]:
-    """Every setting of ``model``: its own, then the shared ones."""
-    return {**model_settings(model), **SHARED}
-
-
 def canonical_name(name: str) -> str:
     name = str(name).strip().replace("-", "_")
     return ALIASES.get(name, name)
-
-
-@dataclass(frozen=True)
-class Config:
-    """A complete, checked set of settings for one model (the model's own and the shared ones).
-
-    >>> Config.from_flat({"model": "cnn", "kernel": "5", "standardize": "yes"}).values["kernel_size"]
-    5
-    """
-
-    model: str = "cnn"
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        schema = settings_for(self.model)
-        unknown = sorted(set(self.values) - set(schema))
-        if unknown:
-            raise SettingError(f"unknown setting {', '.join(map(repr, unknown))} for model {self.model!r}; "
-                               f"its settings are: {', '.join(schema)} (see 'harcnn models {self.model}')")
-        complete = {name: s.convert(self.values[name]) if name in self.values else s.default
-                    for name, s in schema.items()}
-        object.__setattr__(self, "values", complete)
-
-    @classmethod
-    def from_flat(cls, values: Mapping[str, Any], *, where: str = "") -> "Config":
-        """From one flat mapping (``model`` plus any settings); ``where`` prefixes error messages."""
-        flat = {canonical_name(k): v for k, v in values.items()}
-        try:
-            model = str(flat.pop("model", "cnn"))
-            return cls(model, flat)
-        except HarcnnError as error:
-            raise type(error)(f"{where}{error}") from None
-
-    def replace(self, **changes: Any) -> "Config":
-        flat = {**self.to_flat(), **changes}
-        return Config.from_flat(flat)
-
-    def to_flat(self) -> dict[str, Any]:
-        """The complete configuration, defaults included (what ``config_id`` hashes)."""
-        return {"model": self.model, **self.values}
-
-    @property
-    def config_id(self) -> str:
-        from harcnn.provenance import config_id
-
-        return config_id(self.to_flat())
-
-    @property
-    def model_params(self) -> dict[str, Any]:
-        return {name: self.values[name] for name in model_settings(self.model)}
-
-    def group(self, name: str) -> dict[str, Any]:
-        """The shared settings of one group (``"data"``, ``"training"``, ``"augmentation"``)."""
-        return {k: self.values[k] for k, s in SHARED.items() if s.group == name}
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
-
-    def describe(self, only_changed: bool = False) -> str:
-        defaults = Config(self.model)
-        return ", ".join(f"{k}={show_value(v, quote=True)}" for k, v in self.values.items()
-                         if not only_changed or v != defaults.values[k])
 
 
 def parse_assignments(items: Iterable[str], what: str = "KEY=VALUE") -> dict[str, str]:
@@ -355,7 +306,6 @@ def read_settings_file(path: str | os.PathLike, *, tables: Iterable[str] = ("set
         raise SettingError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}; expected "
                            f"{', '.join(sorted(known))}")
     _check_tables(data, path, set(tables), reader)
-    _check_file_settings(data["settings"], where=f"{path}: ")
     return data
 
 
@@ -369,31 +319,3 @@ def _check_tables(data: Mapping[str, Any], path: os.PathLike, tables: set[str], 
     if "baseline" in data and "grid" not in tables:
         raise SettingError(f"{path}: baseline names one configuration of a [grid] table, for "
                            f"'{FILE_TABLES['grid'][0]} {path}'; '{reader}' reads {reads} only")
-
-
-def _check_file_settings(values: Mapping[str, Any], *, where: str = "") -> None:
-    """Every value of a ``[settings]`` table through the schema, also one the command line overrides (which
-    would never reach a :class:`Config`): by the file's model where it has the setting, else by any model
-    that has it. Unknown names are left to the command, which knows its models."""
-    from harcnn.models.registry import list_models, model_class
-
-    flat = {canonical_name(k): v for k, v in values.items()}
-    model = flat.pop("model", None)
-    try:
-        if model is not None:
-            model_class(str(model))
-        for name, value in flat.items():
-            models = [str(model)] if model is not None and name in settings_for(str(model)) else list_models()
-            refusals = [_refusal(settings_for(m)[name], value) for m in models if name in settings_for(m)]
-            if refusals and all(refusals):
-                raise refusals[0]
-    except SettingError as error:
-        raise SettingError(f"{where}{error}") from None
-
-
-def _refusal(setting: Setting, value: Any) -> SettingError | None:
-    try:
-        setting.convert(value)
-    except SettingError as error:
-        return error
-    return None

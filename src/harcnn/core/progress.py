@@ -1,7 +1,7 @@
 """Progress for a person: a bar on a terminal, plain lines in a file or a CI log.
 
 A redrawn bar written to a file repeats itself line after line; so off a terminal only the lines
-(one per finished job, written with :meth:`Progress.write`) appear, and the bar stays silent.
+(one per finished job, written with :meth:`ProgressBar.write`) appear, and the bar stays silent.
 """
 
 from __future__ import annotations

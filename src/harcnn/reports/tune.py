@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harcnn.experiments.report import _CSS, REPORT_NAME, _e, _figure_html, _read_csv, _table_html
-from harcnn.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
-from harcnn.provenance import current_versions
+from harcnn.reports.html import _CSS, REPORT_NAME, _e, _figure_html, _read_csv, _table_html
+from harcnn.core.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
+from harcnn.core.provenance import current_versions
 
 FIGURES = {
     "history.png": ("plot_optimization_history", "Search history: every trial's validation accuracy, and the best "

@@ -7,7 +7,7 @@
 
 ``__init__`` only stores parameters (scikit-learn's rule), so ``clone``, ``GridSearchCV`` and
 ``cross_val_score(..., groups=subjects, cv=GroupKFold(5))`` work. Every setting of the schema
-(:mod:`harcnn.settings`) is a parameter; ``None`` means the model's default. It trains through
+(:mod:`harcnn.core.settings`) is a parameter; ``None`` means the model's default. It trains through
 the same path as ``harcnn evaluate`` and ``harcnn train`` (:func:`harcnn.training.fit.fit_networks`).
 With ``n_models > 1`` the members are trained together and their probabilities averaged.
 
@@ -31,11 +31,12 @@ from sklearn.utils.validation import column_or_1d
 
 from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.transforms import check_windows
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import list_models
-from harcnn.settings import SHARED, Config, model_settings
+from harcnn.core.settings import SHARED
+from harcnn.models.config import Config, model_settings
 from harcnn.training.callbacks import Progress
-from harcnn.training.fit import train_model
+from harcnn.serving.train import train_model
 
 #: Every setting name of every model and the shared ones: the estimator's setting parameters.
 SETTING_NAMES = tuple(dict.fromkeys([name for m in list_models() for name in model_settings(m)] + list(SHARED)))
@@ -55,7 +56,7 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
     units and the recording preprocessing, which a saved model needs to predict recordings; without
     it the rate is unknown and channels are named ``channel_0``...), and every setting.
 
-    ``fit`` sets ``model_`` (a :class:`~harcnn.artifact.TrainedModel`), ``classes_``, ``history_``
+    ``fit`` sets ``model_`` (a :class:`~harcnn.serving.artifact.TrainedModel`), ``classes_``, ``history_``
     and ``n_features_in_`` (channels).
     """
 

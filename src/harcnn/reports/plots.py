@@ -4,7 +4,7 @@ architecture diagrams.
 Every figure is drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas attached
 explicitly, so no display is ever needed or touched and ``pyplot``'s global state (and a notebook's
 chosen backend) is left alone. Each function renders the PNG to memory, writes it with
-:func:`harcnn.io.atomic_write_bytes` (a figure file is complete or absent) and returns its path.
+:func:`harcnn.core.io.atomic_write_bytes` (a figure file is complete or absent) and returns its path.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from harcnn.data.transforms import remove_overlap
-from harcnn.errors import HarcnnError
-from harcnn.io import atomic_write_bytes
-from harcnn.outputs import PRODUCER, OutputKind, file_head
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_bytes
+from harcnn.core.outputs import PRODUCER, OutputKind, file_head
 
 if TYPE_CHECKING:
-    from harcnn.predict import Prediction
+    from harcnn.serving.prediction import Prediction
 
 __all__ = [
     "DPI",

@@ -8,7 +8,7 @@ Two feature sets:
   whose sampling rate is known. UCI HAR's 7,352 training windows take well under a second.
 * ``"engineered"``: a dataset's own feature vectors (UCI HAR's 561, ``extras["features"]``), only
   where every window has them; the shared UCI HAR copy lacks ``X_test.txt``, and asking for them
-  there is a clear :class:`~harcnn.errors.DataError`, not a crash.
+  there is a clear :class:`~harcnn.core.errors.DataError`, not a crash.
 
 Both go through ``StandardScaler`` (fitted on each fold's training windows only) and a linear SVM
 (``LinearSVC``) or a multinomial logistic regression.
@@ -24,10 +24,10 @@ import torch
 
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Protocol
-from harcnn.errors import DataError, HarcnnError
-from harcnn.metrics import accuracy, confusion_counts, macro_f1, per_class_metrics
+from harcnn.core.errors import DataError, HarcnnError
+from harcnn.core.metrics import accuracy, confusion_counts, macro_f1, per_class_metrics
 from harcnn.models.statistics import window_statistics
-from harcnn.outputs import OutputKind, json_keys
+from harcnn.core.outputs import OutputKind, json_keys
 
 CLASSIFIERS = ("linear_svm", "logreg")
 FEATURE_SETS = ("raw", "engineered")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 __all__ = [
     "FLOOR", "METHODS", "HMMSmoother", "OnlineSmoother", "choose_unknown_threshold", "majority_smooth",
@@ -384,7 +384,7 @@ def majority_smooth(probabilities: np.ndarray, width: int, *, causal: bool = Fal
 
 def runs(contiguous: np.ndarray) -> list[slice]:
     """The gap-free stretches of ``n`` windows: ``contiguous[i]`` (length n-1) says window i+1
-    directly follows window i (:func:`harcnn.timeline.window_spans` gives it)."""
+    directly follows window i (:func:`harcnn.serving.timeline.window_spans` gives it)."""
     c = np.asarray(contiguous)
     if c.ndim != 1 or c.dtype != bool:
         raise HarcnnError(f"contiguous must be a 1-D array of booleans (length n-1), got {c.dtype} "

@@ -9,7 +9,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 
 def json_default(obj: Any) -> Any:
@@ -43,7 +43,7 @@ def digest(obj: Any, length: int = 12) -> str:
 
 
 def config_id(flat_config: Mapping[str, Any]) -> str:
-    """Short, stable id of a complete configuration (:meth:`harcnn.settings.Config.to_flat`).
+    """Short, stable id of a complete configuration (:meth:`harcnn.models.Config.to_flat`).
 
     The values are canonical (every setting converts its own), so ``0`` and ``0.0`` give one id.
     """

@@ -14,7 +14,7 @@ Every command that writes, and every Python function that saves, checks each out
    folder by its ``results.sqlite`` (a search folder also by its ``optuna.sqlite``), predictions,
    segments and scores by their columns or keys, a figure by its PNG ``Software`` tag, an ONNX model by
    its ``producer`` property, a report page by its title. Each kind says so where it is written
-   (``MODEL_FOLDER`` in :mod:`harcnn.artifact`, ...). Nothing else that exists is ever written over or
+   (``MODEL_FOLDER`` in :mod:`harcnn.serving.artifact`, ...). Nothing else that exists is ever written over or
    deleted: an existing file, or a folder that is not empty, is refused unless it is an output of the
    same kind (a folder that is replaced: holding nothing but what harcnn writes there), and that is
    replaced only when the user says so (``--force`` on the command line, ``overwrite=True`` in Python),
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
+from harcnn.core.errors import HarcnnError
 
 __all__ = ["OutputKind", "check_output", "check_outputs_differ", "csv_header", "file_head", "json_keys",
-           "replace_folder", "sqlite_schema", "write_folder"]
+           "replace_folder", "write_folder"]
 
 #: The tag harcnn's PNG figures carry (their ``Software`` text chunk) and its ONNX models' ``producer``.
 PRODUCER = "harcnn"
@@ -188,26 +188,6 @@ def json_keys(path: Path) -> set[str]:
     if not all(isinstance(obj, dict) for obj in objects):
         return set()
     return set.intersection(*(set(obj) for obj in objects))
-
-
-def sqlite_schema(path: Path) -> tuple[int, set[str]] | None:
-    """``(user_version, table names)`` of an SQLite database file, read-only; None when it is not one."""
-    import sqlite3
-
-    if not Path(path).is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return int(version), tables
 
 
 # ---------------------------------------------------------------------------------------- writing folders

@@ -28,9 +28,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harcnn.errors import HarcnnError
-from harcnn.io import atomic_write_text
-from harcnn.outputs import OutputKind, file_head
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_text
+from harcnn.core.text import natural_key
+from harcnn.core.outputs import OutputKind, file_head
 
 __all__ = ["render_report", "REPORT_FILE", "REPORT_NAME", "ordered_pngs", "caption_for"]
 
@@ -77,11 +78,6 @@ pre { background: #f6f8fa; padding: .8em; overflow-x: auto; }
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort key that orders numbers by value: subject 2 before 10, fig2 before fig10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def ordered_pngs(folder: str | os.PathLike) -> list[Path]:

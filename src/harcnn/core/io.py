@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harcnn.provenance import json_default
+from harcnn.core.provenance import json_default
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

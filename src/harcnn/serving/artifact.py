@@ -19,7 +19,7 @@ training recipe is kept as it was written (renaming a training setting never bre
 
 The folder is written atomically: into a hidden temporary folder beside ``DIR`` that is renamed to
 ``DIR`` when complete, so a crash never leaves a half-written model that loads. :func:`load_model`
-raises :class:`~harcnn.errors.HarcnnError` with one line naming the problem: missing files, bad
+raises :class:`~harcnn.core.errors.HarcnnError` with one line naming the problem: missing files, bad
 JSON, a weights file whose hash does not match, tensors that do not fit, an unknown model.
 """
 
@@ -37,10 +37,10 @@ import numpy as np
 
 from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
-from harcnn.errors import DataError, HarcnnError
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import EnsembleModel, create_model
-from harcnn.outputs import OutputKind, check_output, write_folder
-from harcnn.provenance import current_versions, json_default
+from harcnn.core.outputs import OutputKind, check_output, write_folder
+from harcnn.core.provenance import current_versions, json_default
 from harcnn.training.inference import average_probabilities, predict_proba
 
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "MODEL_FOLDER", "TrainedModel", "load_model"]
@@ -146,10 +146,6 @@ class TrainedModel:
         """Predicted class indices ``[n]`` (int64), in ``class_names`` order."""
         return self.predict_proba(windows).argmax(axis=1).astype(np.int64)
 
-    def predict_activities(self, windows: np.ndarray) -> list[str]:
-        """Predicted class names, one per window."""
-        return [self.class_names[i] for i in self.predict(windows)]
-
     def score(self, windows: np.ndarray, labels: np.ndarray) -> float:
         """Accuracy of the (averaged) prediction against class indices ``labels``."""
         return float((self.predict(windows) == np.asarray(labels)).mean())
@@ -163,7 +159,7 @@ class TrainedModel:
 def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Each member's accuracy on ``(X, y)`` and the ensemble's (averaged probabilities), per-class
     metrics and the confusion matrix of the ensemble."""
-    from harcnn.metrics import accuracy, confusion_counts, per_class_metrics
+    from harcnn.core.metrics import accuracy, confusion_counts, per_class_metrics
 
     members = trained.predict_proba_members(X)  # [R, n, K]
     ensemble = average_probabilities(members).astype(np.float32).argmax(axis=1)
@@ -180,7 +176,7 @@ def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, 
 
 
 def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes: int) -> dict[str, Any]:
-    from harcnn.provenance import config_id
+    from harcnn.core.provenance import config_id
 
     return {
         "format": ARTIFACT_FORMAT,
@@ -216,7 +212,7 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
     """Write ``trained`` as an artifact folder at ``path`` (atomically; see the module docstring).
 
     ``path`` must be new, an empty folder, or with ``overwrite`` a model folder harcnn saved
-    (:func:`harcnn.outputs.check_output`): nothing else is ever replaced."""
+    (:func:`harcnn.core.outputs.check_output`): nothing else is ever replaced."""
     from safetensors.torch import save as save_tensors
 
     target = check_output(path, MODEL_FOLDER, replace=overwrite)
