@@ -281,24 +281,23 @@ def relu_dropout_max_pool(h: torch.Tensor, dropout: EnsembleDropout, pool_size: 
     """``max_pool(dropout(relu(h)), pool_size)`` on conv layout ``[B, L, D]``.
 
     While training with pooling by 2 it is one autograd node with the same values and gradients
-    (the same float operations) and fewer passes over the activations: it saves a 1-byte route
-    per step (which step of each pair takes the gradient) instead of the ReLU output, the dropout
-    mask and the pooling choice, and its backward is one product.
+    (the same float operations) and fewer passes over the activations: it saves one route tensor
+    (which step of each pair takes the gradient, times the dropout scale) instead of the ReLU
+    output, the dropout mask and the pooling choice, and its backward is one product.
     """
     if pool_size != 2 or not dropout.training or dropout.p == 0.0 or not (torch.is_grad_enabled() and h.requires_grad):
         return max_pool(dropout(F.relu(h)), pool_size)
-    mask = dropout.mask(h)
-    scale = mask.new_tensor(1.0 / (1.0 - dropout.p)).item()  # the mask's non-zero value, rounded to its dtype
-    return _ReluDropoutMaxPool2.apply(h, mask, scale)
+    return _ReluDropoutMaxPool2.apply(h, dropout.mask(h), 1.0 / (1.0 - dropout.p))
 
 
 class _ReluDropoutMaxPool2(torch.autograd.Function):
     """The fused node of :func:`relu_dropout_max_pool` (pooling by 2; ``mask`` holds 0 or ``scale``).
 
     With ``d = h * mask`` (= relu(h) * mask wherever it is positive), the output of a pair is
-    ``max(d0, d1, 0)``; the gradient ``g * scale`` goes to the first step when ``d0 >= d1`` (as
+    ``max(d0, d1, 0)``; the gradient times ``scale`` goes to the first step when ``d0 >= d1`` (as
     ``max_pool1d``), else to the second, and only where that output is positive (there the step
-    was kept by dropout and passed by the ReLU).
+    was kept by dropout and passed by the ReLU). All of it in h's dtype: comparisons that make
+    bool tensors, and products of bool and bf16 tensors, are several times slower on a CPU.
     """
 
     @staticmethod
@@ -307,20 +306,20 @@ class _ReluDropoutMaxPool2(torch.autograd.Function):
         pairs = torch.mul(h[:, :2 * n], mask[:, :2 * n]).unflatten(1, (n, 2))  # [B, n, 2, D]
         first, second = pairs[:, :, 0], pairs[:, :, 1]
         out = torch.maximum(first, second).clamp_min_(0)
-        positive = out > 0
-        route = torch.empty(pairs.shape, dtype=torch.bool, device=h.device)
-        torch.ge(first, second, out=route[:, :, 0])
-        torch.logical_not(route[:, :, 0], out=route[:, :, 1])
-        route.logical_and_(positive.unsqueeze(2))
+        kept = torch.sign(out).mul_(scale)  # scale where the output is positive, else 0
+        route = torch.empty_like(pairs)
+        first_wins = torch.sign(first - second).add_(1).clamp_(max=1)  # 1 where first >= second, else 0
+        torch.mul(first_wins, kept, out=route[:, :, 0])
+        torch.sub(kept, route[:, :, 0], out=route[:, :, 1])
         ctx.save_for_backward(route)
-        ctx.length, ctx.scale = h.shape[1], scale
+        ctx.length = h.shape[1]
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         (route,) = ctx.saved_tensors
-        grad_h = torch.mul(grad.mul(ctx.scale).unsqueeze(2), route).flatten(1, 2)
+        grad_h = torch.mul(grad.unsqueeze(2), route).flatten(1, 2)
         if grad_h.shape[1] != ctx.length:
             grad_h = F.pad(grad_h, (0, 0, 0, ctx.length - grad_h.shape[1]))
         return grad_h, None, None
