@@ -7,8 +7,8 @@ from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
-                                  to_conv_layout)
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense,
+                                  relu_dropout_max_pool, to_conv_layout)
 from harcnn.models.registry import register_model
 from harcnn.core.settings import Float, Int
 
@@ -60,7 +60,6 @@ class CNN(EnsembleModel):
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
         h = F.relu(self.conv1(h))
-        h = F.relu(self.conv2(h))
-        h = max_pool(self.dropout(h), self.pool_size)
+        h = relu_dropout_max_pool(self.conv2(h), self.dropout, self.pool_size)
         h = F.relu(self.dense(conv_to_dense(h, self.n_models)))
         return self.head(h)

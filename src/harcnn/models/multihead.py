@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
-                                  to_conv_layout)
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense,
+                                  relu_dropout_max_pool, to_conv_layout)
 from harcnn.models.registry import register_model
 from harcnn.core.settings import Float, Int, Ints
 
@@ -59,6 +59,6 @@ class MultiHeadCNN(EnsembleModel):
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
-        heads = [conv_to_dense(max_pool(drop(F.relu(conv(h))), self.pool_size), self.n_models)
+        heads = [conv_to_dense(relu_dropout_max_pool(conv(h), drop, self.pool_size), self.n_models)
                  for conv, drop in zip(self.convs, self.dropouts)]
         return self.head(F.relu(self.dense(torch.cat(heads, dim=2))))
