@@ -290,6 +290,22 @@ def relu_dropout_max_pool(h: torch.Tensor, dropout: EnsembleDropout, pool_size: 
     return _ReluDropoutMaxPool2.apply(h, dropout.mask(h), 1.0 / (1.0 - dropout.p))
 
 
+class MaxPool(nn.Module):
+    """Max pooling over time on conv layout (:func:`max_pool`) as a module; with a ``dropout`` given to
+    the call, ReLU -> dropout -> max pooling (:func:`relu_dropout_max_pool`). A module, so that a diagram
+    (:mod:`harcnn.models.summary`) sees the pooled shape."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, h: torch.Tensor, dropout: EnsembleDropout | None = None) -> torch.Tensor:
+        return max_pool(h, self.size) if dropout is None else relu_dropout_max_pool(h, dropout, self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
 class _ReluDropoutMaxPool2(torch.autograd.Function):
     """The fused node of :func:`relu_dropout_max_pool` (pooling by 2; ``mask`` holds 0 or ``scale``).
 
@@ -362,9 +378,15 @@ def ensemble_batch_norm(n_models: int, channels: int) -> EnsembleBatchNorm:
     return EnsembleBatchNorm(n_models * channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
-def global_average_pool(h: torch.Tensor, n_models: int) -> torch.Tensor:
-    """Conv layout ``[B, L, R*C]`` -> dense layout ``[R, B, C]`` (mean over time)."""
-    return h.mean(dim=1).unflatten(1, (n_models, -1)).transpose(0, 1)
+class GlobalAveragePool(nn.Module):
+    """The mean over time: conv layout ``[B, L, R*C]`` -> dense layout ``[R, B, C]``."""
+
+    def __init__(self, n_models: int):
+        super().__init__()
+        self.n_models = n_models
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.mean(dim=1).unflatten(1, (self.n_models, -1)).transpose(0, 1)
 
 
 def to_sequence_layout(x: torch.Tensor, n_models: int) -> torch.Tensor:
