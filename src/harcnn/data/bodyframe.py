@@ -76,6 +76,9 @@ HIGH_CONFIDENCE_AGREEMENT = 0.7
 CHANGE_MIN_DEG = 40.0
 CHANGE_MIN_WALK_S = 10.0  # walking needed on each side of a change of orientation
 CHANGE_WINDOW_S = 30.0  # the walking on each side that a change is judged by
+CHANGE_GUARD_S = 5.0  # more walking between a change and the next one
+CHANGE_TILT_DEG = 30.0  # a change that tilts "up" less than this is a turn about "up"
+CHANGE_MIN_YAW_DEG = 75.0
 MIN_RATE_HZ = 10.0
 BOOTSTRAP_DRAWS = 50
 
@@ -419,66 +422,114 @@ def _frame(stats: BlockStats, first: int, stop: int, start_sample: int, stop_sam
                      math.nan, math.nan)
 
 
-def _walking_side(stats: BlockStats, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(up, forward, votes)`` of these walking blocks: the forward axis with its sign, and every
-    block's forward-sign vote for it."""
+# --------------------------------------------------------------------------- changes of orientation
+
+
+def _walking_side(stats: BlockStats, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(up, forward)`` of these walking blocks, the forward axis with its sign."""
     up, forward = frame_axes(stats, blocks)
     votes = sign_features(stats, blocks, up, forward) @ SIGN_WEIGHTS
-    sign = 1.0 if votes.sum() >= 0 else -1.0
-    return up, sign * forward, sign * votes
+    return up, forward if votes.sum() >= 0 else -forward
 
 
-def _walking_rotation(stats: BlockStats, blocks: np.ndarray) -> np.ndarray:
-    """The walking frame's rotation of these blocks, without its spread (for comparisons)."""
-    up, forward, _ = _walking_side(stats, blocks)
-    return CANONICAL.T @ _body_axes(up, forward)
+def _fit(stats: BlockStats, blocks: np.ndarray, up: np.ndarray, forward: np.ndarray, votes: bool) -> np.ndarray:
+    """How well each walking block fits a frame turned about "up": the share of its horizontal
+    step-band energy along ``forward`` rather than across (-1 to 1); with ``votes`` instead its
+    forward-sign vote, squashed (tanh of a fifth of it), for frames that differ only there."""
+    if votes:
+        return np.tanh(sign_features(stats, blocks, up, forward) @ SIGN_WEIGHTS / 5)
+    left = _cross(up, forward)
+    along = np.einsum("i,kij,j->k", forward, stats.step_cov[blocks], forward)
+    across = np.einsum("i,kij,j->k", left, stats.step_cov[blocks], left)
+    return (along - across) / np.maximum(along + across, 1e-300)
 
 
-def _split_contrast(stats: BlockStats, before: np.ndarray, after: np.ndarray) -> tuple[float, float, float]:
-    """``(tilt, yaw, degrees)`` between the walking blocks before and after a split: the angle between
-    their ups; the angle between their forward axes as lines once the after side is turned onto the
-    before side's up, plus 90 degrees times how far their forward-sign votes disagree (0-2); and the
-    angle between their frames. The first two grow as each side holds less of the other's samples, so
-    they peak at a change: the tilt at a change that turns "up", the yaw at one about "up"."""
-    up_before, forward_before, votes_before = _walking_side(stats, before)
-    up_after, forward_after, votes_after = _walking_side(stats, after)
-    along = float((_smallest_rotation(up_after, up_before) @ forward_after) @ forward_before)
-    agree_before = votes_before.sum() / max(np.abs(votes_before).sum(), 1e-300)
-    agree_after = math.copysign(1.0, along) * votes_after.sum() / max(np.abs(votes_after).sum(), 1e-300)
-    tilt = math.degrees(math.acos(float(np.clip(up_before @ up_after, -1, 1))))
-    yaw = math.degrees(math.acos(min(1.0, abs(along)))) + 90 * (agree_before - agree_after)
-    degrees = rotation_angle(_body_axes(up_after, forward_after), _body_axes(up_before, forward_before))
-    return tilt, yaw, degrees
-
-
-def _largest_split(stats: BlockStats, walking: np.ndarray, newest_only: bool = False) -> tuple[int, float] | None:
-    """``(split, degrees)``: a split of the walking blocks (an index into ``walking``) where the
-    walking just before and just after it (at least :data:`CHANGE_MIN_WALK_S` and at most
-    :data:`CHANGE_WINDOW_S` of it each) differ most, and the angle between their frames: of the split
-    with the largest tilt and the one with the largest yaw (:func:`_split_contrast`), the one whose
-    frames differ more; None when there is too little walking. ``newest_only`` (the streaming check):
-    only the splits with less than :data:`CHANGE_WINDOW_S` of walking after them, and None while the
-    best of them is the newest (a change may lie beyond it, its after side still mixed)."""
+def _sides(stats: BlockStats, walking: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """The walking blocks within :data:`CHANGE_WINDOW_S` of walking before and after a split."""
     seconds = np.concatenate([[0.0], np.cumsum(stats.count[walking]) / stats.rate])
-    rows = []
-    for split in range(1, len(walking)):
-        after = seconds[-1] - seconds[split]
-        if seconds[split] < CHANGE_MIN_WALK_S or after < CHANGE_MIN_WALK_S or (newest_only and after >= CHANGE_WINDOW_S):
-            continue
-        first = np.searchsorted(seconds, seconds[split] - CHANGE_WINDOW_S)
-        stop = np.searchsorted(seconds, seconds[split] + CHANGE_WINDOW_S, side="right") - 1
-        rows.append((split, *_split_contrast(stats, walking[first:split], walking[split:stop])))
-    if not rows:
+    first = np.searchsorted(seconds, seconds[split] - CHANGE_WINDOW_S)
+    stop = np.searchsorted(seconds, seconds[split] + CHANGE_WINDOW_S, side="right") - 1
+    return walking[first:split], walking[split:stop]
+
+
+def _split_angles(stats: BlockStats, walking: np.ndarray, split: int) -> tuple[float, float]:
+    """``(tilt, degrees)``: the angles between the ups and between the frames of the walking just
+    before and just after a split."""
+    before, after = _sides(stats, walking, split)
+    (up, forward), (after_up, after_forward) = _walking_side(stats, before), _walking_side(stats, after)
+    tilt = math.degrees(math.acos(float(np.clip(up @ after_up, -1, 1))))
+    return tilt, rotation_angle(_body_axes(up, forward), _body_axes(after_up, after_forward))
+
+
+def _gravity_contrast(stats: BlockStats, walking: np.ndarray, split: int) -> float:
+    """``|a| + |b| - |a + b|`` for the summed acceleration ``a`` and ``b`` of the walking just before
+    and just after a split: it peaks where the walking gravity turns (each side holds one direction)."""
+    before, after = _sides(stats, walking, split)
+    a, b = stats.acc_sum[before].sum(0), stats.acc_sum[after].sum(0)
+    return float(np.linalg.norm(a) + np.linalg.norm(b) - np.linalg.norm(a + b))
+
+
+def _refine_turn(stats: BlockStats, walking: np.ndarray, split: int, eligible: np.ndarray) -> int:
+    """For frames turned about "up": the split among ``eligible`` near ``split`` where the blocks
+    before fit the frame of the walking just before ``split`` best and those after the frame after it
+    (the largest cumulative sum of :func:`_fit` differences)."""
+    before, after = _sides(stats, walking, split)
+    first = split - len(before)
+    blocks = walking[first:split + len(after)]
+    up, forward = _walking_side(stats, before)
+    after_up, after_forward = _walking_side(stats, after)
+    sign_only = rotation_angle(_body_axes(up, forward), _body_axes(after_up, -after_forward)) < CHANGE_MIN_DEG
+    difference = (_fit(stats, blocks, up, forward, sign_only)
+                  - _fit(stats, blocks, after_up, after_forward, sign_only))
+    cumulative = np.concatenate([[0.0], np.cumsum(difference)])
+    score = 2 * cumulative - cumulative[-1]  # how much better the blocks before fit before, and after after
+    candidates = [int(i) for i in eligible if first < i < first + len(blocks)]
+    return max(candidates, key=lambda i: score[i - first]) if candidates else split
+
+
+def _largest_split(stats: BlockStats, walking: np.ndarray, newest_only: bool = False,
+                   guard: tuple[float, float] = (0.0, 0.0)) -> tuple[int, float] | None:
+    """``(split, degrees)``: the most likely change among the splits of the walking blocks (indices into
+    ``walking``) with at least :data:`CHANGE_MIN_WALK_S` of walking on each side, and the angle between
+    the frames of the walking just before and after it (:data:`CHANGE_WINDOW_S` at most). The split
+    where the walking gravity turns most (:func:`_gravity_contrast`) when it turns by
+    :data:`CHANGE_TILT_DEG` or more; else, for a turn about "up", the split where the frames differ
+    most, moved to where the blocks fit them best (:func:`_refine_turn`) unless that undoes the change. None when there is too little
+    walking. ``guard``: seconds of walking more to keep from the first and the last block (edges that
+    are changes). ``newest_only`` (the streaming check): only splits with less than
+    :data:`CHANGE_WINDOW_S` of walking after them, and None while the best is the newest of them (a
+    change may lie beyond it)."""
+    seconds = np.concatenate([[0.0], np.cumsum(stats.count[walking]) / stats.rate])
+    after = seconds[-1] - seconds
+    eligible = np.flatnonzero((seconds >= CHANGE_MIN_WALK_S + guard[0]) & (after >= CHANGE_MIN_WALK_S + guard[1])
+                              & ((after < CHANGE_WINDOW_S) | (not newest_only)))
+    if not eligible.size:
         return None
-    by_tilt, by_yaw = max(rows, key=lambda r: r[1]), max(rows, key=lambda r: r[2])
-    best = max(by_tilt, by_yaw, key=lambda r: r[3])
-    return None if newest_only and best is rows[-1] else (best[0], best[3])
+    split = int(max(eligible, key=lambda i: _gravity_contrast(stats, walking, i)))
+    tilt, degrees = _split_angles(stats, walking, split)
+    if tilt < CHANGE_TILT_DEG:
+        split = int(max(eligible, key=lambda i: _split_angles(stats, walking, i)[1]))
+        refined = _refine_turn(stats, walking, split, eligible)
+        if _is_change(*_split_angles(stats, walking, refined)) or not _is_change(*_split_angles(stats, walking, split)):
+            split = refined  # (downstairs votes can pull the refinement off a change of the sign alone)
+        degrees = _split_angles(stats, walking, split)[1]
+    if newest_only and split == eligible[-1]:
+        return None
+    return split, degrees
 
 
-def _find_change(stats: BlockStats, walking: np.ndarray, newest_only: bool = False) -> int | None:
-    """The split of :func:`_largest_split` when its angle exceeds :data:`CHANGE_MIN_DEG`."""
-    found = _largest_split(stats, walking, newest_only)
-    return found[0] if found is not None and found[1] > CHANGE_MIN_DEG else None
+def _is_change(tilt: float, degrees: float) -> bool:
+    """Whether frames this far apart (and their ups ``tilt`` apart) mean the phone moved: by more than
+    :data:`CHANGE_MIN_DEG`, or :data:`CHANGE_MIN_YAW_DEG` for a turn about "up" (the forward axis of
+    the stairs can differ from the level walking's by 60 degrees)."""
+    return degrees > (CHANGE_MIN_DEG if tilt >= CHANGE_TILT_DEG else CHANGE_MIN_YAW_DEG)
+
+
+def _find_change(stats: BlockStats, walking: np.ndarray, newest_only: bool = False,
+                 guard: tuple[float, float] = (0.0, 0.0)) -> int | None:
+    """The split of :func:`_largest_split` when it is a change (:func:`_is_change`)."""
+    found = _largest_split(stats, walking, newest_only, guard)
+    return found[0] if found is not None and _is_change(*_split_angles(stats, walking, found[0])) else None
 
 
 def largest_change(stats: BlockStats) -> tuple[int, float] | None:
@@ -489,40 +540,58 @@ def largest_change(stats: BlockStats) -> tuple[int, float] | None:
     return None if found is None else (int(walking[found[0]]), found[1])
 
 
-def _change_block(stats: BlockStats, turn: np.ndarray, lo: int, hi: int) -> int:
-    """The block boundary in ``[lo, hi]`` where the jump of gravity (the mean acceleration of the two
-    blocks on each side) is best explained by ``turn``, the rotation between the phone's orientations
-    before and after (``v_after = turn @ v_before``)."""
+def _change_boundary(stats: BlockStats, walking: np.ndarray, split: int, first: int) -> int:
+    """The block where the phone moved, for a change found at ``split`` of the ``walking`` blocks (none
+    before block ``first``): a boundary from the last walking block before the split to the first one
+    after it, where the jump of gravity (the mean acceleration of the two blocks on each side) is best
+    explained by the turn between the frames before and after; the middle of that stretch when the
+    turn tilts "up" by less than :data:`CHANGE_TILT_DEG` (gravity then barely jumps)."""
+    before, after = _sides(stats, walking, split)
+    up, forward = _walking_side(stats, before)
+    after_up, after_forward = _walking_side(stats, after)
+    lo, hi = max(int(walking[split - 1]), first + 1), int(walking[split]) + 1
+    if math.degrees(math.acos(float(np.clip(up @ after_up, -1, 1)))) < CHANGE_TILT_DEG:
+        return (lo + hi) // 2
+    turn = _body_axes(after_up, after_forward).T @ _body_axes(up, forward)
     best = (math.inf, (lo + hi) // 2)
     for boundary in range(lo, hi + 1):
-        before = stats.acc_sum[max(boundary - 2, 0):boundary].sum(0)
-        after = stats.acc_sum[boundary:boundary + 2].sum(0)
-        if before.any() and after.any():
-            miss = float(np.clip(_unit(turn @ before) @ _unit(after), -1, 1))
-            best = min(best, (-miss, boundary))
+        gravity_before = stats.acc_sum[max(boundary - 2, 0):boundary].sum(0)
+        gravity_after = stats.acc_sum[boundary:boundary + 2].sum(0)
+        if gravity_before.any() and gravity_after.any():
+            best = min(best, (-float(_unit(turn @ gravity_before) @ _unit(gravity_after)), boundary))
     return best[1]
 
 
-def _change_boundary(stats: BlockStats, walking: np.ndarray, split: int, first: int) -> int:
-    """The block where the phone moved, for a change found at ``split`` of the ``walking`` blocks
-    (none before block ``first``): after the last walking block before the split, or within it, and
-    before the first walking block after it, or within it."""
-    seconds = np.cumsum(stats.count[walking]) / stats.rate
-    before = walking[np.searchsorted(seconds, seconds[split - 1] - CHANGE_WINDOW_S):split]
-    after = walking[split:np.searchsorted(seconds, seconds[split - 1] + CHANGE_WINDOW_S)]
-    turn = _walking_rotation(stats, after).T @ _walking_rotation(stats, before)
-    return _change_block(stats, turn, max(int(walking[split - 1]), first + 1), int(walking[split]) + 1)
-
-
-def _segments(stats: BlockStats, first: int, stop: int) -> list[int]:
-    """The blocks where the phone moved on the body, between blocks ``first`` and ``stop`` (binary segmentation)."""
+def _segments(stats: BlockStats, first: int, stop: int, changed: tuple[bool, bool] = (False, False)) -> list[int]:
+    """The blocks where the phone moved on the body, between blocks ``first`` and ``stop`` (binary
+    segmentation); ``changed``: whether ``first`` and ``stop`` are changes (a split then keeps
+    :data:`CHANGE_GUARD_S` more walking from them)."""
     blocks = np.arange(first, stop)
     walking = blocks[stats.walking[blocks]]
-    split = _find_change(stats, walking)
+    split = _find_change(stats, walking, guard=tuple(CHANGE_GUARD_S if edge else 0.0 for edge in changed))
     if split is None:
         return []
     boundary = _change_boundary(stats, walking, split, first)
-    return [*_segments(stats, first, boundary), boundary, *_segments(stats, boundary, stop)]
+    return [*_segments(stats, first, boundary, (changed[0], True)), boundary,
+            *_segments(stats, boundary, stop, (True, changed[1]))]
+
+
+def _confirmed(stats: BlockStats, boundaries: list[int]) -> list[int]:
+    """The changes whose neighbouring stretches' walking frames (:data:`CHANGE_WINDOW_S` of walking
+    at most on each side, within the stretches) still differ enough (:func:`_is_change`): a change
+    placed where the activity changed (a side holding both orientations) is dropped, and its
+    neighbours judged again."""
+    while True:
+        edges = [0, *boundaries, len(stats.start)]
+        for i, boundary in enumerate(boundaries):
+            blocks = np.arange(edges[i], edges[i + 2])
+            walking = blocks[stats.walking[blocks]]
+            split = int(np.searchsorted(walking, boundary))
+            if not _is_change(*_split_angles(stats, walking, split)):
+                boundaries = boundaries[:i] + boundaries[i + 1:]
+                break
+        else:
+            return boundaries
 
 
 def estimate_body_frame(acc, rate: float, *, detect_changes: bool = True) -> FrameEstimate:
@@ -530,7 +599,7 @@ def estimate_body_frame(acc, rate: float, *, detect_changes: bool = True) -> Fra
     one frame, or one per stretch between changes of the phone's orientation on the body."""
     stats = block_stats(acc, rate)
     n = int(stats.start[-1] + stats.count[-1])
-    boundaries = _segments(stats, 0, len(stats.start)) if detect_changes else []
+    boundaries = _confirmed(stats, _segments(stats, 0, len(stats.start))) if detect_changes else []
     edges = [0, *boundaries, len(stats.start)]
     samples = [int(stats.start[b]) if b < len(stats.start) else n for b in edges]
     frames = tuple(_frame(stats, a, b, sa, sb) for a, b, sa, sb in zip(edges[:-1], edges[1:], samples[:-1], samples[1:]))
