@@ -341,19 +341,21 @@ def changes_section(recs, n_random: int) -> dict:
         rows = []
         for rec in recs:
             cut = trimmed(rec)
-            reference = bf.estimate_body_frame(cut.acc, RATE).frames
-            if len(reference) != 1:
+            upright = bf.estimate_body_frame(cut.acc, RATE)
+            if len(upright.frames) != 1:
                 continue
-            truth = reference[0].rotation
+            truth = upright.frames[0].rotation
             at = splice_points(cut)[where]
-            walking_before = np.isin(sample_labels(cut)[:at], WALKING_IDS).sum() / RATE
+            stats = upright.stats
+            before = stats.walking & (stats.start + stats.count <= at)
+            walking_before = float(stats.count[before].sum() / RATE)  # detected walking, whole blocks
             for name, (first, second) in pairs.items():
                 estimate = bf.estimate_body_frame(splice(cut, at, first, second), RATE)
                 rotations = estimate.rotations()
                 before = angles(rotations[:at], truth @ first.T)
                 after = angles(rotations[at:], truth @ second.T)
                 nearest = min(estimate.changes, key=lambda c: abs(c - at), default=None)
-                rows.append({"recording": cut.name, "pair": name, "walking_before_s": float(walking_before),
+                rows.append({"recording": cut.name, "pair": name, "walking_before_s": walking_before,
                              "turn_deg": bf.rotation_angle(second @ first.T),
                              "found": nearest is not None and abs(nearest - at) <= 30 * RATE,
                              "time_error_s": None if nearest is None else abs(nearest - at) / RATE,
@@ -376,8 +378,9 @@ def changes_section(recs, n_random: int) -> dict:
               + (f"time error median {r['time_error_s']['median']:.2f} s p95 {r['time_error_s']['p95']:.2f} max "
                  f"{r['time_error_s']['max']:.2f}; " if found else "")
               + f"angle after median {r['after_deg']['median']:.1f} p95 {r['after_deg']['p95']:.1f} max "
-              f"{r['after_deg']['max']:.1f}; before median {r['before_deg']['median']:.1f} p95 {r['before_deg']['p95']:.1f}",
-              flush=True)
+              f"{r['after_deg']['max']:.1f}; before median {r['before_deg']['median']:.1f} p95 {r['before_deg']['p95']:.1f}"
+              + (f" (with walking before: median {r['before_deg_with_walking_before']['median']:.1f} p95 "
+                 f"{r['before_deg_with_walking_before']['p95']:.1f})" if with_walk else ""), flush=True)
     out["spliced"] = results
     return out
 
@@ -443,8 +446,9 @@ def streaming_section(recs, seed: int = 0) -> dict:
 
 
 def model_check(recs, dataset_spec, folds: int, seed: int = 0, n_random: int = 5) -> dict:
-    """Train ``cnn`` (10 epochs) on raw and on body-frame windows of the training subjects' recordings;
-    score per-window agreement per class on the test subjects' recordings, upright and turned."""
+    """Train ``cnn`` (10 epochs) on the raw and on the body-frame windows of the training subjects'
+    recordings; score per-window agreement per class on the test subjects' recordings, upright and
+    turned: the raw model on raw and on body-frame windows, the body-frame model on body-frame windows."""
     import torch
 
     from harcnn.data import bodyframe as bf
@@ -456,53 +460,55 @@ def model_check(recs, dataset_spec, folds: int, seed: int = 0, n_random: int = 5
     from harcnn.training.fit import train_model
 
     torch.set_num_threads(2)
-    named = {"upright": np.eye(3), **{k: v for k, v in turns(n_random, seed).items() if not k.startswith("random-")
-                                      or int(k.split("-")[1]) < 4 + n_random}}
+    named = {"upright": np.eye(3), **turns(n_random, seed)}
 
-    def windows(rec, turn: np.ndarray, frame: str):
+    def windows(rec, turn: np.ndarray, frame: str) -> tuple[np.ndarray, np.ndarray]:
         acc, gyro = rec.acc @ turn.T, rec.gyro @ turn.T
-        estimate = None
         if frame == "body":
             estimate = bf.estimate_body_frame(acc, RATE)
             acc, gyro = estimate.apply(acc), estimate.apply(gyro)
         X, y, _ = dataclasses.replace(rec, acc=acc, gyro=gyro).windows("basic")
-        return X, y, estimate
+        return X, y
 
-    subjects = np.array([rec.subject for rec in recs])
-    protocol = Protocol("subjects", folds).folds(np.repeat(subjects, 1))
-    results = {}
-    for frame in ("raw", "body"):
-        counts = {t: np.zeros((6, 6), np.int64) for t in named}
-        for i, fold in enumerate(protocol):
-            test_subjects = {int(s) for s in fold.test_subjects}
-            train = [windows(r, np.eye(3), frame) for r in recs if r.subject not in test_subjects]
-            X = np.concatenate([w[0] for w in train])
-            y = np.concatenate([w[1] for w in train])
-            subj = np.concatenate([np.full(len(w[1]), r.subject) for w, r in
-                                   zip(train, [r for r in recs if r.subject not in test_subjects])])
-            data = Dataset(X=X, y=y, subject=subj, spec=dataset_spec, name=f"hapt-{frame}", source="hapt")
+    plans = (("raw", "raw"), ("raw", "body"), ("body", "body"))  # (training windows, test windows)
+    counts = {plan: {t: np.zeros((6, 6), np.int64) for t in named} for plan in plans}
+    protocol = Protocol("subjects", folds).folds(np.array([rec.subject for rec in recs]))
+    for i, fold in enumerate(protocol):
+        test_subjects = {int(s) for s in fold.test_subjects}
+        training = [rec for rec in recs if rec.subject not in test_subjects]
+        models = {}
+        for frame in ("raw", "body"):
+            parts = [windows(rec, np.eye(3), frame) for rec in training]
+            data = Dataset(X=np.concatenate([p[0] for p in parts]), y=np.concatenate([p[1] for p in parts]),
+                           subject=np.concatenate([np.full(len(p[1]), r.subject) for p, r in zip(parts, training)]),
+                           spec=dataset_spec, name=f"hapt-{frame}", source="hapt")
             began = time.perf_counter()
-            trained = train_model(Config.from_flat({"model": "cnn", "epochs": 10}), data, seed=seed + i)
-            print(f"  {frame} fold {i + 1}/{len(protocol)}: trained on {len(y)} windows in "
+            models[frame] = train_model(Config.from_flat({"model": "cnn", "epochs": 10}), data, seed=seed + i)
+            print(f"  fold {i + 1}/{len(protocol)} {frame}: trained on {len(data.y)} windows in "
                   f"{time.perf_counter() - began:.0f} s", flush=True)
-            for rec in recs:
-                if rec.subject not in test_subjects:
-                    continue
-                for name, turn in named.items():
-                    Xt, yt, _ = windows(rec, turn, frame)
-                    predicted = predict_windows(trained, Xt).predicted
-                    np.add.at(counts[name], (yt, predicted), 1)
-        per_turn = {}
-        for name, c in counts.items():
-            per_turn[name] = {"agreement": float(np.trace(c) / c.sum()),
-                              "per_class": {CLASS_NAMES[k]: float(c[k, k] / c[k].sum()) for k in range(6)}}
-        turned = sum(c for n, c in counts.items() if n != "upright")
-        results[frame] = {"per_turn": per_turn, "turned": {
-            "agreement": float(np.trace(turned) / turned.sum()),
-            "per_class": {CLASS_NAMES[k]: float(turned[k, k] / turned[k].sum()) for k in range(6)}},
-            "confusion_upright": counts["upright"].tolist(), "confusion_turned": turned.tolist()}
-        up, tu = per_turn["upright"], results[frame]["turned"]
-        print(f"model check ({frame} frame): upright {100 * up['agreement']:.2f}% ("
+        for rec in recs:
+            if rec.subject not in test_subjects:
+                continue
+            for name, turn in named.items():
+                for test_frame in ("raw", "body"):
+                    X, y = windows(rec, turn, test_frame)
+                    for plan in plans:
+                        if plan[1] == test_frame:
+                            np.add.at(counts[plan][name], (y, predict_windows(models[plan[0]], X).predicted), 1)
+
+    def scores(c: np.ndarray) -> dict:
+        return {"agreement": float(np.trace(c) / c.sum()),
+                "per_class": {CLASS_NAMES[k]: float(c[k, k] / c[k].sum()) for k in range(6)}}
+
+    results = {}
+    for plan, by_turn in counts.items():
+        turned = sum(c for name, c in by_turn.items() if name != "upright")
+        key = f"{plan[0]} model, {plan[1]} windows"
+        results[key] = {"upright": scores(by_turn["upright"]), "turned": scores(turned),
+                        "per_turn": {name: scores(c)["agreement"] for name, c in by_turn.items()},
+                        "confusion_upright": by_turn["upright"].tolist(), "confusion_turned": turned.tolist()}
+        up, tu = results[key]["upright"], results[key]["turned"]
+        print(f"model check, {key}: upright {100 * up['agreement']:.2f}% ("
               + ", ".join(f"{k[:5]} {100 * v:.1f}" for k, v in up["per_class"].items())
               + f"); turned ({len(named) - 1} turns) {100 * tu['agreement']:.2f}% ("
               + ", ".join(f"{k[:5]} {100 * v:.1f}" for k, v in tu["per_class"].items()) + ")", flush=True)
