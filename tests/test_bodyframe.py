@@ -126,6 +126,8 @@ def test_a_phone_moved_on_the_body_is_found_and_gets_a_new_frame():
     assert abs(change - move) <= bf.BLOCK_S * RATE  # within a block; the move is where gravity jumps as the frames say
     before, after = estimate.frames
     assert before.stop == after.start == change
+    assert estimate.frame_at(change - 1) is before and estimate.frame_at(change) is after
+    assert estimate.frame_at(len(acc) + 10) is after  # past the end: the last frame
     assert bf.rotation_angle(before.rotation, truth(first)) < 1.0
     assert bf.rotation_angle(after.rotation, truth(second)) < 1.0
     turn = phone_axes(8)
@@ -207,6 +209,8 @@ def test_a_recording_goes_into_the_body_frame_with_its_gyroscope():
     (np.where(np.arange(3000)[:, None] == 7, np.nan, 1.0) * np.ones((3000, 3)), RATE,
      "non-finite value \\(nan\\) at sample 7"),
     (np.ones((1000, 3)), 5.0, "at least 10 Hz"),
+    (np.full((1000, 3), 9.80665 / 3**0.5), RATE, r"9.81 in magnitude .* --acc-units m/s2"),
+    (np.zeros((1000, 3)), RATE, "linear acceleration without gravity"),
     ("abc", RATE, "numeric array"),
 ])
 def test_bad_input_is_one_clear_error(acc, rate, message):

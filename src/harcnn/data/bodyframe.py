@@ -292,6 +292,11 @@ def block_stats(acc, rate: float) -> BlockStats:
     if x.shape[0] < 2 * round(BLOCK_S * rate):
         raise DataError(f"the recording is too short for a body frame: {x.shape[0] / rate:.2f} s; at least "
                         f"{2 * BLOCK_S:.2f} s are needed")
+    magnitude = float(np.median(np.linalg.norm(x, axis=1)))
+    if not 0.5 <= magnitude <= 2.0:
+        raise DataError(f"the acceleration is {magnitude:.3g} in magnitude (median), not about 1 g: the body frame "
+                        "needs the total acceleration, gravity included, in g (m/s^2 data: --acc-units m/s2; "
+                        "linear acceleration without gravity cannot give 'up')")
     accumulator = _BlockAccumulator(rate)
     accumulator.push(x)
     accumulator.finish()
@@ -349,8 +354,9 @@ class FrameEstimate:
         return np.concatenate([np.broadcast_to(f.rotation, (f.stop - f.start, 3, 3)) for f in self.frames])
 
     def frame_at(self, sample: int) -> BodyFrame:
-        return next(f for f in self.frames if f.start <= sample < f.stop) if sample < self.frames[-1].stop \
-            else self.frames[-1]
+        """The frame in force at ``sample`` (past the end: the last one)."""
+        i = int(np.searchsorted([f.stop for f in self.frames], sample, side="right"))
+        return self.frames[min(i, len(self.frames) - 1)]
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         """3-axis samples ``[n, 3]`` of the recording (acc, gyro) turned into the canonical frame."""
