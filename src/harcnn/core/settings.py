@@ -227,6 +227,9 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
     _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",
             "rotate each window's x, y, z triplets by a random rotation of up to this many degrees"),
     _shared("augment_shift", Int(0, 100_000), 0, "augmentation", "roll each window by up to this many time steps"),
+    _shared("augment_yaw", Float(0, 180), 0.0, "augmentation",
+            "rotate each window's x, y, z triplets about the body's vertical (body-frame input) by up to this many "
+            "degrees either way"),
 )})
 
 #: Named sets of settings (``--preset NAME``); options given with them win. "reference" is the
