@@ -1,8 +1,6 @@
 """The body frame (harcnn.data.bodyframe) on synthetic recordings with a known phone orientation.
 
-A recording is made in the body frame (forward, left, up; specific force in g): walking with the
-vertical-forward phase relation of HAPT's walking (forward leads vertical by 120 degrees at the step
-frequency), standing, sitting tilted back 20 degrees, lying on the back; then seen by a phone whose
+A recording is made in the body frame (conftest.py: walking, postures), then seen by a phone whose
 axes are the rows of ``phone`` (the body axes in phone coordinates), so the true rotation from the
 phone to the canonical frame is ``CANONICAL.T @ phone``.
 """
@@ -13,29 +11,11 @@ import math
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
+from conftest import RATE, SIT_TILT_DEG, phone_axes, posture, seen_by, walking
 
-from harcnn.data import bodyframe as bf
-from harcnn.data.recordings import Recording
 from harcnn.core.errors import DataError
-
-RATE = 50.0
-SIT_TILT_DEG = 20.0
-
-
-def walking(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(round(seconds * RATE)) / RATE
-    phase = 2 * np.pi * 1.8 * t + np.cumsum(rng.normal(0, 0.01, t.size))
-    vertical = 0.25 * np.cos(phase) + 0.08 * np.cos(2 * phase + 0.5)
-    forward = 0.18 * np.cos(phase + np.radians(120))
-    lateral = 0.08 * np.cos(phase / 2)  # the sway at the stride frequency
-    return np.column_stack([forward, lateral, 1 + vertical]) + rng.normal(0, 0.02, (t.size, 3))
-
-
-def posture(seconds: float, tilt_deg: float, rng: np.random.Generator) -> np.ndarray:
-    """Still, the body tilted back by ``tilt_deg`` (gravity gains a forward component)."""
-    tilt = math.radians(tilt_deg)
-    return np.array([math.sin(tilt), 0.0, math.cos(tilt)]) + rng.normal(0, 0.005, (round(seconds * RATE), 3))
+from harcnn.data import bodyframe as bf
+from harcnn.data.recordings import Recording, to_body_frame
 
 
 def day(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, slice]]:
@@ -44,14 +24,6 @@ def day(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, slice]]:
              ("stand2", posture(5, 0, rng)), ("walk", walking(60, rng)), ("stand3", posture(10, 0, rng))]
     bounds = np.cumsum([0] + [len(p) for _, p in parts])
     return np.concatenate([p for _, p in parts]), {n: slice(a, b) for (n, _), a, b in zip(parts, bounds, bounds[1:])}
-
-
-def phone_axes(seed: int) -> np.ndarray:
-    return Rotation.random(random_state=seed).as_matrix()
-
-
-def seen_by(phone: np.ndarray, body: np.ndarray) -> np.ndarray:
-    return body @ phone  # v_phone = phone.T @ v_body, row by row
 
 
 def truth(phone: np.ndarray) -> np.ndarray:
@@ -196,7 +168,7 @@ def test_a_recording_goes_into_the_body_frame_with_its_gyroscope():
     gyro = rng.normal(0, 0.1, acc.shape)
     labels = np.where(np.arange(len(acc)) % 2, "a", "")
     recording = Recording(np.arange(len(acc)) / RATE, {"acc": acc, "gyro": gyro}, labels, source="r.csv")
-    turned, estimate = bf.to_body_frame(recording)
+    turned, estimate = to_body_frame(recording)
     rotation = estimate.frames[0].rotation
     np.testing.assert_allclose(turned.sensors["acc"], acc @ rotation.T)
     np.testing.assert_allclose(turned.sensors["gyro"], gyro @ rotation.T)
@@ -221,6 +193,6 @@ def test_bad_input_is_one_clear_error(acc, rate, message):
 def test_a_recording_without_an_accelerometer_is_refused():
     gyro = np.zeros((500, 3))
     with pytest.raises(DataError, match="estimated from the accelerometer, but the recording has only gyro"):
-        bf.to_body_frame(Recording(np.arange(500) / RATE, {"gyro": gyro}, source="g.csv"))
+        to_body_frame(Recording(np.arange(500) / RATE, {"gyro": gyro}, source="g.csv"))
     with pytest.raises(DataError, match="a streaming chunk|acc_chunk has a non-finite"):
         bf.StreamingBodyFrame(RATE).push(np.full((10, 3), np.inf))

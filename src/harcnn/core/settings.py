@@ -240,6 +240,13 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 90.0},
 })
 
+#: The data options each preset loads its data with, where the data kind takes them and the command line
+#: does not say otherwise: both consume body-frame input (``frame``, :mod:`harcnn.data.options`: each
+#: recording turned into its body frame; UCI HAR's windows are in it as they are), so that their models
+#: serve a phone worn in any orientation.
+PRESET_DATA: Mapping[str, Mapping[str, Any]] = MappingProxyType({"reference": {"frame": "body"},
+                                                                 "best": {"frame": "body"}})
+
 #: Other spellings accepted for setting names.
 ALIASES = MappingProxyType({"kernel": "kernel_size", "kernels": "kernel_sizes", "lr": "learning_rate",
                             "batch": "batch_size"})

@@ -40,12 +40,13 @@ of walking after it.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from harcnn.data.windows import VECTOR_SENSORS
 from harcnn.core.errors import DataError
 
 __all__ = [
@@ -55,17 +56,27 @@ __all__ = [
     "FrameEstimate",
     "StreamingBodyFrame",
     "block_stats",
+    "FRAMES",
+    "FRAME_VERSION",
+    "FrameTimeline",
     "detect_walking",
     "estimate_body_frame",
     "frame_axes",
     "frame_from_blocks",
+    "frame_recipe",
+    "frames_note",
     "gravity_frame",
     "largest_change",
     "rotation_angle",
     "sign_features",
-    "to_body_frame",
 ]
 
+#: The frames windows can be made in (the ``frame`` data option): the phone's axes as recorded, or the
+#: body frame estimated per recording.
+FRAMES = ("phone", "body")
+#: The version of the body frame a saved model expects (``InputSpec.preprocessing["frame_version"]``):
+#: bump when the estimator changes what it gives, so that models trained before say so.
+FRAME_VERSION = 1
 BLOCK_S = 1.28  # statistics are kept per block of this many seconds
 GAIT_BAND_HZ = (0.5, 8.0)  # walking detection (of the magnitude) and the forward sign look at this band
 WALK_MIN_STD_G = 0.04
@@ -366,6 +377,78 @@ class FrameEstimate:
         return out
 
 
+def frame_recipe(frame: str) -> dict[str, object]:
+    """What an input spec's preprocessing records of the frame: nothing for the phone's own axes (as
+    every model before the body frame), ``{"frame": "body", "frame_version": FRAME_VERSION}`` for it."""
+    if frame not in FRAMES:
+        raise DataError(f"--frame takes {' or '.join(FRAMES)}, got {frame!r}")
+    return {"frame": "body", "frame_version": FRAME_VERSION} if frame == "body" else {}
+
+
+@dataclass(frozen=True)
+class FrameTimeline:
+    """A recording's frames on its clock: ``estimate`` was made from samples at ``times`` (s; the
+    recording's gap-free stretches one after another), ``origin`` is the recording's first time."""
+
+    estimate: FrameEstimate
+    times: np.ndarray
+    origin: float
+
+    def index_at(self, t) -> np.ndarray:
+        """The index of the frame in force at each time of ``t`` (that of the last sample at or before it)."""
+        sample = np.clip(np.searchsorted(self.times, np.asarray(t, dtype=np.float64), side="right") - 1, 0, None)
+        stops = np.array([f.stop for f in self.estimate.frames])
+        return np.minimum(np.searchsorted(stops, sample, side="right"), len(stops) - 1)
+
+    def changes_s(self) -> list[float]:
+        """When the phone moved on the body, in seconds since the recording's start."""
+        return [float(self.times[c] - self.origin) for c in self.estimate.changes]
+
+    def spans(self) -> list[dict[str, object]]:
+        """Every frame as plain data: its segment number, start and end (s, the recording's clock), where
+        it comes from, its confidence, the walking it used and its spread and sign agreement."""
+        out = []
+        for i, frame in enumerate(self.estimate.frames):
+            end = self.times[frame.stop] if frame.stop < len(self.times) else self.times[-1]
+            out.append({"segment": i, "start_s": round(float(self.times[frame.start]), 4),
+                        "end_s": round(float(end), 4), "frame": frame.source, "confidence": frame.confidence,
+                        "walking_s": round(frame.walking_s, 2),
+                        "spread_deg": None if math.isnan(frame.spread_deg) else round(frame.spread_deg, 2),
+                        "sign_agreement": None if math.isnan(frame.sign_agreement) else round(frame.sign_agreement, 3)})
+        return out
+
+    def describe(self) -> str:
+        """One line: the frame of every stretch between moves of the phone, and where it moved."""
+        parts = []
+        for frame, moved in zip(self.estimate.frames, [None, *self.changes_s()]):
+            if frame.source == "walking":
+                text = (f"{frame.walking_s:.0f} s of walking, {frame.confidence} (spread {frame.spread_deg:.1f} deg, "
+                        f"forward sign agreement {frame.sign_agreement:.2f})")
+            else:
+                text = "gravity alone, low: postures may be misread (no walking to find forward)"
+            parts.append(text if moved is None else f"phone moved at {moved:.1f} s, then {text}")
+        return "body frame: " + "; ".join(parts)
+
+
+def frames_note(timelines: Mapping[str, FrameTimeline]) -> str:
+    """One line on the frames of many recordings (by name): how many from walking, of which confidence,
+    how many from gravity alone, and where the phone moved."""
+    frames = [f for t in timelines.values() for f in t.estimate.frames]
+    counts = Counter(f.confidence for f in frames if f.source == "walking")
+    walking = sum(counts.values())
+    moved = [f"{name} at {', '.join(f'{c:.1f}' for c in t.changes_s())} s" for name, t in timelines.items()
+             if t.estimate.changes]
+    text = (f"body frame of {len(timelines)} recording(s): {walking} frame(s) from walking ("
+            + ", ".join(f"{counts[c]} {c}" for c in ("high", "medium") if counts[c]) + ")"
+            if walking else f"body frame of {len(timelines)} recording(s): none from walking")
+    gravity = len(frames) - walking
+    if gravity:
+        text += f", {gravity} from gravity alone (low: postures may be misread)"
+    if moved:
+        text += f"; the phone moved in {len(moved)}: " + "; ".join(moved[:4]) + (" ..." if len(moved) > 4 else "")
+    return text
+
+
 def frame_axes(stats: BlockStats, blocks: np.ndarray, weights: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """``(up, forward axis)`` of the walking ``blocks``, the axis without its sign yet; with ``weights``
@@ -512,9 +595,9 @@ def _largest_split(stats: BlockStats, walking: np.ndarray, newest_only: bool = F
     the frames of the walking just before and after it (:data:`CHANGE_WINDOW_S` at most). The split
     where the walking gravity turns most (:func:`_gravity_contrast`) when it turns by
     :data:`CHANGE_TILT_DEG` or more; else, for a turn about "up", the split where the frames differ
-    most, moved to where the blocks fit them best (:func:`_refine_turn`) unless that undoes the change. None when there is too little
-    walking. ``guard``: seconds of walking more to keep from the first and the last block (edges that
-    are changes). ``newest_only`` (the streaming check): only splits with less than
+    most, moved to where the blocks fit them best (:func:`_refine_turn`) unless that undoes the change.
+    None when there is too little walking. ``guard``: seconds of walking more to keep from the first and
+    the last block (edges that are changes). ``newest_only`` (the streaming check): only splits with less than
     :data:`CHANGE_WINDOW_S` of walking after them, and None while the best is the newest of them (a
     change may lie beyond it)."""
     seconds = np.concatenate([[0.0], np.cumsum(stats.count[walking]) / stats.rate])
@@ -620,26 +703,9 @@ def estimate_body_frame(acc, rate: float, *, detect_changes: bool = True) -> Fra
     boundaries = _confirmed(stats, _segments(stats, 0, len(stats.start))) if detect_changes else []
     edges = [0, *boundaries, len(stats.start)]
     samples = [int(stats.start[b]) if b < len(stats.start) else n for b in edges]
-    frames = tuple(_frame(stats, a, b, sa, sb) for a, b, sa, sb in zip(edges[:-1], edges[1:], samples[:-1], samples[1:]))
+    frames = tuple(_frame(stats, a, b, sa, sb)
+                   for a, b, sa, sb in zip(edges[:-1], edges[1:], samples[:-1], samples[1:]))
     return FrameEstimate(frames, tuple(samples[1:-1]), stats)
-
-
-def to_body_frame(recording):
-    """``(recording in the canonical frame, FrameEstimate)``: every 3-axis sensor turned by the frame
-    estimated from its accelerometer."""
-    from harcnn.data.recordings import Recording
-
-    if not isinstance(recording, Recording):
-        raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
-    if "acc" not in recording.sensors:
-        raise DataError(f"{recording.source or 'the recording'}: the body frame is estimated from the "
-                        f"accelerometer, but the recording has only {', '.join(recording.sensors)}")
-    if not recording.is_regular():
-        raise DataError(f"{recording.source or 'the recording'}: the body frame needs regular sampling; "
-                        "resample the recording first")
-    estimate = estimate_body_frame(recording.sensors["acc"], recording.sampling_rate)
-    sensors = {name: estimate.apply(v) if name in VECTOR_SENSORS else v for name, v in recording.sensors.items()}
-    return Recording(recording.timestamps, sensors, recording.labels, recording.source, recording.notes), estimate
 
 
 class StreamingBodyFrame:
