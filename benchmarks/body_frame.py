@@ -39,24 +39,14 @@ SECTIONS = ("walking", "axes", "canonical", "turns", "seconds", "gravity", "chan
 def turns(n_random: int, seed: int = 0) -> dict[str, np.ndarray]:
     """The 9 turns of benchmarks/timelines.py, ``n_random`` more random rotations, the phone on the
     other side of the waist (half a turn about the body's vertical) and that one upside down."""
-    from scipy.spatial.transform import Rotation
-
-    from harcnn.data.bodyframe import CANONICAL
-
-    sys_path = str(Path(__file__).resolve().parent)
     import sys
 
+    sys_path = str(Path(__file__).resolve().parent)
     if sys_path not in sys.path:
         sys.path.insert(0, sys_path)
-    from timelines import rotations
+    from timelines import orientations
 
-    out = {k: v for k, v in rotations(seed).items() if k != "upright"}
-    for i, matrix in enumerate(Rotation.random(n_random, random_state=seed + 1).as_matrix()):
-        out[f"random-{i + 4}"] = matrix
-    other_side = Rotation.from_rotvec(np.pi * CANONICAL[2]).as_matrix()  # about the body's up, in phone axes
-    out["other-side"] = other_side
-    out["other-side-flipped"] = Rotation.from_euler("z", 180, degrees=True).as_matrix() @ other_side
-    return out
+    return {k: v for k, v in orientations(seed, n_random).items() if k != "upright"}
 
 
 def percentiles(values) -> dict[str, float]:

@@ -222,3 +222,12 @@ def test_bad_frame_inputs_are_one_clear_error(capsys, folder, tmp_path):
     assert main(["train", "--data", str(folder), "--frame", "body", "--sensors", "gyro", "--save",
                  str(tmp_path / "m")]) == 2
     assert "estimated from the accelerometer" in capsys.readouterr().err
+
+
+def test_evaluate_and_train_say_which_frame_their_data_is_in(capsys, folder, tmp_path):
+    assert main(["evaluate", "--data", str(folder), "--frame", "body", "--cv", "subjects:3", "--repeats", "1",
+                 "--epochs", "1", "--filters", "4", "--workers", "1", "--quiet", "--out", str(tmp_path / "e")]) == 0
+    out = capsys.readouterr().out
+    assert "\n  body frame of 3 recording(s): 3 frame(s) from walking (3 high)\n" in out
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert results["data"]["options"]["frame"] == "body" and results["data"]["spec"]["preprocessing"]["frame"] == "body"

@@ -141,6 +141,12 @@ def load_data(args: argparse.Namespace, progress: bool = True):
     return dataset
 
 
+def frame_lines(dataset) -> list[str]:
+    """What a command says of the frame its data is in: the line on the body frames found (none for the
+    phone's axes)."""
+    return [f"  {note}" for note in dataset.notes if note.startswith("body frame")]
+
+
 def protocol_of(args: argparse.Namespace, dataset):
     """The ``--cv`` protocol, or the default: the official split where there is one, else 5-fold by subject."""
     from harcnn.data.splits import Protocol

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
-                                add_settings_options, check_output_of, config_from_args, data_options_of, load_data,
-                                positive_int)
+                                add_settings_options, check_output_of, config_from_args, data_options_of, frame_lines,
+                                load_data, positive_int)
 import numpy as np
 
 from harcnn.data.sensorfiles import without_suffix
@@ -98,6 +98,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         scored = "no test windows (--test none)"
     print(f"on {len(train)} {dataset.name} windows ({dataset.source}); {scored}", flush=True)
+    for line in frame_lines(dataset):
+        print(line)
     callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
     timeline_data = None
     if args.timeline_data is not None:

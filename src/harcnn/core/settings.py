@@ -237,7 +237,8 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
 #: validation subjects only (benchmarks/README.md has each step), for models meant for prediction.
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "reference": {},
-    "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 90.0},
+    "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 15.0,
+             "augment_yaw": 180.0},
 })
 
 #: The data options each preset loads its data with, where the data kind takes them and the command line
