@@ -196,6 +196,9 @@ def _export(args: argparse.Namespace) -> int:
     print(f"  input 'windows' float32 [batch, {model.window}, {model.n_channels}]: raw windows "
           f"({'standardization inside the graph' if model.standardizer else 'no standardization'}); "
           f"output 'probabilities' [batch, {model.n_classes}]")
+    if (model.spec.preprocessing or {}).get("frame") == "body":
+        print("  its windows are made in the body frame: turn a recording into it before the preprocessing "
+              "(harcnn.data.recordings.to_body_frame; live, harcnn.data.bodyframe.StreamingBodyFrame)")
     checked = "random" if test is None else f"random + {len(test)} dataset"
     print(f"Verified with onnxruntime on {result.n_checked} windows ({checked}): "
           f"max abs difference {result.max_abs_diff:.2e} (limit {TOLERANCE:.0e})")
