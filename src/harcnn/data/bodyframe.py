@@ -35,6 +35,13 @@ All filters are causal, so :class:`StreamingBodyFrame` sees the same block stati
 :func:`estimate_body_frame`: it starts from gravity alone, takes the walking frame from the first
 2.56 s of walking on and converges to the batch frame; it finds a change of orientation after 11.5 s
 of walking after it.
+
+Where it is used: the ``frame`` data option (:data:`FRAMES`; ``--frame body``) of the recording
+loaders (:func:`harcnn.data.recordings.recording_to_windows`, the recordings folder, HAPT; UCI HAR's
+windows are in the canonical frame already), recorded in a model's input spec (:func:`frame_recipe`),
+so that ``harcnn predict`` and :class:`harcnn.serving.streaming.StreamingPredictor` turn a new
+recording the same way; :class:`FrameTimeline` puts a recording's frames on its clock for the
+predictions' frame columns and summary line.
 """
 
 from __future__ import annotations
