@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--classes", default="basic", choices=["basic", "all"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when another job shares 2 cores)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--models", type=Path, default=None,
                         help="where the fold models are saved (default OUT/models): MODELS/PLAN/foldN")
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     from harcnn.data.splits import Protocol
     from harcnn.models import list_models
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     loaded = {}
 
