@@ -6,6 +6,7 @@ own variant (``from conftest import make_uci_har_tree``).
 
 from __future__ import annotations
 
+import math
 import shutil
 import zipfile
 from pathlib import Path
@@ -156,3 +157,38 @@ UCI_INPUTS = _UCI_SPEC.model_inputs()
 def inputs(**changes):
     """UCI_INPUTS with some entries changed (e.g. inputs(window=64, n_channels=3))."""
     return {**UCI_INPUTS, **changes}
+
+
+# ------------------------------------------------------------------------------------------ body frame
+# Recordings made in the body frame (forward, left, up; specific force in g), then seen by a turned phone:
+# walking with the vertical-forward phase relation of HAPT's walking (forward leads vertical by 120 degrees
+# at the step frequency), postures still and tilted back.
+
+RATE = 50.0
+SIT_TILT_DEG = 20.0
+
+
+def walking(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    phase = 2 * np.pi * 1.8 * t + np.cumsum(rng.normal(0, 0.01, t.size))
+    vertical = 0.25 * np.cos(phase) + 0.08 * np.cos(2 * phase + 0.5)
+    forward = 0.18 * np.cos(phase + np.radians(120))
+    lateral = 0.08 * np.cos(phase / 2)  # the sway at the stride frequency
+    return np.column_stack([forward, lateral, 1 + vertical]) + rng.normal(0, 0.02, (t.size, 3))
+
+
+def posture(seconds: float, tilt_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """Still, the body tilted back by ``tilt_deg`` (gravity gains a forward component)."""
+    tilt = math.radians(tilt_deg)
+    return np.array([math.sin(tilt), 0.0, math.cos(tilt)]) + rng.normal(0, 0.005, (round(seconds * RATE), 3))
+
+
+def phone_axes(seed: int) -> np.ndarray:
+    """A random phone orientation: the body axes in phone coordinates (rows)."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.random(random_state=seed).as_matrix()
+
+
+def seen_by(phone: np.ndarray, body: np.ndarray) -> np.ndarray:
+    return body @ phone  # v_phone = phone.T @ v_body, row by row

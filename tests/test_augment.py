@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from harcnn.data.augment import Augmenter, random_rotations
+from harcnn.data.bodyframe import CANONICAL
 from harcnn.core.errors import HarcnnError
 
 
@@ -14,7 +15,8 @@ UCI = ((0, 1, 2), (3, 4, 5), (6, 7, 8))
 
 
 @pytest.mark.parametrize("augmenter", [Augmenter(noise=0.1), Augmenter(scale=0.2), Augmenter(rotate=15, triplets=UCI),
-                                       Augmenter(shift=5), Augmenter(0.1, 0.2, 15, 5, UCI)])
+                                       Augmenter(shift=5), Augmenter(yaw=90, triplets=UCI),
+                                       Augmenter(0.1, 0.2, 15, 5, UCI, 45)])
 def test_shapes_kept_and_seeded(augmenter):
     x = windows()
     a = augmenter.augment(x, torch.Generator().manual_seed(1))
@@ -47,6 +49,20 @@ def test_rotations_are_proper_and_bounded():
     assert torch.allclose(torch.linalg.det(R), torch.ones(100, dtype=R.dtype))
     angles = torch.arccos(((R.diagonal(dim1=1, dim2=2).sum(1) - 1) / 2).clamp(-1, 1))
     assert angles.max() <= np.radians(20) + 1e-6
+
+
+def test_yaw_turns_about_the_body_vertical_and_keeps_an_upright_gravity():
+    up = torch.as_tensor(CANONICAL[2], dtype=torch.float32)
+    forward = torch.as_tensor(CANONICAL[0], dtype=torch.float32)
+    x = torch.cat([up, forward, up]).repeat(64, 16, 1)  # [64, 16, 9]: acc up, gyro forward, mag up
+    turned = Augmenter(yaw=30, triplets=UCI).augment(x, torch.Generator().manual_seed(0)).reshape(64, 16, 3, 3)
+    torch.testing.assert_close(turned[:, :, 0], x.reshape(64, 16, 3, 3)[:, :, 0], atol=1e-6, rtol=0)
+    along_up = turned[:, :, 1] @ up  # forward stays horizontal ...
+    assert along_up.abs().max() < 1e-5
+    degrees = torch.rad2deg(torch.arccos((turned[:, 0, 1] @ forward).clamp(-1, 1)))
+    assert degrees.max() <= 30 + 1e-3 and degrees.max() > 20  # ... and turns by up to 30 degrees either way
+    left = torch.as_tensor(CANONICAL[1], dtype=torch.float32)
+    assert (turned[:, 0, 1] @ left > 0).any() and (turned[:, 0, 1] @ left < 0).any()
 
 
 def test_shift_is_a_roll():

@@ -206,7 +206,7 @@ def test_load_dataset_detects_hapt(folder: Path, tmp_path: Path) -> None:
         assert data.name == "hapt" and len(data.spec.classes) == 12
     uci = make_uci_har_tree(tmp_path / "uci")
     assert load_dataset(uci).name == "uci_har" and not is_hapt(uci)
-    with pytest.raises(DataError, match="hapt data takes no option 'features'.*classes, sensors, download"):
+    with pytest.raises(DataError, match="hapt data takes no option 'features'.*classes, sensors, frame, download"):
         load_dataset(folder, features=True)
 
 

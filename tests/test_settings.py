@@ -230,7 +230,7 @@ def test_a_leaderboard_takes_the_best_preset_for_every_model():
 
     args = argparse.Namespace(preset="best", config=None, model=None)
     assert "model" in settings_from_args(args) and "model" not in settings_from_args(args, model=False)
-    assert settings_from_args(args, model=False)["augment_rotate"] == 90.0
+    assert settings_from_args(args, model=False)["augment_yaw"] == 180.0
 
 
 def test_bf16_on_a_cpu_without_native_bf16_gets_a_note(capsys, monkeypatch):

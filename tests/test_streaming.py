@@ -43,7 +43,8 @@ def chunked(n, rng):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_streaming_equals_batch(model, seed):
     t, acc, gyro = signal()
-    _, config = recording_recipe(model)  # UCI HAR's preprocessing, gyro drift removal included
+    _, config, frame = recording_recipe(model)  # UCI HAR's preprocessing, gyro drift removal included
+    assert frame == "phone"  # a model without a frame in its spec: the phone's axes, as before the body frame
     batch_windows = make_windows({"acc": acc, "gyro": gyro}, config)
     batch = model.predict_proba(batch_windows)
     streamer = StreamingPredictor(model)

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, check_output_of,
-                                config_from_args, executor_of, given_settings, load_data, positive_int, protocol_of,
-                                settings_from_args)
+                                config_from_args, executor_of, frame_lines, given_settings, load_data, positive_int,
+                                protocol_of, settings_from_args)
 from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
@@ -170,6 +170,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"Evaluating {config.model} ({config.describe()})")
     print(f"on {dataset.name} data ({dataset.source}, fingerprint {dataset.fingerprint}), --cv {protocol}: "
           f"{len(folds)} fold{'s' if len(folds) > 1 else ''} x {args.repeats} repeats")
+    for line in frame_lines(dataset):
+        print(line)
     for fold in folds:
         print(f"  {fold.name}: {len(fold.train)} training / {len(fold.test)} test windows (test subjects "
               f"{', '.join(fold.test_subjects)})")

@@ -120,13 +120,31 @@ def data_options_of(args: argparse.Namespace):
                          if hasattr(args, f"data_{name}")})
 
 
-def load_data(args: argparse.Namespace, progress: bool = True):
-    from harcnn.data.sources import load_dataset
+def preset_data_options(args: argparse.Namespace, kind) -> dict[str, Any]:
+    """The data options ``--preset`` loads data of ``kind`` with (:data:`harcnn.core.settings.PRESET_DATA`):
+    those the kind takes and the command line does not give."""
+    from harcnn.core.settings import PRESET_DATA
 
-    dataset = load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
+    preset = PRESET_DATA[args.preset] if getattr(args, "preset", None) else {}
+    return {name: value for name, value in preset.items()
+            if name in kind.options and getattr(args, f"data_{name}", None) is None}
+
+
+def load_data(args: argparse.Namespace, progress: bool = True):
+    from harcnn.data.sources import load_dataset, source_kind
+
+    kind = source_kind(args.data, args.data_kind)
+    dataset = load_dataset(args.data, kind.name, options=data_options_of(args), progress=progress,
+                           **preset_data_options(args, kind))
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return dataset
+
+
+def frame_lines(dataset) -> list[str]:
+    """What a command says of the frame its data is in: the line on the body frames found (none for the
+    phone's axes)."""
+    return [f"  {note}" for note in dataset.notes if note.startswith("body frame")]
 
 
 def protocol_of(args: argparse.Namespace, dataset):
@@ -178,7 +196,8 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
                                  help="a named set of settings: reference (the tutorial's baseline, every default) "
                                       "or best (" + ", ".join(f"{k}={show_value(v)}" for k, v in PRESETS["best"].items())
-                                      + "); the config file and options given here win")
+                                      + "); both on body-frame input (--frame body, where the data takes it); the "
+                                      "config file and options given here win")
     for name, owners in setting_table().items():
         setting = owners[0][1]
         flag = "--" + name.replace("_", "-")

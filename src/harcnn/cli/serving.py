@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
-                                add_settings_options, check_output_of, config_from_args, data_options_of, load_data,
-                                positive_int)
+                                add_settings_options, check_output_of, config_from_args, data_options_of, frame_lines,
+                                load_data, positive_int)
 import numpy as np
 
 from harcnn.data.sensorfiles import without_suffix
@@ -98,6 +98,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         scored = "no test windows (--test none)"
     print(f"on {len(train)} {dataset.name} windows ({dataset.source}); {scored}", flush=True)
+    for line in frame_lines(dataset):
+        print(line)
     callbacks = [] if args.quiet else [Progress(f"training {config.model}")]
     timeline_data = None
     if args.timeline_data is not None:
@@ -194,6 +196,9 @@ def _export(args: argparse.Namespace) -> int:
     print(f"  input 'windows' float32 [batch, {model.window}, {model.n_channels}]: raw windows "
           f"({'standardization inside the graph' if model.standardizer else 'no standardization'}); "
           f"output 'probabilities' [batch, {model.n_classes}]")
+    if (model.spec.preprocessing or {}).get("frame") == "body":
+        print("  its windows are made in the body frame: turn a recording into it before the preprocessing "
+              "(harcnn.data.recordings.to_body_frame; live, harcnn.data.bodyframe.StreamingBodyFrame)")
     checked = "random" if test is None else f"random + {len(test)} dataset"
     print(f"Verified with onnxruntime on {result.n_checked} windows ({checked}): "
           f"max abs difference {result.max_abs_diff:.2e} (limit {TOLERANCE:.0e})")

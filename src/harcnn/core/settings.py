@@ -227,6 +227,9 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
     _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",
             "rotate each window's x, y, z triplets by a random rotation of up to this many degrees"),
     _shared("augment_shift", Int(0, 100_000), 0, "augmentation", "roll each window by up to this many time steps"),
+    _shared("augment_yaw", Float(0, 180), 0.0, "augmentation",
+            "rotate each window's x, y, z triplets about the body's vertical (body-frame input) by up to this many "
+            "degrees either way"),
 )})
 
 #: Named sets of settings (``--preset NAME``); options given with them win. "reference" is the
@@ -234,8 +237,16 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
 #: validation subjects only (benchmarks/README.md has each step), for models meant for prediction.
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "reference": {},
-    "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 90.0},
+    "best": {"model": "hybrid", "standardize": True, "epochs": 30, "lr_schedule": "cosine", "augment_rotate": 15.0,
+             "augment_yaw": 180.0},
 })
+
+#: The data options each preset loads its data with, where the data kind takes them and the command line
+#: does not say otherwise: both consume body-frame input (``frame``, :mod:`harcnn.data.options`: each
+#: recording turned into its body frame; UCI HAR's windows are in it as they are), so that their models
+#: serve a phone worn in any orientation.
+PRESET_DATA: Mapping[str, Mapping[str, Any]] = MappingProxyType({"reference": {"frame": "body"},
+                                                                 "best": {"frame": "body"}})
 
 #: Other spellings accepted for setting names.
 ALIASES = MappingProxyType({"kernel": "kernel_size", "kernels": "kernel_sizes", "lr": "learning_rate",

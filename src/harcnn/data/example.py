@@ -5,8 +5,9 @@ by a phone app as one file per sensor (``TotalAcceleration.csv`` in m/s^2 and ``
 nanosecond epoch times and their own jittery rates of about 100 and 200 Hz), others as one CSV
 (``time_s, acc_x..z`` in g, ``gyro_x..z`` in rad/s at 50 Hz); a ``labels.csv`` table of activity
 segments in seconds, with unlabelled gaps between them. The signals are synthetic: walking (a 2 Hz
-gait bounce and sway), standing and sitting (still, the phone in two orientations) and lying (gravity
-along another axis), each person with a gait rate and posture of their own.
+gait bounce, the forward acceleration leading it by a third of a step, and a sway), standing and
+sitting (still, the phone in two orientations) and lying (gravity along another axis), each person
+with a gait rate and posture of their own.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harcnn.data.windows import STANDARD_GRAVITY
 from harcnn.core.outputs import OutputKind, check_output, write_folder
+from harcnn.data.windows import STANDARD_GRAVITY
 
 ACTIVITIES = ("walking", "standing", "sitting", "lying")
 GRAVITY = {"walking": (1.0, 0.0, 0.0), "standing": (1.0, 0.0, 0.0), "sitting": (0.93, 0.0, 0.37),
@@ -40,6 +41,7 @@ def _signal(activity: str, t: np.ndarray, person: int, rng: np.random.Generator)
         step_hz = 1.8 + 0.1 * person
         phase = rng.uniform(0, 2 * np.pi)
         acc[:, 0] += 0.35 * np.sin(2 * np.pi * step_hz * t + phase)
+        acc[:, 1] += 0.2 * np.sin(2 * np.pi * step_hz * t + phase + 2 * np.pi / 3)  # forward, as people walk
         acc[:, 2] += 0.12 * np.sin(np.pi * step_hz * t + phase)
         gyro[:, 1] += 0.8 * np.sin(np.pi * step_hz * t + phase)
     else:

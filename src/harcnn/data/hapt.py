@@ -57,6 +57,7 @@ from harcnn.data.archive import (
     verify_zip,
     zip_prefix,
 )
+from harcnn.data.bodyframe import FrameEstimate, FrameTimeline, estimate_body_frame, frame_recipe, frames_note
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.download import fetch
@@ -129,11 +130,23 @@ class HaptRecording:
         return Recording(np.arange(len(self.acc)) / SAMPLING_RATE, {"acc": self.acc, "gyro": self.gyro},
                          source=self.name)
 
-    def preprocessed(self, config: PreprocessConfig | None = None, sensors: tuple[str, ...] = ("acc", "gyro")
-                     ) -> np.ndarray:
+    def body_frame(self) -> FrameEstimate:
+        """The recording's body frame(s) (:func:`harcnn.data.bodyframe.estimate_body_frame`)."""
+        return estimate_body_frame(self.acc, SAMPLING_RATE)
+
+    def frame_timeline(self, estimate: FrameEstimate | None = None) -> FrameTimeline:
+        """The body frame(s) on the recording's clock (seconds from its start)."""
+        return FrameTimeline(estimate or self.body_frame(), np.arange(len(self.acc)) / SAMPLING_RATE, 0.0)
+
+    def preprocessed(self, config: PreprocessConfig | None = None, sensors: tuple[str, ...] = ("acc", "gyro"),
+                     frame: FrameEstimate | None = None) -> np.ndarray:
         """The whole recording as the preprocessed series ``[n, C]`` (float64): 9 channels
-        (``windows.CHANNELS``), or the 6 of the accelerometer with ``sensors=("acc",)``."""
-        return _preprocess({s: getattr(self, s) for s in sensors}, config)
+        (``windows.CHANNELS``), or the 6 of the accelerometer with ``sensors=("acc",)``; turned into the
+        body ``frame`` first when one is given (:meth:`body_frame`)."""
+        signals = {s: getattr(self, s) for s in sensors}
+        if frame is not None:
+            signals = {s: frame.apply(v) for s, v in signals.items()}
+        return _preprocess(signals, config)
 
     def window_plan(self, classes: str = "basic") -> tuple[np.ndarray, np.ndarray]:
         """``(starts, y)``: the first sample and class index of every window (see the module docstring)."""
@@ -153,10 +166,12 @@ class HaptRecording:
         return np.concatenate(starts).astype(np.int64), np.concatenate(ids).astype(np.int64)
 
     def windows(self, classes: str = "basic", config: PreprocessConfig | None = None,
-                sensors: tuple[str, ...] = ("acc", "gyro")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(X [k, 128, C] float32, y [k], starts [k])``: the windows of :meth:`window_plan`."""
+                sensors: tuple[str, ...] = ("acc", "gyro"), frame: FrameEstimate | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X [k, 128, C] float32, y [k], starts [k])``: the windows of :meth:`window_plan`, in the body
+        ``frame`` when one is given (:meth:`preprocessed`)."""
         starts, y = self.window_plan(classes)
-        series = self.preprocessed(config, sensors)
+        series = self.preprocessed(config, sensors, frame)
         return series[starts[:, None] + np.arange(WINDOW)].astype(np.float32), y, starts
 
 
@@ -235,36 +250,43 @@ def hapt_recordings(path: str | os.PathLike | None = None, *, cache_dir: str | o
 
 
 def load_hapt(path: str | os.PathLike | None = None, *, classes: str = "basic", sensors: str = "acc,gyro",
-              cache_dir: str | os.PathLike | None = None, download: bool = True, progress: bool = True) -> Dataset:
+              frame: str = "phone", cache_dir: str | os.PathLike | None = None, download: bool = True,
+              progress: bool = True) -> Dataset:
     """HAPT as windows (see the module docstring): ``classes="basic"`` the 6 activities (the
     transitions' samples unused), ``"all"`` all 12 classes; ``sensors="acc"`` only the accelerometer's
-    6 channels. Every window has its ``subject``, ``recording`` ("exp01_user01") and ``start`` (seconds
-    from the recording's start).
+    6 channels; ``frame="body"`` every recording turned into its body frame before the preprocessing
+    (:mod:`harcnn.data.bodyframe`). Every window has its ``subject``, ``recording`` ("exp01_user01")
+    and ``start`` (seconds from the recording's start).
 
     Parsed recordings are cached under ``cache_dir`` (default: the per-user cache), keyed by the
     source's path and content (:mod:`harcnn.data.cache`); a damaged cache entry is rebuilt.
     """
     _class_count(classes)  # a bad option fails before any download
     chosen = _sensors(sensors)
+    frame_recipe(frame)
     cache = cache_root(cache_dir)
     source = _source(path, cache, download, progress)
-    return _dataset(_load(source, cache), classes, chosen, str(source))
+    return _dataset(_load(source, cache), classes, chosen, str(source), frame)
 
 
-def _dataset(copy: _HaptCopy, classes: str, sensors: tuple[str, ...], source: str) -> Dataset:
+def _dataset(copy: _HaptCopy, classes: str, sensors: tuple[str, ...], source: str, frame: str = "phone") -> Dataset:
     """The windows of every recording as one :class:`Dataset`."""
     n_classes = _class_count(classes)
-    windows, labels, starts = zip(*(r.windows(classes, sensors=sensors) for r in copy.recordings))
+    estimates = {r.name: r.body_frame() for r in copy.recordings} if frame == "body" else {}
+    windows, labels, starts = zip(*(r.windows(classes, sensors=sensors, frame=estimates.get(r.name))
+                                    for r in copy.recordings))
     counts = [len(y) for y in labels]
     if not sum(counts):
         raise DataError(f"{source}: no labelled segment is long enough for a {WINDOW}-sample window")
     subject = np.repeat([r.subject for r in copy.recordings], counts)
     channels = output_channels(sensors)
     spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, channels, output_units(channels), CLASS_NAMES[:n_classes],
-                     {"sensors": list(sensors), **PREPROCESS.to_dict()})
+                     {"sensors": list(sensors), **PREPROCESS.to_dict(), **frame_recipe(frame)})
     notes = ["windows: 128 samples every 64 from the start of each labelled activity segment, complete ones only",
              "postural transitions: not used" if classes == "basic" else
              "postural transitions: windows every 64 centred on each (one when it is shorter than a window)"]
+    if estimates:
+        notes.append(frames_note({r.name: r.frame_timeline(estimates[r.name]) for r in copy.recordings}))
     present = set(subject.tolist())
     split = None
     if present == set(range(1, N_SUBJECTS + 1)):
@@ -447,5 +469,6 @@ SOURCE = SourceKind(
     "train/test split when all 30 subjects are present", is_hapt,
     lambda path, options, *, progress, download: load_hapt(path, classes=options.classes or "basic",
                                                            sensors=options.sensors or "acc,gyro",
-                                                           download=download, progress=progress),
-    ("classes", "sensors"))
+                                                           frame=options.frame or "phone", download=download,
+                                                           progress=progress),
+    ("classes", "sensors", "frame"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from harcnn.core.errors import DataError
 from harcnn.core.settings import Choice, Float, Setting, SettingError, Text
+from harcnn.data.bodyframe import FRAMES
 from harcnn.data.recordings import QUALITY_CHOICES
 
 __all__ = ["DATASET_OPTIONS", "FORMER_NAMES", "READING_OPTIONS", "WINDOW_OPTIONS", "DataOptions", "ReadingOptions", "data_options"]
@@ -53,6 +54,10 @@ DATASET_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "of each name)", "dataset", metavar="TABLE|PATTERN"),
     _option("sensors", Text("comma-separated sensor names"),
             "recordings and HAPT: which sensors, e.g. acc (default: all they share)", "dataset", metavar="S1,S2"),
+    _option("frame", Choice(FRAMES), "recordings, HAPT and UCI HAR: the axes of the 3-axis sensors: phone (as "
+            "recorded, the default) or body (each recording turned into its body frame, estimated from its "
+            "walking, so that a model serves a phone worn in any orientation; UCI HAR's windows are in it already)",
+            "dataset"),
     _option("class_names", Text("comma-separated names"), ".npz: names of its integer labels' classes", "dataset",
             metavar="A,B,..."),
     _option("channel_names", Text("comma-separated names"), ".npz: names of its windows' channels", "dataset",
@@ -75,7 +80,7 @@ READING_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
 
 #: The options that decide how windows are made (as opposed to where labels and subjects are found):
 #: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "quality")
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "frame", "quality")
 
 #: Names that saved models of earlier versions used for data options.
 FORMER_NAMES = MappingProxyType({"window": "window_seconds", "step": "step_seconds", "unit": "labels_unit"})
@@ -138,6 +143,7 @@ class DataOptions:
     label_policy: str | None = None
     subjects: str | None = None
     sensors: str | None = None
+    frame: str | None = None
     class_names: str | None = None
     channel_names: str | None = None
     reading: ReadingOptions = field(default_factory=ReadingOptions)

@@ -25,7 +25,9 @@ recordings would then leak across folds.
 
 Windows: ``--window`` seconds (default 2.56) every ``--step`` seconds (default half a window) at
 ``--rate`` Hz (default 50), after the UCI preprocessing of :mod:`harcnn.data.windows`
-(for whatever sensors the recordings share, or ``--sensors acc``). Unlabelled spans are skipped;
+(for whatever sensors the recordings share, or ``--sensors acc``), in the phone's axes or, with
+``--frame body``, each recording turned into its body frame first (:mod:`harcnn.data.bodyframe`;
+the notes say which frames were found). Unlabelled spans are skipped;
 a window whose samples carry different labels is dropped (``--label-policy pure``, the default)
 or takes the label of more than half of its samples (``--label-policy majority``). The suspect
 stretches the quality check finds in a recording (:mod:`harcnn.data.quality`) are left out
@@ -49,6 +51,7 @@ import numpy as np
 
 from harcnn.core.errors import DataError
 from harcnn.data.archive import open_zip
+from harcnn.data.bodyframe import frame_recipe, frames_note
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.labels import COLUMNS, SUBJECT_COLUMN, LabelsTable, Timeline, read_labels
 from harcnn.data.options import READING_OPTIONS, DataOptions
@@ -254,6 +257,7 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
     unit, label_policy = options.labels_unit or "s", options.label_policy or "pure"
     sampling_rate, window, step = options.sampling_rate, options.window_seconds, options.step_seconds
     quality = options.reading.quality or "exclude"
+    frame = options.frame or "phone"
     rate = float(sampling_rate or DEFAULT_RATE)
     window_s = float(window or DEFAULT_WINDOW / DEFAULT_RATE)
     n_window = int(round(window_s * rate))
@@ -298,10 +302,12 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
     chosen = _chosen_sensors(recordings, files, sensors, warnings)
     config = PreprocessConfig()
     X, y_text, subject, recording_of, start, channels = [], [], [], [], [], output_channels(chosen)
-    quality_lines, left_out, lost = [], {}, []
+    quality_lines, left_out, lost, frames = [], {}, [], {}
     for name, recording in recordings.items():
         cut = recording_to_windows(recording.select(*chosen), config, sampling_rate=rate, window=n_window, step=n_step,
-                                   quality=quality)
+                                   quality=quality, frame=frame)
+        if cut.frame is not None:
+            frames[name] = cut.frame
         origin, several = float(recording.timestamps[0]), len(files[name]) > 1
         report = recording.quality
         if cut.excluded:
@@ -322,6 +328,11 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
         subject += [subject_of[name]] * int(mask.sum())
         recording_of += [name] * int(mask.sum())
         start.append(cut.start_times[mask] - recording.timestamps[0])
+    if frames:
+        notes.append(frames_note(frames))
+        notes += [f"{name}: {timeline.describe()}" for name, timeline in frames.items()  # the unusual ones, of many
+                  if len(frames) <= 8 or any(f.confidence != "high" for f in timeline.estimate.frames)
+                  or timeline.estimate.changes]
     flagged = {line.split(": ", 1)[0] for line in quality_lines}
     clean = len(recordings) - len(flagged)
     notes += [f"quality: {line}" for line in quality_lines]
@@ -341,7 +352,7 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
     notes.append(f"{len(y_all)} labelled windows ({label_policy} labels) of {n_window} samples every {n_step} at "
                  f"{rate:g} Hz from {', '.join(chosen)}")
     spec = InputSpec(rate, n_window, n_step, channels, output_units(channels), classes,
-                     {"sensors": list(chosen), **config.to_dict()})
+                     {"sensors": list(chosen), **config.to_dict(), **frame_recipe(frame)})
     return Dataset(X=np.concatenate(X), y=np.array([classes.index(v) for v in y_all]), subject=np.array(subject),
                    spec=spec, name="recordings", source=str(path), recording=np.array(recording_of),
                    start=np.concatenate(start), notes=tuple(notes), warnings=tuple(warnings),
@@ -407,4 +418,4 @@ SOURCE = SourceKind(
     "recordings", "a folder or zip of labelled recordings (CSV/Parquet; one file per recording or per sensor)",
     is_recording_folder, lambda path, options, **_: load_recordings(path, options),
     ("sampling_rate", "window_seconds", "step_seconds", "labels", "labels_unit", "label_column", "label_policy",
-     "subjects", "sensors", *READING_OPTIONS), generic=True)
+     "subjects", "sensors", "frame", *READING_OPTIONS), generic=True)

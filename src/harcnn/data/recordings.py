@@ -28,6 +28,11 @@ default): the recording is split there as at a gap, so no window holds a suspect
 filters start afresh after one. A recording made in Python from arrays is not checked unless given
 a report (``quality=assess(...)``).
 
+**Frame**: ``recording_to_windows(..., frame="body")`` turns the 3-axis sensors of the gap-free stretches
+into the recording's body frame (:mod:`harcnn.data.bodyframe`: estimated from the accelerometer of
+all of them, one after another, with a new frame after every move of the phone on the body) before
+the preprocessing; :func:`to_body_frame` turns a whole regular recording.
+
 **Labels**: every sample takes the label of the nearest sample of the file that holds the label
 column ("" = unlabelled), within ``max_gap_s`` (farther: ""); :func:`uniform_stretches` carries
 them onto its grid the same way, and :func:`recording_to_windows` returns each window's
@@ -50,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harcnn.data.bodyframe import FRAMES, FrameEstimate, FrameTimeline, estimate_body_frame
 from harcnn.data.quality import QualityReport, Suspect, assess
 from harcnn.data.sensorfiles import ReadOptions, SensorFile, read_sensor_file
 from harcnn.data.windows import (
@@ -77,6 +83,7 @@ __all__ = [
     "Stretch",
     "load_recording",
     "recording_to_windows",
+    "to_body_frame",
     "uniform_stretches",
 ]
 
@@ -208,7 +215,8 @@ class RecordingWindows(NamedTuple):
     half-open interval ``[start, start + window / rate)``; ``window_labels`` ``[n, window]`` (the
     per-sample labels, "" = unlabelled) when the recording has labels; ``notes``: the recording's
     and the processing's; ``excluded``: the suspect stretches left out, and ``n_excluded`` how many
-    windows fewer that made (every one when ``windows`` is empty)."""
+    windows fewer that made (every one when ``windows`` is empty); ``frame``: the body frame the
+    sensors were turned into (None: the phone's own axes)."""
 
     windows: np.ndarray
     start_times: np.ndarray
@@ -218,6 +226,7 @@ class RecordingWindows(NamedTuple):
     notes: tuple[str, ...] = ()
     excluded: tuple[Suspect, ...] = ()
     n_excluded: int = 0
+    frame: FrameTimeline | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -458,6 +467,45 @@ def _pieces(t: np.ndarray, max_gap_s: float | None, excluded: Sequence[tuple[flo
     return out
 
 
+def _acc_for_frame(recording: Recording) -> None:
+    if "acc" not in recording.sensors:
+        raise DataError(f"{recording.source or 'the recording'}: the body frame is estimated from the accelerometer, "
+                        f"but the recording has only {', '.join(recording.sensors)} (--frame phone uses the phone's "
+                        "own axes)")
+
+
+def to_body_frame(recording: Recording) -> tuple[Recording, FrameEstimate]:
+    """``(the recording turned into its body frame, the estimate)``: every 3-axis sensor turned by the
+    frame(s) estimated from its accelerometer (:func:`harcnn.data.bodyframe.estimate_body_frame`); the
+    recording must be regularly sampled (:meth:`Recording.is_regular`)."""
+    if not isinstance(recording, Recording):
+        raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
+    _acc_for_frame(recording)
+    if not recording.is_regular():
+        raise DataError(f"{recording.source or 'the recording'}: the body frame needs regular sampling; "
+                        "resample the recording first (recording_to_windows(..., frame='body') does)")
+    estimate = estimate_body_frame(recording.sensors["acc"], recording.sampling_rate)
+    sensors = {name: estimate.apply(v) if name in VECTOR_SENSORS else v for name, v in recording.sensors.items()}
+    return Recording(recording.timestamps, sensors, recording.labels, recording.source, recording.notes,
+                     recording.quality), estimate
+
+
+def _in_body_frame(stretches: list[Stretch], rate: float, origin: float, where: str
+                   ) -> tuple[list[Stretch], FrameTimeline]:
+    """The stretches with their 3-axis sensors turned into the body frame estimated from all of them."""
+    times = np.concatenate([s.times for s in stretches])
+    try:
+        estimate = estimate_body_frame(np.concatenate([s.sensors["acc"] for s in stretches]), rate)
+    except DataError as error:
+        raise DataError(f"{where}{error}") from None
+    bounds = np.cumsum([0] + [s.times.size for s in stretches])
+    turned = {name: estimate.apply(np.concatenate([s.sensors[name] for s in stretches]))
+              for name in stretches[0].sensors if name in VECTOR_SENSORS}
+    out = [Stretch(s.times, {name: turned[name][a:b] if name in turned else v for name, v in s.sensors.items()},
+                   s.labels) for s, a, b in zip(stretches, bounds[:-1], bounds[1:])]
+    return out, FrameTimeline(estimate, times, origin)
+
+
 def _n_samples(span_s: float, rate: float) -> int:
     return int(math.floor(span_s * rate + 1e-6)) + 1
 
@@ -485,6 +533,7 @@ def recording_to_windows(
     jitter_tolerance: float = 0.02,
     min_rate_hz: float | None = None,
     quality: str = "exclude",
+    frame: str = "phone",
 ) -> RecordingWindows:
     """Cut a recording into UCI-style windows of ``window`` samples every ``step`` at
     ``sampling_rate`` Hz: :func:`uniform_stretches`, then each stretch preprocessed with ``config``
@@ -492,11 +541,17 @@ def recording_to_windows(
     shorter than one window are skipped. The recording must be sampled at ``min_rate_hz`` or more
     (default 0.4 x ``sampling_rate``: 20 Hz for 50 Hz windows). Times are in the recording's clock.
     ``quality``: ``"exclude"`` leaves the suspect stretches of the recording's quality report out
-    (the windows are empty when nothing else is left), ``"keep"`` keeps them (the notes say so)."""
+    (the windows are empty when nothing else is left), ``"keep"`` keeps them (the notes say so).
+    ``frame``: ``"phone"`` keeps the sensors' axes, ``"body"`` turns the stretches into the recording's
+    body frame first (the module docstring; :attr:`RecordingWindows.frame` says which frames it found)."""
     if not isinstance(recording, Recording):
         raise DataError(f"recording must be a Recording, got {type(recording).__name__}")
     if quality not in QUALITY_CHOICES:
         raise DataError(f"quality must be exclude or keep, got {quality!r}")
+    if frame not in FRAMES:
+        raise DataError(f"frame must be {' or '.join(FRAMES)}, got {frame!r}")
+    if frame == "body":
+        _acc_for_frame(recording)
     cfg = config or PreprocessConfig()
     where = f"{recording.source}: " if recording.source else ""
     minimum = MIN_RATE_FRACTION * sampling_rate if min_rate_hz is None else min_rate_hz
@@ -514,6 +569,9 @@ def recording_to_windows(
     excluded = QualityReport(suspects).excluded()
     stretches = uniform_stretches(recording, sampling_rate, max_gap_s=max_gap_s, jitter_tolerance=jitter_tolerance,
                                   excluded=excluded)
+    body = None
+    if frame == "body" and stretches:
+        stretches, body = _in_body_frame(stretches, sampling_rate, float(t[0]), where)
     parts, starts, labels = [], [], []
     for stretch in stretches:
         if stretch.times.size < window:
@@ -547,7 +605,7 @@ def recording_to_windows(
         empty = np.zeros(0)
         return RecordingWindows(np.zeros((0, window, len(channels)), dtype=np.float32), empty, empty, channels,
                                 None if recording.labels is None else np.zeros((0, window), dtype=str), tuple(notes),
-                                tuple(suspects), n_excluded)
+                                tuple(suspects), n_excluded, body)
     start_times = np.concatenate(starts)
     notes.append(f"{len(start_times)} windows of {window} samples every {step} at {sampling_rate:g} Hz from "
                  f"{len(parts)} gap-free stretch(es)" + (f"; {len(stretches) - len(parts)} shorter than a window "
@@ -556,7 +614,9 @@ def recording_to_windows(
     if cutoff is not None and cutoff < cfg.noise_cutoff_hz:
         notes.append(f"noise low-pass at {cutoff:g} Hz (0.8 x Nyquist at {sampling_rate:g} Hz) instead of "
                      f"{cfg.noise_cutoff_hz:g} Hz")
+    if body is not None:
+        notes.append(body.describe())
     return RecordingWindows(
         np.concatenate(parts), start_times, start_times + window / sampling_rate,
-        channels, np.concatenate(labels) if labels else None, tuple(notes), tuple(suspects), n_excluded,
+        channels, np.concatenate(labels) if labels else None, tuple(notes), tuple(suspects), n_excluded, body,
     )

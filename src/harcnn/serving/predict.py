@@ -12,7 +12,9 @@ Inputs (:func:`predict_path` picks by what ``path`` is, :func:`harcnn.data.sourc
 * **a recording**: CSV (or Parquet) with a time column and the sensors the model needs, at any
   rate, or a folder of one file per sensor as phone apps export them; read by
   :func:`harcnn.data.load_recording` and prepared the way the model's training windows were (its
-  input spec: rate, window, step, preprocessing).
+  input spec: rate, window, step, preprocessing, and the frame: a model trained on body-frame
+  windows gets the recording turned into its body frame, and the prediction says which frame was
+  found and how confident it is).
 
 The result is a :class:`~harcnn.serving.prediction.Prediction`. The rules of a timeline
 (:func:`smoothing_for`, :func:`unknown_threshold`, :func:`truth_for`) are here too, so that the
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from harcnn.core.errors import DataError, HarcnnError
+from harcnn.data.bodyframe import FRAME_VERSION, FRAMES
 from harcnn.data.dataset import Dataset
 from harcnn.data.labels import Timeline, read_labels_table
 from harcnn.data.npz import read_windows_file
@@ -68,29 +71,37 @@ def predict_windows(model: TrainedModel, windows: np.ndarray, *, labels: np.ndar
     return pred
 
 
-def recording_recipe(model: TrainedModel) -> tuple[tuple[str, ...], PreprocessConfig]:
-    """``(sensors, PreprocessConfig)``: how the model's windows were made from recordings, or a clear error
-    when its windows did not come from recordings."""
+def recording_recipe(model: TrainedModel) -> tuple[tuple[str, ...], PreprocessConfig, str]:
+    """``(sensors, PreprocessConfig, frame)``: how the model's windows were made from recordings (``frame``:
+    ``"phone"``, or ``"body"`` for a model trained on body-frame windows), or a clear error when its windows
+    did not come from recordings."""
     recipe = model.spec.preprocessing
     if recipe is None:
         raise HarcnnError(f"this model was trained on windows without a recording preprocessing ({model.describe()}); "
                           "it predicts window files (.npy/.npz) only")
-    return tuple(recipe["sensors"]), PreprocessConfig.from_dict({k: v for k, v in recipe.items() if k != "sensors"})
+    frame = recipe.get("frame", "phone")
+    if frame not in FRAMES or recipe.get("frame_version", FRAME_VERSION) > FRAME_VERSION:
+        raise HarcnnError(f"this model expects the {frame} frame, version {recipe.get('frame_version')}, which this "
+                          f"harcnn does not make (it makes {', '.join(FRAMES)}, version {FRAME_VERSION}); was it saved "
+                          "by a newer harcnn?")
+    config = {k: v for k, v in recipe.items() if k not in ("sensors", "frame", "frame_version")}
+    return tuple(recipe["sensors"]), PreprocessConfig.from_dict(config), frame
 
 
 def predict_recording(model: TrainedModel, recording: Recording, **window_options) -> Prediction:
     """Predict a :class:`~harcnn.data.Recording`: the sensors the model reads, prepared with the model's
-    input spec (rate, window, step, preprocessing); times from the recording's clock. The stretches its
+    input spec (rate, window, step, preprocessing, frame); times from the recording's clock. The stretches its
     quality report finds suspect are left out (``quality="keep"`` keeps them): the timeline has a gap
-    there, and the notes and :attr:`Prediction.excluded` say what was left out."""
-    sensors, config = recording_recipe(model)
+    there, and the notes and :attr:`Prediction.excluded` say what was left out. In the body frame,
+    :attr:`Prediction.frame` holds the frames found (each window's is a column of the table)."""
+    sensors, config, frame = recording_recipe(model)
     missing = [s for s in sensors if s not in recording.sensor_names]
     if missing:
         raise HarcnnError(f"{recording.source or 'the recording'} has no {', '.join(missing)} data, which this model "
                           f"needs (it reads {', '.join(sensors)}; the recording has {', '.join(recording.sensor_names)})")
     spec = model.spec
     cut = recording_to_windows(recording.select(*sensors), config, sampling_rate=spec.sampling_rate,
-                               window=spec.window, step=spec.step, **window_options)
+                               window=spec.window, step=spec.step, frame=frame, **window_options)
     if tuple(cut.channel_names) != spec.channels:
         raise HarcnnError(f"the recording gives channels {', '.join(cut.channel_names)}, but the model reads "
                           f"{', '.join(spec.channels)}")
@@ -101,7 +112,8 @@ def predict_recording(model: TrainedModel, recording: Recording, **window_option
                           "to predict them anyway")
     pred = predict_windows(model, cut.windows, source=recording.source or "recording", kind="recording")
     pred.start_times, pred.end_times = cut.start_times, cut.end_times
-    pred.notes = list(cut.notes)
+    pred.notes = [note for note in cut.notes if not note.startswith("body frame: ")]  # the summary says it
+    pred.frame = cut.frame
     pred.excluded = [{"start_s": round(s.start, 4), "end_s": round(s.end, 4), "reason": s.reason, "detail": s.detail}
                      for s in cut.excluded]
     if "acc" in recording.sensor_names:
@@ -150,6 +162,7 @@ def predict_dataset(model: TrainedModel, path: str | os.PathLike,
         dataset, part = dataset.test, "test split"
     pred = predict_windows(model, dataset.X, labels=dataset.y, subjects=dataset.subject,
                            source=f"{dataset.source} ({part})", kind="dataset")
+    pred.notes += [note for note in dataset.notes if note.startswith("body frame")]
     pred.notes += [f"warning: {warning}" for warning in dataset.warnings]
     return pred
 

@@ -25,6 +25,7 @@ import numpy as np
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import write_csv, write_json
 from harcnn.core.outputs import OutputKind, check_output, csv_header, json_keys
+from harcnn.data.bodyframe import FrameTimeline
 from harcnn.data.labels import Timeline, window_spans
 from harcnn.serving.timeline import METHODS, HMMSmoother, TimelineScores, mark_unknown, score_timeline
 from harcnn.serving.timeline import smooth as smooth_labels
@@ -75,6 +76,9 @@ class Prediction:
     the acceleration magnitude); for labelled inputs ``labels`` (class indices, -1 unlabelled);
     ``subjects`` when known (a new subject breaks segments). ``decision`` is the activity timeline
     after :meth:`decide` (class indices, -1 unknown); before it, the most probable class per window.
+    ``frame``: the body frame(s) a recording was turned into (None: the phone's own axes); the table
+    then says each window's (at its centre): where it came from, its confidence and its segment
+    (a new one after every move of the phone on the body).
     """
 
     probabilities: np.ndarray
@@ -95,6 +99,7 @@ class Prediction:
     decision: np.ndarray | None = None
     smoothing: str = "none"
     truth: Timeline | None = None  # the true labelled segments, after :meth:`score`
+    frame: FrameTimeline | None = None
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -223,6 +228,9 @@ class Prediction:
             header.append("window_activity")
         if self.labels is not None:
             header.append("true_activity")
+        frames = self.window_frames()
+        if frames is not None:
+            header += ["frame", "frame_confidence", "frame_segment"]
         header += [f"p_{name}" for name in self.class_names]
         rows = []
         predicted, confidence = self.predicted, self.confidence
@@ -237,9 +245,18 @@ class Prediction:
                 row.append(self.class_names[int(self.probabilities[i].argmax())])
             if self.labels is not None:
                 row.append(self.name(self.labels[i]) if self.labels[i] >= 0 else "")
+            if frames is not None:
+                frame = self.frame.estimate.frames[frames[i]]
+                row += [frame.source, frame.confidence, int(frames[i])]
             row += [f"{p:.6f}" for p in self.probabilities[i]]
             rows.append(row)
         return header, rows
+
+    def window_frames(self) -> np.ndarray | None:
+        """The index of each window's frame in :attr:`frame` (the one in force at its centre), or None."""
+        if self.frame is None or not self.has_times:
+            return None
+        return self.frame.index_at((self.start_times + self.end_times) / 2)
 
     def time_per_activity(self) -> dict[str, float]:
         """Seconds (recordings) or windows (window inputs) predicted per activity, in class order."""
@@ -263,6 +280,8 @@ class Prediction:
         else:
             head = f"{len(self)} windows from {Path(self.source).name} ({len(segments)} segments)"
         lines = [head]
+        if self.frame is not None:
+            lines.append(self.frame.describe())
         if self.excluded:
             lines.append("Left out by the quality check (a gap in the timeline; --quality keep predicts them): "
                          + ", ".join(f"{s['start_s']:g}-{s['end_s']:g} s {s['reason']}" for s in self.excluded))
@@ -296,7 +315,8 @@ class Prediction:
                 "smoothing": self.smoothing, "n_windows": len(self), "accuracy": self.accuracy,
                 "time_per_activity" if self.has_times else "windows_per_activity":
                     {n: (round(v, 4) if self.has_times else int(v)) for n, v in self.time_per_activity().items()},
-                **({"excluded": self.excluded} if self.excluded else {}), "windows": windows}
+                **({"excluded": self.excluded} if self.excluded else {}),
+                **({"frame": self.frame.spans()} if self.frame is not None else {}), "windows": windows}
 
 
 def _table_kind(name: str, columns: set[str], keys: set[str]) -> OutputKind:

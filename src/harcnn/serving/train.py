@@ -42,7 +42,7 @@ def timeline_sequences(path: str | Path, train: Dataset, test: Dataset | None,
                        options: DataOptions = DataOptions()) -> tuple[Dataset, int]:
     """``(windows, left out)``: the labelled recordings at ``path`` whose activity sequences teach a
     model's timeline smoother (``harcnn train --timeline-data``), windowed as the training windows
-    (rate, window, step, and the window ``options`` the kind takes), without the windows of the test
+    (rate, window, step, frame, and the window ``options`` the kind takes), without the windows of the test
     subjects' recordings (their sequences must not teach the smoother that the test then scores; how
     many were left out is the second value)."""
     kind = source_kind(path)
@@ -51,6 +51,7 @@ def timeline_sequences(path: str | Path, train: Dataset, test: Dataset | None,
     if spec.sampling_rate is not None:
         window.update(sampling_rate=spec.sampling_rate, window_seconds=spec.window_seconds,
                       step_seconds=spec.step_seconds)
+    window["frame"] = (spec.preprocessing or {}).get("frame", "phone")
     sequences = load_dataset(path, kind.name, **{k: v for k, v in window.items() if k in kind.options})
     if sequences.recording is None:
         raise HarcnnError(f"--timeline-data {path}: its windows do not come from recordings, so they have no "

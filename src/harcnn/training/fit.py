@@ -57,9 +57,10 @@ def check_trainable(config: Config, data: Dataset, train_subjects: int | None = 
     if config.validation_subjects and config.validation_subjects >= n:
         raise HarcnnError(f"validation_subjects={config.validation_subjects}: the training data has {n} subjects; "
                           "hold out fewer, so that some are left to train on")
-    if config.augment_rotate and not triplets(data.channel_names):
-        raise HarcnnError(f"augment_rotate turns 3-axis vectors, but no channels of {data.name} are named "
-                          f"<sensor>_x, _y, _z ({', '.join(data.channel_names)}): set augment_rotate=0")
+    for name in ("augment_rotate", "augment_yaw"):
+        if config.values[name] and not triplets(data.channel_names):
+            raise HarcnnError(f"{name} turns 3-axis vectors, but no channels of {data.name} are named "
+                              f"<sensor>_x, _y, _z ({', '.join(data.channel_names)}): set {name}=0")
 
 
 def check_plan(configs: Sequence[Config], data: Dataset, folds: Sequence) -> None:
