@@ -53,6 +53,8 @@ DATASET_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "of each name)", "dataset", metavar="TABLE|PATTERN"),
     _option("sensors", Text("comma-separated sensor names"),
             "recordings and HAPT: which sensors, e.g. acc (default: all they share)", "dataset", metavar="S1,S2"),
+    _option("gyro_drift", _POSITIVE, "recordings: remove the gyroscope's drift below this many Hz, as UCI HAR and "
+            "HAPT were (0.1; default: not removed)", "dataset", "--gyro-drift", "HZ"),
     _option("class_names", Text("comma-separated names"), ".npz: names of its integer labels' classes", "dataset",
             metavar="A,B,..."),
     _option("channel_names", Text("comma-separated names"), ".npz: names of its windows' channels", "dataset",
@@ -75,7 +77,7 @@ READING_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
 
 #: The options that decide how windows are made (as opposed to where labels and subjects are found):
 #: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "quality")
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "gyro_drift", "quality")
 
 #: Names that saved models of earlier versions used for data options.
 FORMER_NAMES = MappingProxyType({"window": "window_seconds", "step": "step_seconds", "unit": "labels_unit"})
@@ -138,6 +140,7 @@ class DataOptions:
     label_policy: str | None = None
     subjects: str | None = None
     sensors: str | None = None
+    gyro_drift: float | None = None
     class_names: str | None = None
     channel_names: str | None = None
     reading: ReadingOptions = field(default_factory=ReadingOptions)
