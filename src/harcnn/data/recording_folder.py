@@ -395,7 +395,8 @@ def unlabelled_windows(path: str | Path, options: DataOptions, classes: Sequence
                      {"sensors": list(chosen), **config.to_dict()})
     windows = np.concatenate(X)
     if not len(windows):
-        raise DataError(f"{path}: no window in its recordings (each needs at least {n_window / rate:g} s of usable data)")
+        raise DataError(f"{path}: no window in its recordings (each needs at least {n_window / rate:g} s of usable "
+                        "data)")
     return Dataset(X=windows, y=np.zeros(len(windows), np.int64), subject=np.array(subject), spec=spec,
                    name="recordings", source=str(path), recording=np.array(recording_of), start=np.concatenate(start),
                    notes=tuple(notes), warnings=tuple(warnings))
