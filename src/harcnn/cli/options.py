@@ -120,10 +120,24 @@ def data_options_of(args: argparse.Namespace):
                          if hasattr(args, f"data_{name}")})
 
 
-def load_data(args: argparse.Namespace, progress: bool = True):
-    from harcnn.data.sources import load_dataset
+def load_data(args: argparse.Namespace, progress: bool = True, init: str | None = None):
+    """The ``--data`` dataset, loaded with the data options given; with ``init`` (a saved model to
+    fine-tune), as that model reads windows where the options do not say (which is printed)."""
+    from harcnn.data.options import data_options
+    from harcnn.data.sources import load_dataset, source_kind
 
-    dataset = load_dataset(args.data, args.data_kind, options=data_options_of(args), progress=progress)
+    options = data_options_of(args)
+    if init is not None:
+        from harcnn.training.finetune import adopted_options
+
+        adopted = adopted_options(init, options, source_kind(args.data, args.data_kind))
+        if adopted:
+            flags = {**DATASET_OPTIONS, **READING_OPTIONS}
+            print(f"--init {init}: the data is loaded as it reads windows: "
+                  + " ".join(f"{flags[k].flag} {v:g}" if isinstance(v, float) else f"{flags[k].flag} {v}"
+                             for k, v in adopted.items()))
+            options = data_options({**options.given(), **adopted})
+    dataset = load_dataset(args.data, args.data_kind, options=options, progress=progress)
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return dataset
@@ -166,7 +180,8 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
 
     groups = {name: parser.add_argument_group(title) for name, title in (
         ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
-        ("training", "training"), ("augmentation", "augmentation (all off by default)"))}
+        ("training", "training"), ("fine-tuning", "fine-tuning (start from a saved model: --init)"),
+        ("augmentation", "augmentation (all off by default)"))}
     if model:
         groups["model"].add_argument("--model", default=None, help="registered model name (default cnn; see "
                                                                    "'harcnn models')")
@@ -291,7 +306,7 @@ def executor_of(args: argparse.Namespace):
 
 #: Every option that names an input (argparse dest, how messages name it): what no output may be, lie
 #: inside or hold.
-INPUT_OPTIONS = (("model", "DIR, the model folder"), ("input", "INPUT"), ("data", "--data"),
+INPUT_OPTIONS = (("model", "DIR, the model folder"), ("setting_init", "--init"), ("input", "INPUT"), ("data", "--data"),
                  ("timeline_data", "--timeline-data"), ("data_labels", "--labels"), ("labels", "--labels"),
                  ("data_subjects", "--subjects"), ("config", "--config"), ("space", "--space"))
 
@@ -301,7 +316,7 @@ def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
     found = []
     for dest, name in INPUT_OPTIONS:
         value = getattr(args, dest, None)
-        if value is not None and (dest != "data_subjects" or Path(value).exists()):
+        if value is not None and (dest not in ("data_subjects", "setting_init", "model") or Path(value).exists()):
             found.append((name, Path(value)))
     return found
 

@@ -33,14 +33,15 @@ from harcnn.data.transforms import Standardizer
 from harcnn.models.base import EnsembleModel
 from harcnn.models.registry import create_model
 
-__all__ = ["ARTIFACT_FORMAT", "BUILTIN_PREFIX", "CONFIG_FILE", "FORMAT_VERSION", "WEIGHTS_FILE", "SavedNetwork",
-           "builtin_card", "builtin_names", "model_path", "read_description", "read_saved", "weights_sha256"]
+__all__ = ["ARTIFACT_FORMAT", "BUILTIN_PREFIX", "CARD_FILE", "CONFIG_FILE", "FORMAT_VERSION", "WEIGHTS_FILE",
+           "SavedNetwork", "builtin_card", "builtin_names", "model_path", "read_card", "read_description", "read_saved",
+           "weights_sha256"]
 
 ARTIFACT_FORMAT = "harcnn-model"
 FORMAT_VERSION = 3  # 3: any input spec, the model's input description, the recipe as plain data
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-CARD_FILE = "card.json"  # a built-in model's card
+CARD_FILE = "card.json"  # a model card (the built-in models have one)
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_FOLDER = Path(__file__).resolve().parent / "builtin"
 
@@ -58,12 +59,19 @@ def builtin_names() -> list[str]:
 def builtin_card(name: str) -> dict[str, Any]:
     """A built-in model's card (``card.json``), with its files' size on disk (``bytes``)."""
     folder = model_path(f"{BUILTIN_PREFIX}{name}")
+    card = read_card(folder)
+    if not card:
+        raise HarcnnError(f"built-in model {name!r} has no readable {CARD_FILE}")
+    return {**card, "bytes": sum(p.stat().st_size for p in folder.iterdir() if p.is_file())}
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    """A model folder's card (``card.json``), or ``{}`` where it has none (or it cannot be read)."""
     try:
         card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise HarcnnError(f"built-in model {name!r} has no readable {CARD_FILE} ({error})") from None
-    card["bytes"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    return card
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
 def model_path(model: str | os.PathLike) -> Path:

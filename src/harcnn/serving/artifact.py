@@ -5,6 +5,7 @@
     DIR/
       model.safetensors   every tensor of the model's state (all R members, each with its own dtype), no pickle
       config.json         everything needed to use it (below)
+      card.json           a model card, where it has one (the built-in models: data, accuracy, licences)
 
 ``config.json`` holds: the format name and version; the model (registry name, ``n_models``, its
 settings and its input description); the input spec (sampling rate, window, step, channel names
@@ -39,7 +40,8 @@ from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import EnsembleModel
-from harcnn.models.saved import ARTIFACT_FORMAT, BUILTIN_FOLDER, CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, read_saved
+from harcnn.models.saved import (ARTIFACT_FORMAT, BUILTIN_FOLDER, CARD_FILE, CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE,
+                                 read_card, read_saved)
 from harcnn.core.outputs import OutputKind, check_output, write_folder
 from harcnn.core.provenance import current_versions, json_default
 from harcnn.training.inference import average_probabilities, predict_proba
@@ -65,6 +67,7 @@ class TrainedModel:
     scores: dict[str, Any] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)  # smoothing and unknown threshold, plain data
     init: dict[str, Any] = field(default_factory=dict)  # the model it was fine-tuned from (--init), plain data
+    card: dict[str, Any] = field(default_factory=dict)  # a model card (built-in models), saved as card.json
     metadata: dict[str, Any] = field(default_factory=dict)  # config.json as read (or as it will be written)
     path: Path | None = None
     history: Any = field(default=None, repr=False)  # the training curves, right after training (not saved)
@@ -212,7 +215,7 @@ def _is_model_folder(path: Path) -> bool:
 
 #: A saved model: recognised by its config.json (``"format": "harcnn-model"``).
 MODEL_FOLDER = OutputKind("model folder", folder=True, recognise=_is_model_folder,
-                          files=frozenset({CONFIG_FILE, WEIGHTS_FILE}))
+                          files=frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE}))
 
 
 def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -229,9 +232,12 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
     digest = hashlib.sha256(weights).hexdigest()
     description = _describe_artifact(trained, digest, len(weights))
     text = json.dumps(description, indent=2, default=json_default) + "\n"
+    files = [(WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))]
+    if trained.card:
+        files.append((CARD_FILE, (json.dumps(trained.card, indent=1, default=json_default) + "\n").encode("utf-8")))
 
     def write(folder: Path) -> None:
-        for name, data in ((WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))):
+        for name, data in files:
             with open(folder / name, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -259,6 +265,6 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = T
                             recipe=dict(training.get("config") or {}), seeds=list(training.get("seeds") or []),
                             data=dict(training.get("data") or {}), init=dict(training.get("init") or {}),
                             scores=dict(meta.get("scores") or {}), timeline=dict(meta.get("timeline") or {}),
-                            metadata=meta, path=saved.path)
+                            card=read_card(saved.path), metadata=meta, path=saved.path)
     except HarcnnError as error:
         raise HarcnnError(f"{saved.path / CONFIG_FILE}: {error}") from None
