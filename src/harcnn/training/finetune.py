@@ -71,15 +71,16 @@ class StartingPoint:
             raise HarcnnError(f"{model.name}: its head ({head}) is not a linear layer to the classes, so it cannot be "
                               "fine-tuned")
         saved_state, own = source.state_dict(), model.state_dict()
-        known = [(k, self.saved.spec.classes.index(c)) for k, c in enumerate(self.classes) if c in self.saved.spec.classes]
+        theirs = self.saved.spec.classes
+        known = [(k, theirs.index(c)) for k, c in enumerate(self.classes) if c in theirs]
         with torch.no_grad():
             for key, tensor in saved_state.items():
                 if not key.startswith(f"{head}."):
                     own[key].copy_(tensor.to(own[key].device))
             if known:
                 new, old = (torch.tensor(index) for index in zip(*known))
-                for name in ("weight", "bias"):
-                    own[f"{head}.{name}"][..., new] = saved_state[f"{head}.{name}"][..., old].to(own[f"{head}.{name}"].device)
+                for name in (f"{head}.weight", f"{head}.bias"):
+                    own[name][..., new] = saved_state[name][..., old].to(own[name].device)
         return frozenset(name for name, _ in model.named_parameters() if not name.startswith(f"{head}."))
 
 
@@ -111,8 +112,8 @@ def check_start(config: Config, spec: InputSpec, saved: SavedNetwork) -> None:
         raise HarcnnError(f"{where} is a {name} network: leave out --model (or give --model {name})")
     had = saved.standardizer is not None
     if config.standardize != had:
-        raise HarcnnError(f"{where} {'standardizes' if had else 'does not standardize'} its input, and its standardizer "
-                          f"is reused: leave out --{'no-' if had else ''}standardize")
+        raise HarcnnError(f"{where} {'standardizes' if had else 'does not standardize'} its input, and its "
+                          f"standardizer is reused: leave out --{'no-' if had else ''}standardize")
     differences = saved.spec.differences(spec, classes=False)
     if differences:
         fixes = input_fixes(saved.spec, spec)
@@ -144,9 +145,9 @@ def input_fixes(wanted: InputSpec, given: InputSpec) -> str:
     if wanted.channels != given.channels and recipe.get("sensors"):
         fixes.append(f"{flags['sensors']} {','.join(recipe['sensors'])}")
     theirs = given.preprocessing or {}
-    if recipe and theirs and recipe.get("gyro_drift_cutoff_hz") != theirs.get("gyro_drift_cutoff_hz") \
-            and recipe.get("gyro_drift_cutoff_hz") is not None:
-        fixes.append(f"{flags['gyro_drift']} {recipe['gyro_drift_cutoff_hz']:g}")
+    drift = recipe.get("gyro_drift_cutoff_hz")
+    if recipe and theirs and drift != theirs.get("gyro_drift_cutoff_hz"):
+        fixes.append(f"{flags['gyro_drift']} {drift:g}" if drift is not None else f"no {flags['gyro_drift']}")
     return " ".join(fixes)
 
 
