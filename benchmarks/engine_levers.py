@@ -8,15 +8,22 @@ since a shared 2-core machine swings by 10-15% between runs of the same thing). 
 - ``matmul-conv``: every convolution as ``k`` shifted matrix products per member on the rows of
   the ``[B*L, R*C]`` activation matrix (no im2col copy; rows that straddle two windows are dropped),
   forward and backward, instead of oneDNN's grouped convolution;
-- ``fused-pool``: ReLU -> dropout -> 2-step max pooling as one autograd node whose backward is one
-  product of the pooled gradient with a route saved in the forward;
 - ``malloc``: glibc keeps freed memory (``GLIBC_TUNABLES``: mmap threshold 32 MB, trim threshold
   1 GB), so the 10 MB activations of 10 members are not page-faulted in afresh every step.
 
-None of them is in the engine: on the machine measured (``benchmarks/README.md``, "Levers tried")
-none gave a speed-up beyond that noise. Rerun this on another CPU before building one in.
+Neither is in the engine: on the machines measured (``benchmarks/README.md``, "Levers tried")
+neither gave a speed-up beyond that noise. Rerun this on another CPU before building one in. (A
+third, fused ReLU -> dropout -> pooling, is now the engine's ``relu_dropout_max_pool``.)
 
-    python benchmarks/engine_levers.py [--rounds 4] [--levers matmul-conv,fused-pool,malloc]
+``--trees`` adds the engine of other source trees as variants (``NAME=DIR``, DIR holding the
+``harcnn`` package, e.g. the ``src`` of a ``git worktree`` of an earlier commit): a lever built into
+the engine is timed against the commit before it the same way. ``--threads 1`` (what each of the 2
+worker processes of ``harcnn evaluate`` uses) also makes the CPU time per step meaningful: it is
+printed beside the wall time, and it is less disturbed than wall time by other processes on a
+shared machine.
+
+    python benchmarks/engine_levers.py [--rounds 4] [--levers matmul-conv,malloc]
+    python benchmarks/engine_levers.py --levers "" --trees before=/tmp/before/src --threads 1 --precision bf16
 """
 
 from __future__ import annotations
@@ -33,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from harcnn.data import load_uci_har
 from harcnn.models import cnn, layers
@@ -88,61 +94,15 @@ def matmul_conv_forward(self, x):
     return ShiftedMatmulConv.apply(x.contiguous(), self.weight, self.bias)
 
 
-class ReluDropoutPool2(torch.autograd.Function):
-    """``max_pool(dropout(relu(h)), 2)`` with the dropout mask ``mask`` (0 or ``scale``)."""
-
-    @staticmethod
-    def forward(ctx, h, mask, scale):
-        n, length = h.shape[1] // 2, h.shape[1]
-        dropped = (h * mask)[:, :2 * n].unflatten(1, (n, 2))  # relu(h * m) = relu(h) * m for m >= 0
-        first, second = dropped[:, :, 0], dropped[:, :, 1]
-        route = h.new_empty(dropped.shape)
-        torch.mul(torch.logical_and(first >= second, first > 0), scale, out=route[:, :, 0])
-        torch.mul(torch.logical_and(second > first, second > 0), scale, out=route[:, :, 1])
-        ctx.save_for_backward(route)
-        ctx.length = length
-        return torch.maximum(first, second).clamp_min_(0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (route,) = ctx.saved_tensors
-        grad_h = (grad.unsqueeze(2) * route).flatten(1, 2)
-        return F.pad(grad_h, (0, 0, 0, ctx.length - grad_h.shape[1])), None, None
-
-
-def dropout_mask(dropout, x):
-    """The mask ``EnsembleDropout`` draws for ``x`` (same generators, same values)."""
-    R, scale = dropout.n_models, 1.0 / (1.0 - dropout.p)
-    mask = torch.empty(x.unflatten(dropout.member_dim, (R, -1)).shape, dtype=x.dtype)
-    for r in range(R):
-        member = mask.select(dropout.member_dim, r)
-        keep = layers.random_keep_mask(member.shape, dropout.p, dropout.generators[r])
-        torch.mul(keep.to(x.dtype), scale, out=member)
-    return mask.view(x.shape), scale
-
-
-def fused_cnn_forward(self, x):
-    h = layers.to_conv_layout(x, self.n_models)
-    h = F.relu(self.conv1(h))
-    h = self.conv2(h)
-    if self.training and self.pool_size == 2 and self.dropout.p > 0:
-        h = ReluDropoutPool2.apply(h, *dropout_mask(self.dropout, h))
-    else:
-        h = layers.max_pool(self.dropout(F.relu(h)), self.pool_size)
-    h = F.relu(self.dense(layers.conv_to_dense(h, self.n_models)))
-    return self.head(h)
-
-
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
 
 
-LEVERS = ("matmul-conv", "fused-pool", "malloc")
-ORIGINAL = {"conv": layers.EnsembleConv1d.forward, "cnn": cnn.CNN.forward_members}
+LEVERS = ("matmul-conv", "malloc")
+ORIGINAL = {"conv": layers.EnsembleConv1d.forward}
 
 
 def apply(lever: str | None) -> None:
     layers.EnsembleConv1d.forward = matmul_conv_forward if lever == "matmul-conv" else ORIGINAL["conv"]
-    cnn.CNN.forward_members = fused_cnn_forward if lever == "fused-pool" else ORIGINAL["cnn"]
 
 
 def check_same_maths(lever: str) -> str:
@@ -162,19 +122,23 @@ def check_same_maths(lever: str) -> str:
     return f"output {diffs[0]:.1e}, gradients {max(diffs[1:]):.1e}"
 
 
-def time_epoch(data_path: Path, lever: str) -> dict:
-    """In this process: ms per model-step and page faults of one epoch, 1 and 10 members."""
-    apply(None if lever in ("engine", "malloc") else lever)
+def time_epoch(data_path: Path, lever: str, members: list[int], precision: str, windows: int | None) -> dict:
+    """In this process: (ms per model-step, CPU ms per model-step, page faults) of one epoch per member count."""
+    apply(lever if lever in LEVERS and lever != "malloc" else None)
     data = load_uci_har(data_path, progress=False).train
-    config = Config.from_flat({"epochs": 1})
+    if windows:
+        data = data.subset(np.arange(windows))
+    config = Config.from_flat({"epochs": 1, "precision": precision})
     fit_networks(config, data.subset(np.arange(320)), [0])  # warm-up
     steps = -(-len(data) // config.batch_size)
     result = {}
-    for members in (1, 10):
-        before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-        fit_networks(config, data, list(range(members)))
-        result[str(members)] = (1000 * (time.perf_counter() - start) / steps / members,
-                                resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    for count in members:
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start, cpu = time.perf_counter(), time.process_time()
+        fit_networks(config, data, list(range(count)))
+        result[str(count)] = (1000 * (time.perf_counter() - start) / steps / count,
+                              1000 * (time.process_time() - cpu) / steps / count,
+                              resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
     return result
 
 
@@ -184,35 +148,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED_ZIP)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--levers", default="matmul-conv,fused-pool,malloc")
+    parser.add_argument("--levers", default="matmul-conv,malloc")
+    parser.add_argument("--trees", default="", help="NAME=DIR,...: the engine of other source trees as variants")
+    parser.add_argument("--members", default="1,10")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--windows", type=int, help="time an epoch of the first WINDOWS training windows")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # time one variant in this process
     args = parser.parse_args()
+    members = [int(m) for m in args.members.split(",")]
+    torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(time_epoch(args.data, args.child)))
+        print(json.dumps(time_epoch(args.data, args.child, members, args.precision, args.windows)))
         return
-    levers = args.levers.split(",")
+    levers = [lever for lever in args.levers.split(",") if lever]
     unknown = sorted(set(levers) - set(LEVERS))
     if unknown:
         parser.error(f"unknown lever(s) {', '.join(unknown)}: choose from {', '.join(LEVERS)}")
-    print(f"CPU: {cpu_description()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; baseline CNN, "
-          f"1 epoch, batch 32, fp32; each variant in a fresh process\n")
+    trees = dict(tree.split("=", 1) for tree in args.trees.split(",") if tree)
+    missing = [path for path in trees.values() if not (Path(path) / "harcnn").is_dir()]
+    if missing:
+        parser.error(f"--trees: no harcnn package in {', '.join(missing)}")
+    print(f"CPU: {cpu_description()}\ntorch {torch.__version__}, {args.threads} threads; baseline CNN, 1 epoch "
+          f"of {args.windows or 'all'} windows, batch 32, {args.precision}; each variant in a fresh process, "
+          f"the order rotated every round\n")
     for lever in levers:
         if lever != "malloc":
             print(f"{lever}: same maths as the engine (float64): {check_same_maths(lever)}")
-    times: dict[tuple[str, str], list[tuple[float, int]]] = {}
-    for _ in range(args.rounds):
-        for lever in ["engine"] + levers:
-            env = dict(os.environ, GLIBC_TUNABLES=MALLOC_TUNABLES) if lever == "malloc" else None
-            out = subprocess.run([sys.executable, __file__, "--data", str(args.data), "--child", lever], env=env,
+    variants = ["engine"] + levers + list(trees)
+    times: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+    for round_ in range(args.rounds):
+        for variant in variants[round_ % len(variants):] + variants[:round_ % len(variants)]:
+            env = dict(os.environ)
+            if variant == "malloc":
+                env["GLIBC_TUNABLES"] = MALLOC_TUNABLES
+            if variant in trees:
+                env["PYTHONPATH"] = os.pathsep.join([trees[variant], env.get("PYTHONPATH", "")])
+            command = [sys.executable, __file__, "--data", str(args.data), "--child", variant, "--members",
+                       args.members, "--precision", args.precision, "--threads", str(args.threads)]
+            out = subprocess.run(command + (["--windows", str(args.windows)] if args.windows else []), env=env,
                                  check=True, capture_output=True, text=True).stdout
-            for members, value in json.loads(out.splitlines()[-1]).items():
-                times.setdefault((lever, members), []).append(tuple(value))
-    print("\n| variant | members | median ms per model-step | min | page faults per epoch | rounds |\n"
-          "|---|---:|---:|---:|---:|---|")
-    for (lever, members), values in sorted(times.items(), key=lambda item: int(item[0][1])):
-        ms = [v[0] for v in values]
-        print(f"| {lever} | {members} | {statistics.median(ms):.2f} | {min(ms):.2f} | "
-              f"{statistics.median(v[1] for v in values):,.0f} | {' '.join(f'{v:.2f}' for v in ms)} |")
+            for count, value in json.loads(out.splitlines()[-1]).items():
+                times.setdefault((variant, count), []).append(tuple(value))
+    print("\n| variant | members | CPU ms per model-step, median | min-max | wall ms, median | page faults per epoch |"
+          " CPU ms of each round |\n|---|---:|---:|---:|---:|---:|---|")
+    for (variant, count), values in sorted(times.items(), key=lambda item: int(item[0][1])):
+        cpu = [v[1] for v in values]
+        print(f"| {variant} | {count} | {statistics.median(cpu):.2f} | {min(cpu):.2f}-{max(cpu):.2f} | "
+              f"{statistics.median(v[0] for v in values):.2f} | {statistics.median(v[2] for v in values):,.0f} | "
+              f"{' '.join(f'{v:.2f}' for v in cpu)} |")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,17 @@ Times one full training (10 epochs, batch 32, 7352 windows) of the reference bas
 
 1. a plain PyTorch loop (nn.Conv1d/nn.Linear, DataLoader, torch.optim.Adam, nn.Dropout);
 2. harcnn's engine, one model;
-3. harcnn's engine, 10 repeats at once in one process;
-4. harcnn's engine, 10 repeats in 2 worker processes (the default on a multi-core CPU);
-5. the same in bfloat16 (``--precision bf16``);
-6. the Keras reference, when TensorFlow is installed (optional; never in CI);
+3. the whole command ``harcnn evaluate --repeats 1`` in a fresh process (start-up, data loading,
+   training, testing and saving: its wall clock beside the training time it reports);
+4. harcnn's engine, 10 repeats at once in one process;
+5. harcnn's engine, 10 repeats in 2 worker processes (the default on a multi-core CPU);
+6. the same in bfloat16 (``--precision bf16``);
+7. the Keras reference, when TensorFlow is installed (optional; never in CI);
 
 then test-set inference throughput. Prints the CPU (model, AVX-512 / AMX flags, torch's CPU
 capability) beside per-model training times and ratios, since speed depends on the matrix units.
 
-    python benchmarks/training_speed.py [--epochs 10] [--data ZIP]
+    python benchmarks/training_speed.py [--epochs 10] [--data ZIP] [--rows keras,workers,bf16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,6 +115,18 @@ def harcnn_engine(dataset, epochs, repeats, executor, precision="fp32"):
     return training, wall, result.mean
 
 
+def whole_command(data: Path, epochs: int) -> tuple[float, float, float]:
+    """(training seconds, wall seconds, test accuracy) of ``harcnn evaluate --repeats 1`` run as a user runs it."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "harcnn", "evaluate", "--repeats", "1", "--epochs", str(epochs),
+                   "--data", str(data), "--out", str(Path(out) / "run"), "--quiet"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        scores = (Path(out) / "run" / "scores.csv").read_text().splitlines()[1].split(",")
+    return float(scores[4]), wall, float(scores[3])
+
+
 def inference_rate(dataset, precision, seconds=3.0):
     """Windows per second over the test set (repeated), and agreement with fp32 predictions."""
     model = create_model("cnn", window=dataset.spec.window, n_channels=len(dataset.spec.channels),
@@ -123,41 +141,59 @@ def inference_rate(dataset, precision, seconds=3.0):
     return count / (time.perf_counter() - start), agreement
 
 
-def training_table(dataset, epochs: int, repeats: int, bf16: bool = False) -> None:
+ROWS = ("keras", "plain", "one", "command", "batch", "workers", "bf16")
+
+
+def training_table(dataset, data: Path, epochs: int, repeats: int, rows: list[str], rounds: int = 1) -> None:
+    """Time ``rows`` (names from :data:`ROWS`) ``rounds`` times, the order rotated every round (a shared
+    machine's load changes within a run), and print each row's median, its spread and the ratios
+    of the medians."""
     X, y = dataset.train.X, dataset.train.y
     cores = os.cpu_count() or 1
-    rows = []
-
-    def record(name, training, wall=None, accuracy=None):
-        rows.append((name, training, wall))
-        extra = f" (wall clock {wall:.2f} s)" if wall is not None else ""
-        extra += f", mean test accuracy {100 * accuracy:.2f}%" if accuracy is not None else ""
-        print(f"{name:<52} {training:7.2f} s per model{extra}", flush=True)
-
-    keras = keras_reference(X, y, epochs)
-    if keras is not None:
-        record("Keras reference (TensorFlow, 1 model)", keras)
-    record("plain PyTorch loop (1 model)", plain_pytorch(X, y, epochs))
-    record("harcnn engine, 1 model", *harcnn_engine(dataset, epochs, 1, InProcessExecutor()))
-    record(f"harcnn engine, {repeats} models at once, 1 process",
-           *harcnn_engine(dataset, epochs, repeats, InProcessExecutor()))
     workers = ProcessExecutor(workers=2, threads=max(1, cores // 2))
-    record(f"harcnn engine, {repeats} models, 2 worker processes",
-           *harcnn_engine(dataset, epochs, repeats, workers))
-    if native_bf16() or bf16:
-        record(f"harcnn engine, {repeats} models, 2 workers, bf16",
-               *harcnn_engine(dataset, epochs, repeats, workers, precision="bf16"))
-    else:
-        print("bf16 training skipped: this CPU only emulates bf16 (convolutions fall back to slow kernels, "
-              "see profile_step.py); --bf16 runs it anyway", flush=True)
+    runs = {
+        "keras": ("Keras reference (TensorFlow, 1 model)", lambda: (keras_reference(X, y, epochs),)),
+        "plain": ("plain PyTorch loop (1 model)", lambda: (plain_pytorch(X, y, epochs),)),
+        "one": ("harcnn engine, 1 model", lambda: harcnn_engine(dataset, epochs, 1, InProcessExecutor())),
+        "command": ("harcnn evaluate --repeats 1, whole command", lambda: whole_command(data, epochs)),
+        "batch": (f"harcnn engine, {repeats} models at once, 1 process",
+                  lambda: harcnn_engine(dataset, epochs, repeats, InProcessExecutor())),
+        "workers": (f"harcnn engine, {repeats} models, 2 worker processes",
+                    lambda: harcnn_engine(dataset, epochs, repeats, workers)),
+        "bf16": (f"harcnn engine, {repeats} models, 2 workers, bf16",
+                 lambda: harcnn_engine(dataset, epochs, repeats, workers, precision="bf16")),
+    }
+    results: dict[str, list[tuple]] = {}
+    for round_ in range(rounds):
+        for row in rows[round_ % len(rows):] + rows[:round_ % len(rows)]:
+            name, run = runs[row]
+            result = run()
+            if result[0] is None:  # no TensorFlow here
+                continue
+            results.setdefault(row, []).append(result)
+            training, wall, accuracy = (tuple(result) + (None, None))[:3]
+            extra = f" (wall clock {wall:.2f} s)" if wall is not None else ""
+            extra += f", mean test accuracy {100 * accuracy:.2f}%" if accuracy is not None else ""
+            print(f"round {round_ + 1}: {name:<52} {training:7.2f} s per model{extra}", flush=True)
 
-    reference = keras if keras is not None else rows[0][1]
-    reference_name = "Keras" if keras is not None else "the plain PyTorch loop"
-    print(f"\n| engine | training s per model | speed-up vs {reference_name} | wall clock s per model |"
-          f"\n|---|---:|---:|---:|")
-    for name, training, wall in rows:
-        wall_text = f"{wall:.2f}" if wall is not None else "-"
-        print(f"| {name} | {training:.2f} | {reference / training:.2f}x | {wall_text} |")
+    def median(row: str, i: int) -> float | None:
+        values = [r[i] for r in results.get(row, []) if len(r) > i and r[i] is not None]
+        return statistics.median(values) if values else None
+
+    reference_row = "keras" if "keras" in results else next(iter(results))
+    reference, reference_name = median(reference_row, 0), runs[reference_row][0].split(" (")[0]
+    print(f"\nMedians of {rounds} round(s); spread = min-max of the training time.\n\n"
+          f"| engine | training s per model | spread | vs {reference_name} | wall clock s per model | wall clock vs "
+          f"{reference_name}'s training | mean test accuracy |\n|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if row not in results:
+            continue
+        training, wall, accuracy = median(row, 0), median(row, 1), median(row, 2)
+        spread = [r[0] for r in results[row]]
+        wall_text = f"{wall:.2f} | {reference / wall:.2f}x" if wall is not None else "- | -"
+        accuracy_text = f"{100 * accuracy:.2f}%" if accuracy is not None else "-"
+        print(f"| {runs[row][0]} | {training:.2f} | {min(spread):.2f}-{max(spread):.2f} | {reference / training:.2f}x | "
+              f"{wall_text} | {accuracy_text} |")
 
 
 def cpu_description() -> str:
@@ -185,14 +221,24 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED_ZIP)
     parser.add_argument("--inference-only", action="store_true", help="skip the training timings")
     parser.add_argument("--bf16", action="store_true", help="time bf16 training even where the CPU emulates it")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to time, from {','.join(ROWS)}")
+    parser.add_argument("--rounds", type=int, default=1, help="time the rows this many times, interleaved")
     args = parser.parse_args()
+    rows = args.rows.split(",")
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)}: choose from {', '.join(ROWS)}")
+    if "bf16" in rows and not (native_bf16() or args.bf16):
+        rows.remove("bf16")
+        print("bf16 training skipped: this CPU only emulates bf16 (convolutions fall back to slow kernels, "
+              "see profile_step.py); --bf16 runs it anyway", flush=True)
     dataset = load_uci_har(args.data, progress=False)
     print(f"CPU: {cpu_description()}")
     print(f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{args.epochs} epochs on {len(dataset.train)} windows\n")
 
     if not args.inference_only:
-        training_table(dataset, args.epochs, args.repeats, args.bf16)
+        training_table(dataset, args.data, args.epochs, args.repeats, rows, args.rounds)
     print()
     for precision in ("fp32", "bf16"):
         rate, agreement = inference_rate(dataset, precision)

@@ -4,8 +4,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from harcnn.models.layers import grouped_conv, max_pool, pad_time, sliding_max3
+from harcnn.models.layers import (EnsembleDropout, grouped_conv, max_pool, pad_time, relu_dropout_max_pool,
+                                  sliding_max3)
 from harcnn.models.statistics import WindowStatistics, window_statistics
+from harcnn.core.seeding import member_streams
 
 
 def _time_major(x: torch.Tensor) -> torch.Tensor:
@@ -36,6 +38,23 @@ def test_max_pool_equals_max_pool1d_forward_and_backward(size, length):
     torch.testing.assert_close(ours_in.grad, _time_major(ref_in.grad))
     with torch.no_grad():  # the inference path
         torch.testing.assert_close(max_pool(_time_major(x), size), _time_major(F.max_pool1d(x, size)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("p,length", [(0.5, 12), (0.5, 13), (0.3, 12)])
+def test_fused_relu_dropout_pool_equals_the_three_layers(dtype, p, length):
+    """The same values and gradients, bit for bit (same masks from the same generators), ties included."""
+    x = torch.randn(4, length, 3 * 5, dtype=dtype).round(decimals=1)  # rounded: many ties within pairs
+    grad = torch.randn(4, length // 2, 3 * 5, dtype=dtype)
+    results = []
+    for fused in (False, True):
+        dropout = EnsembleDropout(3, p, member_dim=2)
+        dropout.set_generators([member_streams(seed).dropout for seed in (1, 2, 3)])
+        h = x.clone().requires_grad_()
+        out = relu_dropout_max_pool(h, dropout, 2) if fused else max_pool(dropout(F.relu(h)), 2)
+        out.backward(grad)
+        results.append((out.detach(), h.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
 
 
 def test_sliding_max3_and_pad_time():

@@ -189,3 +189,29 @@ def test_architecture_spec_forms():
         plots.ArchitectureSpec.coerce({"branches": [["a"], ["b"]]})  # two branches need a merge
     with pytest.raises(HarcnnError):
         plots.ArchitectureSpec.coerce({"branches": []})
+
+
+def test_the_reference_models_trace_their_own_diagrams():
+    """The diagrams the models give (shapes traced by forward hooks) are the reference's layer shapes."""
+    from harcnn.models import create_model
+
+    for name, spec_fn in (("cnn", baseline_cnn_spec), ("multihead", multihead_cnn_spec)):
+        traced = create_model(name, window=128, n_channels=9, n_classes=6, n_models=3).architecture()
+        expected = spec_fn()
+        assert {k: [list(map(tuple, b)) for b in v] if k == "branches" else
+                (list(map(tuple, v)) if k == "head" else tuple(v)) for k, v in traced.items()} == \
+               {k: [list(b) for b in v] if k == "branches" else (list(v) if k == "head" else v)
+                for k, v in expected.items()}, name
+
+
+def test_traced_shapes_follow_the_settings():
+    from harcnn.models import create_model
+    from harcnn.models.summary import trace_shapes
+
+    shapes = trace_shapes(create_model("cnn", window=100, n_channels=3, n_classes=4, kernel_size=5, pool_size=3))
+    assert shapes.out("conv2") == "92 x 64" and shapes.out("pool") == "30 x 64" and shapes.inp("dense") == "1920"
+    hybrid = create_model("hybrid", window=128, n_channels=3, n_classes=4, filters=8, blocks=2, sampling_rate=50.0,
+                          channel_names=["acc_x", "acc_y", "acc_z"]).architecture()
+    cnn_branch, statistics = hybrid["branches"]
+    assert cnn_branch[-1] == ("GlobalAveragePooling1D", "16")  # the convolutions' pooled features alone
+    assert int(hybrid["merge"][1]) == 16 + int(statistics[0][1])

@@ -76,6 +76,12 @@ class EnsembleModel(nn.Module):
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def architecture(self) -> dict[str, Any]:
+        """One member's layer diagram, for :func:`harcnn.reports.plots.architecture_diagram`: ``input``,
+        ``branches`` (lists of ``(layer, output shape)``), ``merge`` and ``head``, with the shapes traced by
+        :func:`harcnn.models.summary.trace_shapes` (never worked out by hand)."""
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() not in (3, 4) or tuple(x.shape[-2:]) != (self.window, self.n_channels):
             raise HarcnnError(

@@ -7,9 +7,10 @@ from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
-                                  to_conv_layout)
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense,
+                                  MaxPool, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Int
 
 
@@ -33,7 +34,7 @@ class CNN(EnsembleModel):
         if conv_length // pool_size < 1:
             raise HarcnnError(f"cnn: kernel_size={kernel_size} and pool_size={pool_size} do not fit windows of "
                               f"{window} steps")
-        self.pool_size = pool_size
+        self.pool = MaxPool(pool_size)
         self.conv1 = EnsembleConv1d(n_models, n_channels, filters, kernel_size)
         self.conv2 = EnsembleConv1d(n_models, filters, filters, kernel_size)
         self.dropout = EnsembleDropout(n_models, dropout, member_dim=2)
@@ -41,26 +42,24 @@ class CNN(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        f, k, T = self.conv1.out_channels, self.conv1.kernel_size, self.window
-        pooled = (T - 2 * (k - 1)) // self.pool_size
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, f, k = trace_shapes(self), self.conv1.out_channels, self.conv1.kernel_size
         return {
-            "input": ("Input", f"{T} x {self.n_channels}"),
+            "input": ("Input", s.inp("conv1")),
             "branches": [[
-                (f"Conv1D {f}, k={k}, ReLU", f"{T - k + 1} x {f}"),
-                (f"Conv1D {f}, k={k}, ReLU", f"{T - 2 * (k - 1)} x {f}"),
-                (f"Dropout {self.dropout.p}", f"{T - 2 * (k - 1)} x {f}"),
-                (f"MaxPool1D {self.pool_size}", f"{pooled} x {f}"),
-                ("Flatten", f"{pooled * f}"),
+                (f"Conv1D {f}, k={k}, ReLU", s.out("conv1")),
+                (f"Conv1D {f}, k={k}, ReLU", s.out("conv2")),
+                (f"Dropout {self.dropout.p}", s.out("dropout")),
+                (f"MaxPool1D {self.pool.size}", s.out("pool")),
+                ("Flatten", s.inp("dense")),
             ]],
-            "head": [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}"),
-                     (f"Dense {self.n_classes}, softmax", f"{self.n_classes}")],
+            "head": [(f"Dense {self.dense.out_features}, ReLU", s.out("dense")),
+                     (f"Dense {self.n_classes}, softmax", s.out("head"))],
         }
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
         h = F.relu(self.conv1(h))
-        h = F.relu(self.conv2(h))
-        h = max_pool(self.dropout(h), self.pool_size)
+        h = self.pool(self.conv2(h), self.dropout)
         h = F.relu(self.dense(conv_to_dense(h, self.n_models)))
         return self.head(h)

@@ -11,6 +11,7 @@ from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, EnsembleLSTM, conv_to_sequence,
                                   to_conv_layout, to_sequence_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Int
 
 
@@ -45,21 +46,20 @@ class CNNLSTM(EnsembleModel):
         self.head = EnsembleLinear(n_models, hidden, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        T, boxes = self.window, []
-        for conv in self.convs:
-            T -= conv.kernel_size - 1
-            boxes.append((f"Conv1D {conv.out_channels}, k={conv.kernel_size}, ReLU", f"{T} x {conv.out_channels}"))
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, boxes = trace_shapes(self), []
+        for i, conv in enumerate(self.convs):
+            boxes.append((f"Conv1D {conv.out_channels}, k={conv.kernel_size}, ReLU", s.out(f"convs.{i}")))
         H = self.lstms[0].hidden_size
         for i in range(len(self.lstms)):
             last = i == len(self.lstms) - 1
             if i > 0 and self.dropouts[i - 1].p:
-                boxes.append((f"Dropout {self.dropouts[i - 1].p}", f"{T} x {H}"))
-            boxes.append((f"LSTM {H}" + (", last state" if last else ""), f"{H}" if last else f"{T} x {H}"))
+                boxes.append((f"Dropout {self.dropouts[i - 1].p}", s.out(f"dropouts.{i - 1}")))
+            boxes.append((f"LSTM {H}" + (", last state" if last else ""), s.out(f"lstms.{i}")))
         if self.dropouts[-1].p:
-            boxes.append((f"Dropout {self.dropouts[-1].p}", f"{H}"))
+            boxes.append((f"Dropout {self.dropouts[-1].p}", s.out(f"dropouts.{len(self.lstms) - 1}")))
         return {"input": ("Input", f"{self.window} x {self.n_channels}"), "branches": [boxes],
-                "head": [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+                "head": [(f"Dense {self.n_classes}, softmax", s.out("head"))]}
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         R = self.n_models

@@ -9,8 +9,9 @@ from torch.nn import functional as F
 from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  global_average_pool, max_pool, to_conv_layout)
+                                  GlobalAveragePool, MaxPool, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Int
 
 #: The settings of the deep CNN trunk (the hybrid network shares them).
@@ -39,7 +40,7 @@ class DeepCNN(EnsembleModel):
         super().__init__(window=window, n_channels=n_channels, n_classes=n_classes, n_models=n_models)
         if window // pool_size ** (blocks - 1) < 1:
             raise HarcnnError(f"deepcnn: {blocks} blocks with pooling {pool_size} do not fit windows of {window} steps")
-        self.pool_size = pool_size
+        self.pool = MaxPool(pool_size)
         self.widths = [filters * 2 ** b for b in range(blocks)]
         self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
         channels = n_channels
@@ -49,29 +50,31 @@ class DeepCNN(EnsembleModel):
                 self.norms.append(ensemble_batch_norm(n_models, width))
                 channels = width
         self.convs_per_block = convs_per_block
+        self.global_pool = GlobalAveragePool(n_models)
         self.dropout = EnsembleDropout(n_models, dropout, member_dim=0)
         self.head = EnsembleLinear(n_models, channels, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        k, T, boxes = self.convs[0].kernel_size, self.window, []
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, k, boxes = trace_shapes(self), self.convs[0].kernel_size, []
         for b, width in enumerate(self.widths):
             if b > 0:
-                T //= self.pool_size
-                boxes.append((f"MaxPool1D {self.pool_size}", f"{T} x {self.widths[b - 1]}"))
-            boxes.append((f"{self.convs_per_block} x [Conv1D {width}, k={k}, same, BatchNorm, ReLU]", f"{T} x {width}"))
-        boxes += [("GlobalAveragePooling1D", f"{self.widths[-1]}"), (f"Dropout {self.dropout.p}", f"{self.widths[-1]}")]
-        return {"input": ("Input", f"{self.window} x {self.n_channels}"), "branches": [boxes],
-                "head": [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+                boxes.append((f"MaxPool1D {self.pool.size}", s.out("pool", b - 1)))
+            last = (b + 1) * self.convs_per_block - 1
+            boxes.append((f"{self.convs_per_block} x [Conv1D {width}, k={k}, same, BatchNorm, ReLU]",
+                          s.out(f"norms.{last}")))
+        boxes += [("GlobalAveragePooling1D", s.out("global_pool")), (f"Dropout {self.dropout.p}", s.out("dropout"))]
+        return {"input": ("Input", s.inp("convs.0")), "branches": [boxes],
+                "head": [(f"Dense {self.n_classes}, softmax", s.out("head"))]}
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutional trunk, globally average-pooled: dense layout ``[R, B, widths[-1]]``."""
         h = to_conv_layout(x, self.n_models)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if i > 0 and i % self.convs_per_block == 0:
-                h = max_pool(h, self.pool_size)
+                h = self.pool(h)
             h = F.relu(norm(conv(h)))
-        return global_average_pool(h, self.n_models)
+        return self.global_pool(h)
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.pooled_features(x)))

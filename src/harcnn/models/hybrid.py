@@ -17,6 +17,7 @@ from harcnn.core.errors import HarcnnError
 from harcnn.models.deepcnn import DEEPCNN_SETTINGS, DeepCNN
 from harcnn.models.layers import EnsembleLinear, ensemble_batch_norm
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.models.statistics import WindowStatistics
 
 
@@ -46,13 +47,13 @@ class Hybrid(DeepCNN):
 
     def architecture(self) -> dict:
         diagram = super().architecture()
+        s = trace_shapes(self)
         cnn = diagram["branches"][0][:-1]  # without the dropout, which follows the concatenation
-        statistics = [(f"{self.statistics.n_features} window statistics", f"{self.statistics.n_features}"),
-                      ("BatchNorm", f"{self.statistics.n_features}")]
-        joined = self.widths[-1] + self.statistics.n_features
+        statistics = [(f"{self.statistics.n_features} window statistics", s.out("statistics")),
+                      ("BatchNorm", s.out("statistics_norm"))]
         diagram["branches"] = [cnn, statistics]
-        diagram["merge"] = ("Concatenate", f"{joined}")
-        diagram["head"] = [(f"Dropout {self.dropout.p}", f"{joined}")] + diagram["head"]
+        diagram["merge"] = ("Concatenate", s.inp("dropout"))
+        diagram["head"] = [(f"Dropout {self.dropout.p}", s.out("dropout"))] + diagram["head"]
         return diagram
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, concat_members,
-                                  ensemble_batch_norm, global_average_pool, sliding_max3, to_conv_layout)
+                                  ensemble_batch_norm, GlobalAveragePool, sliding_max3, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Bool, Float, Int, Ints
 
 
@@ -74,26 +75,27 @@ class InceptionTime(EnsembleModel):
             for d in range(2, depth, 3):
                 self.shortcuts.append(EnsembleConv1dNoBias(n_models, n_channels if d == 2 else out, out, 1))
                 self.shortcut_norms.append(ensemble_batch_norm(n_models, out))
+        self.global_pool = GlobalAveragePool(n_models)
         self.dropout = EnsembleDropout(n_models, dropout, member_dim=0)
         self.head = EnsembleLinear(n_models, out, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        T, out, boxes = self.window, self.out_channels, []
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, boxes = trace_shapes(self), []
         first = self.inceptions[0]
         f = first.pool_conv.out_channels
         bottleneck = f"1x1 bottleneck {first.bottleneck.out_channels}, " if first.bottleneck is not None else ""
         kernels = "/".join(map(str, self.kernel_sizes))
         for d in range(len(self.inceptions)):
             boxes.append((f"Inception {d + 1}: {bottleneck}Conv1D {f} k={kernels}, MaxPool-1x1, BatchNorm, ReLU",
-                          f"{T} x {out}"))
+                          s.out(f"inceptions.{d}")))
             if self.residual and d % 3 == 2:
-                boxes.append(("Add shortcut (1x1 Conv1D + BatchNorm), ReLU", f"{T} x {out}"))
-        boxes.append(("GlobalAveragePooling1D", f"{out}"))
+                boxes.append(("Add shortcut (1x1 Conv1D + BatchNorm), ReLU", s.out(f"shortcut_norms.{d // 3}")))
+        boxes.append(("GlobalAveragePooling1D", s.out("global_pool")))
         if self.dropout.p:
-            boxes.append((f"Dropout {self.dropout.p}", f"{out}"))
-        return {"input": ("Input", f"{T} x {self.n_channels}"), "branches": [boxes],
-                "head": [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+            boxes.append((f"Dropout {self.dropout.p}", s.out("dropout")))
+        return {"input": ("Input", s.inp("inceptions.0")), "branches": [boxes],
+                "head": [(f"Dense {self.n_classes}, softmax", s.out("head"))]}
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = residual = to_conv_layout(x, self.n_models)
@@ -103,4 +105,4 @@ class InceptionTime(EnsembleModel):
                 s = d // 3
                 h = F.relu(h + self.shortcut_norms[s](self.shortcuts[s](residual)))
                 residual = h
-        return self.head(self.dropout(global_average_pool(h, self.n_models)))
+        return self.head(self.dropout(self.global_pool(h)))

@@ -20,6 +20,7 @@ its own seed, not on how many members are trained beside it.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -139,14 +140,30 @@ class EnsembleDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        R = self.n_models
-        scale = 1.0 / (1.0 - self.p)
-        mask = torch.empty(x.unflatten(self.member_dim, (R, -1)).shape, dtype=x.dtype, device=x.device)
-        for r in range(R):
-            member_mask = mask.select(self.member_dim, r)
-            keep = random_keep_mask(member_mask.shape, self.p, self.generators[r], x.device)
-            torch.mul(keep.to(x.dtype), scale, out=member_mask)
-        return _Mask.apply(x, mask.view(x.shape))
+        return _Mask.apply(x, self.mask(x))
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """The next mask for ``x``: 0 (dropped) or ``1 / (1 - p)`` in x's dtype, member r's from its generator.
+
+        Each member's 0/1 entries (:func:`random_keep_mask`) are turned into the mask's values by one
+        table look-up for all members; the result is a view shaped like ``x`` (not contiguous for
+        several members in conv layout)."""
+        R, scale = self.n_models, 1.0 / (1.0 - self.p)
+        member_shape = x.unflatten(self.member_dim, (R, -1)).select(self.member_dim, 0).shape
+        n = math.prod(member_shape)
+        if self.p == 0.5:  # 7 entries per random byte (see random_keep_mask), looked up 7 at a time
+            n_bytes = -(-n // 7)
+            codes = torch.empty(R, n_bytes, dtype=torch.int64, device=x.device)
+            for r in range(R):
+                codes[r] = _random_bytes(n_bytes, self.generators[r], x.device)
+            mask = F.embedding(codes.bitwise_and_(0x7F), _mask_table(scale, x.dtype, x.device)).view(R, -1)[:, :n]
+        else:
+            mask = torch.empty(R, n, dtype=x.dtype, device=x.device)
+            for r in range(R):
+                keep = random_keep_mask(member_shape, self.p, self.generators[r], x.device)
+                torch.mul(keep.view(-1).to(x.dtype), scale, out=mask[r])
+        mask = mask.view(R, *member_shape).movedim(0, self.member_dim)
+        return mask.flatten(self.member_dim, self.member_dim + 1)
 
     def extra_repr(self) -> str:
         return f"n_models={self.n_models}, p={self.p}"
@@ -165,13 +182,26 @@ def random_keep_mask(shape: torch.Size, p: float, generator: torch.Generator | N
     n = math.prod(shape)
     if p == 0.5:
         n_bytes = -(-n // 7)
-        words = torch.empty(-(-n_bytes // 8), dtype=torch.int64, device=device).random_(generator=generator)
         shifts = torch.arange(7, dtype=torch.uint8, device=device)
-        bits = (words.view(torch.uint8)[:n_bytes, None] >> shifts).bitwise_and_(1)
+        bits = (_random_bytes(n_bytes, generator, device)[:, None] >> shifts).bitwise_and_(1)
         return bits.view(-1)[:n].view(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(generator=generator)
     u15 = words.view(torch.int16).bitwise_and(0x7FFF)[:n]
     return (u15 < round((1.0 - p) * 32768)).view(torch.uint8).view(shape)
+
+
+def _random_bytes(n: int, generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
+    """``n`` bytes (uint8) of 64-bit ``random_`` draws; their 7 low bits are random (the top bit of a draw is 0)."""
+    words = torch.empty(-(-n // 8), dtype=torch.int64, device=device).random_(generator=generator)
+    return words.view(torch.uint8)[:n]
+
+
+@functools.lru_cache(maxsize=16)
+def _mask_table(scale: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[128, 7]``: row c holds the mask values (0 or ``scale``, in ``dtype``) of the 7 low bits of c."""
+    codes = torch.arange(128, device=device)
+    keep = (codes[:, None] >> torch.arange(7, device=device)).bitwise_and_(1)
+    return torch.mul(keep.to(dtype), scale)
 
 
 class _Mask(torch.autograd.Function):
@@ -247,6 +277,70 @@ class _MaxPool(torch.autograd.Function):
         return out, None
 
 
+def relu_dropout_max_pool(h: torch.Tensor, dropout: EnsembleDropout, pool_size: int) -> torch.Tensor:
+    """``max_pool(dropout(relu(h)), pool_size)`` on conv layout ``[B, L, D]``.
+
+    While training with pooling by 2 it is one autograd node with the same values and gradients
+    (the same float operations) and fewer passes over the activations: it saves one route tensor
+    (which step of each pair takes the gradient, times the dropout scale) instead of the ReLU
+    output, the dropout mask and the pooling choice, and its backward is one product.
+    """
+    if pool_size != 2 or not dropout.training or dropout.p == 0.0 or not (torch.is_grad_enabled() and h.requires_grad):
+        return max_pool(dropout(F.relu(h)), pool_size)
+    return _ReluDropoutMaxPool2.apply(h, dropout.mask(h), 1.0 / (1.0 - dropout.p))
+
+
+class MaxPool(nn.Module):
+    """Max pooling over time on conv layout (:func:`max_pool`) as a module; with a ``dropout`` given to
+    the call, ReLU -> dropout -> max pooling (:func:`relu_dropout_max_pool`). A module, so that a diagram
+    (:mod:`harcnn.models.summary`) sees the pooled shape."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, h: torch.Tensor, dropout: EnsembleDropout | None = None) -> torch.Tensor:
+        return max_pool(h, self.size) if dropout is None else relu_dropout_max_pool(h, dropout, self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+class _ReluDropoutMaxPool2(torch.autograd.Function):
+    """The fused node of :func:`relu_dropout_max_pool` (pooling by 2; ``mask`` holds 0 or ``scale``).
+
+    With ``d = h * mask`` (= relu(h) * mask wherever it is positive), the output of a pair is
+    ``max(d0, d1, 0)``; the gradient times ``scale`` goes to the first step when ``d0 >= d1`` (as
+    ``max_pool1d``), else to the second, and only where that output is positive (there the step
+    was kept by dropout and passed by the ReLU). All of it in h's dtype: comparisons that make
+    bool tensors, and products of bool and bf16 tensors, are several times slower on a CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, mask: torch.Tensor, scale: float) -> torch.Tensor:
+        n = h.shape[1] // 2
+        pairs = torch.mul(h[:, :2 * n], mask[:, :2 * n]).unflatten(1, (n, 2))  # [B, n, 2, D]
+        first, second = pairs[:, :, 0], pairs[:, :, 1]
+        out = torch.maximum(first, second).clamp_min_(0)
+        kept = torch.sign(out).mul_(scale)  # scale where the output is positive, else 0
+        route = torch.empty_like(pairs)
+        first_wins = torch.sign(first - second).add_(1).clamp_(max=1)  # 1 where first >= second, else 0
+        torch.mul(first_wins, kept, out=route[:, :, 0])
+        torch.sub(kept, route[:, :, 0], out=route[:, :, 1])
+        ctx.save_for_backward(route)
+        ctx.length = h.shape[1]
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (route,) = ctx.saved_tensors
+        grad_h = torch.mul(grad.unsqueeze(2), route).flatten(1, 2)
+        if grad_h.shape[1] != ctx.length:
+            grad_h = F.pad(grad_h, (0, 0, 0, ctx.length - grad_h.shape[1]))
+        return grad_h, None, None
+
+
 def sliding_max3(h: torch.Tensor) -> torch.Tensor:
     """Max pooling of size 3, stride 1, 'same' (edges padded with -inf) on conv layout ``[B, L, D]``."""
     padded = F.pad(h, (0, 0, 1, 1), value=float("-inf"))
@@ -284,9 +378,15 @@ def ensemble_batch_norm(n_models: int, channels: int) -> EnsembleBatchNorm:
     return EnsembleBatchNorm(n_models * channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
-def global_average_pool(h: torch.Tensor, n_models: int) -> torch.Tensor:
-    """Conv layout ``[B, L, R*C]`` -> dense layout ``[R, B, C]`` (mean over time)."""
-    return h.mean(dim=1).unflatten(1, (n_models, -1)).transpose(0, 1)
+class GlobalAveragePool(nn.Module):
+    """The mean over time: conv layout ``[B, L, R*C]`` -> dense layout ``[R, B, C]``."""
+
+    def __init__(self, n_models: int):
+        super().__init__()
+        self.n_models = n_models
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.mean(dim=1).unflatten(1, (self.n_models, -1)).transpose(0, 1)
 
 
 def to_sequence_layout(x: torch.Tensor, n_models: int) -> torch.Tensor:

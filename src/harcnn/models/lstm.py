@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import EnsembleDropout, EnsembleLinear, EnsembleLSTM, to_sequence_layout
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Int
 
 
@@ -35,16 +36,16 @@ class LSTMNet(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units or hidden, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        H, T, boxes = self.lstms[0].hidden_size, self.window, []
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, H, boxes = trace_shapes(self), self.lstms[0].hidden_size, []
         for i in range(len(self.lstms)):
             last = i == len(self.lstms) - 1
-            boxes.append((f"LSTM {H}" + (", last state" if last else ""), f"{H}" if last else f"{T} x {H}"))
+            boxes.append((f"LSTM {H}" + (", last state" if last else ""), s.out(f"lstms.{i}")))
             if self.dropouts[i].p:
-                boxes.append((f"Dropout {self.dropouts[i].p}", f"{H}" if last else f"{T} x {H}"))
-        head = [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}")] if self.dense else []
-        return {"input": ("Input", f"{T} x {self.n_channels}"), "branches": [boxes],
-                "head": head + [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+                boxes.append((f"Dropout {self.dropouts[i].p}", s.out(f"dropouts.{i}")))
+        head = [(f"Dense {self.dense.out_features}, ReLU", s.out("dense"))] if self.dense else []
+        return {"input": ("Input", f"{self.window} x {self.n_channels}"), "branches": [boxes],
+                "head": head + [(f"Dense {self.n_classes}, softmax", s.out("head"))]}
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_sequence_layout(x, self.n_models)

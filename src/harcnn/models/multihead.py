@@ -10,9 +10,10 @@ from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense, max_pool,
-                                  to_conv_layout)
+from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense,
+                                  MaxPool, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Int, Ints
 
 
@@ -32,7 +33,7 @@ class MultiHeadCNN(EnsembleModel):
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
         if any((window - k + 1) // pool_size < 1 for k in kernel_sizes):
             raise HarcnnError(f"multihead: kernel sizes {kernel_sizes} do not fit windows of {window} steps")
-        self.pool_size = pool_size
+        self.pool = MaxPool(pool_size)
         self.convs = nn.ModuleList(EnsembleConv1d(n_models, n_channels, filters, k) for k in kernel_sizes)
         self.dropouts = nn.ModuleList(EnsembleDropout(n_models, dropout, member_dim=2) for _ in kernel_sizes)
         flat = sum(filters * ((window - k + 1) // pool_size) for k in kernel_sizes)
@@ -40,25 +41,23 @@ class MultiHeadCNN(EnsembleModel):
         self.head = EnsembleLinear(n_models, dense_units, n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        T, branches = self.window, []
-        for conv, drop in zip(self.convs, self.dropouts):
-            f, k = conv.out_channels, conv.kernel_size
-            pooled = (T - k + 1) // self.pool_size
-            branches.append([(f"Conv1D {f}, k={k}, ReLU", f"{T - k + 1} x {f}"),
-                             (f"Dropout {drop.p}", f"{T - k + 1} x {f}"),
-                             (f"MaxPool1D {self.pool_size}", f"{pooled} x {f}"),
-                             ("Flatten", f"{pooled * f}")])
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s = trace_shapes(self)
+        branches = [[(f"Conv1D {conv.out_channels}, k={conv.kernel_size}, ReLU", s.out(f"convs.{i}")),
+                     (f"Dropout {drop.p}", s.out(f"dropouts.{i}")),
+                     (f"MaxPool1D {self.pool.size}", s.out("pool", i)),
+                     ("Flatten", s.out("pool", i, flat=True))]
+                    for i, (conv, drop) in enumerate(zip(self.convs, self.dropouts))]
         return {
-            "input": ("Input", f"{T} x {self.n_channels}"),
+            "input": ("Input", s.inp("convs.0")),
             "branches": branches,
-            "merge": ("Concatenate", f"{self.dense.in_features}"),
-            "head": [(f"Dense {self.dense.out_features}, ReLU", f"{self.dense.out_features}"),
-                     (f"Dense {self.n_classes}, softmax", f"{self.n_classes}")],
+            "merge": ("Concatenate", s.inp("dense")),
+            "head": [(f"Dense {self.dense.out_features}, ReLU", s.out("dense")),
+                     (f"Dense {self.n_classes}, softmax", s.out("head"))],
         }
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
-        heads = [conv_to_dense(max_pool(drop(F.relu(conv(h))), self.pool_size), self.n_models)
+        heads = [conv_to_dense(self.pool(conv(h), drop), self.n_models)
                  for conv, drop in zip(self.convs, self.dropouts)]
         return self.head(F.relu(self.dense(torch.cat(heads, dim=2))))

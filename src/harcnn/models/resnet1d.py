@@ -17,8 +17,9 @@ from torch.nn import functional as F
 
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  global_average_pool, pad_time, to_conv_layout)
+                                  GlobalAveragePool, pad_time, to_conv_layout)
 from harcnn.models.registry import register_model
+from harcnn.models.summary import trace_shapes
 from harcnn.core.settings import Float, Ints
 
 BASE_FILTERS = (64, 128, 128)
@@ -68,24 +69,26 @@ class ResNet1D(EnsembleModel):
         widths = [n_channels] + self.filters
         self.blocks = nn.ModuleList(_ResidualBlock(n_models, widths[i], widths[i + 1], kernel_sizes)
                                     for i in range(len(self.filters)))
+        self.global_pool = GlobalAveragePool(n_models)
         self.dropout = EnsembleDropout(n_models, dropout, member_dim=0)
         self.head = EnsembleLinear(n_models, self.filters[-1], n_classes)
 
     def architecture(self) -> dict:
-        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``)."""
-        T, boxes = self.window, []
+        """The layer diagram of one member (for ``harcnn.reports.plots.architecture_diagram``), its shapes traced."""
+        s, boxes = trace_shapes(self), []
         convs = ", ".join(f"Conv1D k={k}" for k in self.kernel_sizes)
-        for block, f in zip(self.blocks, self.filters):
+        for i, (block, f) in enumerate(zip(self.blocks, self.filters)):
             shortcut = "1x1 Conv1D + BatchNorm" if block.shortcut is not None else "BatchNorm"
-            boxes.append((f"Residual block {f}: [{convs}] + BatchNorm, shortcut {shortcut}, Add, ReLU", f"{T} x {f}"))
-        boxes.append(("GlobalAveragePooling1D", f"{self.filters[-1]}"))
+            boxes.append((f"Residual block {f}: [{convs}] + BatchNorm, shortcut {shortcut}, Add, ReLU",
+                          s.out(f"blocks.{i}")))
+        boxes.append(("GlobalAveragePooling1D", s.out("global_pool")))
         if self.dropout.p:
-            boxes.append((f"Dropout {self.dropout.p}", f"{self.filters[-1]}"))
-        return {"input": ("Input", f"{T} x {self.n_channels}"), "branches": [boxes],
-                "head": [(f"Dense {self.n_classes}, softmax", f"{self.n_classes}")]}
+            boxes.append((f"Dropout {self.dropout.p}", s.out("dropout")))
+        return {"input": ("Input", s.inp("blocks.0")), "branches": [boxes],
+                "head": [(f"Dense {self.n_classes}, softmax", s.out("head"))]}
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
         h = to_conv_layout(x, self.n_models)
         for block in self.blocks:
             h = block(h)
-        return self.head(self.dropout(global_average_pool(h, self.n_models)))
+        return self.head(self.dropout(self.global_pool(h)))

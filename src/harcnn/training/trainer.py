@@ -103,16 +103,14 @@ class Trainer:
         streams = [member_streams(seed) for seed in seeds]
         X_t = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         y_t = torch.as_tensor(y, dtype=torch.int64, device=self.device)
-        groups = [{"params": [p for name, p in model.named_parameters() if name not in pretrained]}]
-        if pretrained:
-            groups.append({"params": [p for name, p in model.named_parameters() if name in pretrained],
-                           "lr": cfg.learning_rate * cfg.pretrained_lr})
-        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, eps=cfg.adam_epsilon,
-                                      weight_decay=cfg.weight_decay, fused=True)
+        # fine-tuning: the pretrained layers have an optimizer of their own, at pretrained_lr x the learning rate
+        parts = ((False, 1.0), (True, cfg.pretrained_lr)) if pretrained else ((False, 1.0),)
+        optimizers = [(adamw([p for name, p in model.named_parameters() if (name in pretrained) == part],
+                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), scale) for part, scale in parts]
         n = len(X)
         n_batches = -(-n // cfg.batch_size)
         state = self.state = FitState(model, cfg.epochs, n_batches)
-        scheduler = _lr_scheduler(optimizer, cfg, state.total_steps)
+        schedule = learning_rate_schedule(cfg, state.total_steps)
         if standardizer is not None:  # per batch, after augmentation
             mean = torch.as_tensor(standardizer.mean_, dtype=torch.float32, device=self.device)
             scale = torch.as_tensor(standardizer.scale_, dtype=torch.float32, device=self.device)
@@ -142,16 +140,17 @@ class Trainer:
                 targets = y_t[idx]
                 losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
                                          label_smoothing=cfg.label_smoothing).view(idx.shape)
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer, _ in optimizers:
+                    optimizer.zero_grad()
                 losses.mean(dim=1).sum().backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
+                state.step = epoch * n_batches + b + 1
+                learning_rate, betas = schedule(state.step - 1)
+                for optimizer, scale in optimizers:
+                    optimizer.step(learning_rate * scale, betas)
                 state.restore_stopped()
                 with torch.no_grad():
                     loss_sum += losses.sum(dim=1)
                     correct += (logits.argmax(dim=2) == targets).sum(dim=1)
-                state.step = epoch * n_batches + b + 1
                 for callback in callbacks:
                     callback.on_step_end(state, state.step)
             active = state.active.copy()
@@ -177,10 +176,76 @@ class Trainer:
         return history
 
 
-def _lr_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+class FusedAdamW:
+    """AdamW exactly as ``torch.optim.AdamW(params, fused=True)`` computes it: the same fused kernel, with
+    the same arguments and state, called directly. ``torch.optim``'s wrapper imports ``torch._dynamo``
+    (over a second in every process that trains) and adds Python work to every step."""
+
+    def __init__(self, params: list[torch.nn.Parameter], eps: float, weight_decay: float):
+        self.params, self.eps, self.weight_decay = params, eps, weight_decay
+        self.state: dict[torch.nn.Parameter, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
+
+    @torch.no_grad()
+    def step(self, lr: float, betas: tuple[float, float]) -> None:
+        """One update of every parameter that has a gradient (its state starts at its first gradient)."""
+        with_grad = [p for p in self.params if p.grad is not None]
+        for p in with_grad:
+            if p not in self.state:
+                self.state[p] = (torch.zeros_like(p), torch.zeros_like(p),
+                                 torch.zeros((), dtype=torch.float32, device=p.device))
+        if not with_grad:
+            return
+        exp_avgs, exp_avg_sqs, steps = (list(part) for part in zip(*(self.state[p] for p in with_grad)))
+        torch._foreach_add_(steps, 1)
+        torch._fused_adamw_(with_grad, [p.grad for p in with_grad], exp_avgs, exp_avg_sqs, [], steps,
+                            amsgrad=False, lr=lr, beta1=betas[0], beta2=betas[1], weight_decay=self.weight_decay,
+                            eps=self.eps, maximize=False)
+
+
+class TorchAdamW:
+    """``torch.optim.AdamW`` behind :class:`FusedAdamW`'s interface, for devices its kernel does not serve."""
+
+    def __init__(self, params: list[torch.nn.Parameter], eps: float, weight_decay: float):
+        self.optimizer = torch.optim.AdamW(params, eps=eps, weight_decay=weight_decay)
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self, lr: float, betas: tuple[float, float]) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"], group["betas"] = lr, betas
+        self.optimizer.step()
+
+
+def adamw(params: list[torch.nn.Parameter], eps: float, weight_decay: float) -> FusedAdamW | TorchAdamW:
+    """AdamW for ``params``: the fused kernel on CPU and CUDA, torch's optimizer elsewhere (MPS, or a torch
+    without the kernel); both compute the same update."""
+    devices = {p.device.type for p in params}
+    if hasattr(torch, "_fused_adamw_") and devices <= {"cpu", "cuda"}:
+        return FusedAdamW(params, eps, weight_decay)
+    return TorchAdamW(params, eps, weight_decay)
+
+
+def learning_rate_schedule(cfg: TrainConfig, total_steps: int):
+    """``step -> (learning rate, Adam's betas)`` for steps 0.. of the run: constant, or the values
+    torch's ``CosineAnnealingLR`` / ``OneCycleLR`` (which also cycles beta1) give an AdamW optimizer,
+    worked out once up front."""
+    betas = (0.9, 0.999)  # Keras' and torch's defaults
+    if cfg.lr_schedule == "constant":
+        return lambda step: (cfg.learning_rate, betas)
+    dummy = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=cfg.learning_rate, betas=betas)
     if cfg.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    if cfg.lr_schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
-                                                   total_steps=total_steps)
-    return None
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(dummy, T_max=total_steps)
+    else:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(dummy, max_lr=cfg.learning_rate, total_steps=total_steps)
+    values = []
+    for _ in range(total_steps):
+        group = dummy.param_groups[0]
+        values.append((group["lr"], tuple(group["betas"])))
+        dummy.step()  # a no-op (no gradient); the scheduler expects it before its own step
+        scheduler.step()
+    return values.__getitem__
