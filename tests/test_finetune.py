@@ -61,7 +61,7 @@ def test_same_classes_start_exactly_where_the_model_was(base, dataset):
 
 
 def test_new_classes_get_new_head_columns_and_the_rest_is_kept(base, dataset, tmp_path):
-    data = renamed(dataset, "walking", "running")
+    data = renamed(renamed(dataset, "walking", "running"), "lying", "Lying")  # Lying is lying; running is new
     config = Config.from_flat({"init": str(base), "epochs": 1, "freeze_epochs": 1})
     tuned = train_model(config, data, seed=1)
     original = load_model(base)
@@ -69,7 +69,9 @@ def test_new_classes_get_new_head_columns_and_the_rest_is_kept(base, dataset, tm
     for key in old:  # frozen for the one epoch: the feature extractor is the saved one
         if not key.startswith("head."):
             assert torch.equal(old[key], new[key]), key
-    assert tuned.class_names == data.class_names and tuned.init["kept_classes"] == ["lying", "sitting", "standing"]
+    assert tuned.class_names == data.class_names and tuned.init["kept_classes"] == ["Lying", "sitting", "standing"]
+    columns = [data.class_names.index(c) for c in ("Lying", "sitting", "standing")]
+    torch.testing.assert_close(new["head.weight"][..., columns], old["head.weight"][..., [0, 1, 2]], atol=0.05, rtol=0)
     path = tuned.save(tmp_path / "tuned")
     meta = json.loads((path / "config.json").read_text())
     assert meta["training"]["init"]["sha256"] == original.metadata["weights"]["sha256"]

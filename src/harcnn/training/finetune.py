@@ -5,7 +5,8 @@ From the saved model (a model folder or ``builtin:NAME``, read by :mod:`harcnn.m
 * its **feature extractor**: every tensor but the head's (the model family's final layer,
   :attr:`~harcnn.models.base.EnsembleModel.head_name`), copied into every member (member r from the saved
   model's member r mod its members);
-* its **head** for the classes it knows, matched by name (the head kept when the classes are the same);
+* its **head** for the classes it knows, matched by name (:func:`same_class`: ``walking`` is ``WALKING``;
+  the head kept when the classes are the same);
   a class it does not know gets a fresh column, drawn from the member's seed as a new network's;
 * its **standardizer**, reused as it is;
 * its **input**: the data must be windows as it reads them (rate, window, channels, units,
@@ -39,7 +40,8 @@ from harcnn.models.saved import SavedNetwork, model_path, read_description, read
 from harcnn.training.callbacks import Callback
 from harcnn.training.state import EpochEnd, FitState
 
-__all__ = ["FreezePretrained", "StartingPoint", "adopted_options", "check_start", "input_fixes", "starting_point"]
+__all__ = ["FreezePretrained", "StartingPoint", "adopted_options", "check_start", "input_fixes", "same_class",
+           "starting_point"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,15 @@ class StartingPoint:
     def standardizer(self) -> Standardizer | None:
         return self.saved.standardizer
 
+    def known(self) -> list[tuple[int, int]]:
+        """``(index here, index in the saved model)`` of every class the saved model knows."""
+        theirs = [same_class(c) for c in self.saved.spec.classes]
+        return [(k, theirs.index(same_class(c))) for k, c in enumerate(self.classes) if same_class(c) in theirs]
+
     def identity(self) -> dict[str, Any]:
         """How a model fine-tuned from it names it: the reference, the weights' SHA-256, its classes."""
         return {"model": self.reference, "sha256": self.saved.weights_sha256, "network": self.saved.model.name,
-                "classes": list(self.saved.spec.classes),
-                "kept_classes": [c for c in self.classes if c in self.saved.spec.classes]}
+                "classes": list(self.saved.spec.classes), "kept_classes": [self.classes[k] for k, _ in self.known()]}
 
     def apply(self, model: EnsembleModel) -> frozenset[str]:
         """Copy the saved model into the seeded ``model`` (see the module docstring); the names of the
@@ -70,9 +76,7 @@ class StartingPoint:
         if not isinstance(getattr(model, head, None), EnsembleLinear):
             raise HarcnnError(f"{model.name}: its head ({head}) is not a linear layer to the classes, so it cannot be "
                               "fine-tuned")
-        saved_state, own = source.state_dict(), model.state_dict()
-        theirs = self.saved.spec.classes
-        known = [(k, theirs.index(c)) for k, c in enumerate(self.classes) if c in theirs]
+        saved_state, own, known = source.state_dict(), model.state_dict(), self.known()
         with torch.no_grad():
             for key, tensor in saved_state.items():
                 if not key.startswith(f"{head}."):
@@ -82,6 +86,11 @@ class StartingPoint:
                 for name in (f"{head}.weight", f"{head}.bias"):
                     own[name][..., new] = saved_state[name][..., old].to(own[name].device)
         return frozenset(name for name, _ in model.named_parameters() if not name.startswith(f"{head}."))
+
+
+def same_class(name: str) -> str:
+    """A class name as fine-tuning matches it: case, ``_``, ``-`` and spaces do not count."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
 
 
 @lru_cache(maxsize=8)
