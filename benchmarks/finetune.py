@@ -20,8 +20,9 @@ Every network is the baseline CNN, standardized, trained for at least 1000 optim
 where k subjects give fewer batches), the same for every start. ``schedule`` chooses the fine-tuning
 schedule's default on validation subjects (the fold's training subjects that are not labelled; never a
 test subject), starting from a network pretrained on the UCI HAR test subjects only. ``transfer`` fine-tunes
-an accelerometer-only network pretrained without one class (the ``phone-acc`` recipe, disjoint subjects)
-on accelerometer-only data with all classes, against scratch.
+an accelerometer-only network pretrained without one class (the ``phone-acc`` recipe: the hybrid network,
+``--preset best``; pretrained on the other training subjects and the UCI HAR test subjects) on
+accelerometer-only data of k labelled subjects with all classes, against the same recipe from scratch.
 
     python benchmarks/finetune.py schedule --out benchmarks/results/finetune
     python benchmarks/finetune.py curve --out benchmarks/results/finetune
@@ -48,6 +49,8 @@ UCI = SHARED / "uci_har" / "UCI_HAR_Dataset.zip"
 SIZES = (1, 2, 4, 8, 0)  # 0: all the fold's training subjects
 MIN_STEPS = 1000
 RECIPE = {"model": "cnn", "standardize": True, "epochs": 10}
+#: transfer: the built-in models' recipe (--preset best; at least 10 epochs and MIN_STEPS steps, as RECIPE)
+PHONE_RECIPE = {"model": "hybrid", "standardize": True, "lr_schedule": "cosine", "augment_rotate": 90.0, "epochs": 10}
 SCHEDULES = {"plain": {}, "freeze": {"freeze_epochs": "half"}, "low-lr": {"pretrained_lr": 0.1},
              "freeze+low-lr": {"freeze_epochs": "half", "pretrained_lr": 0.1}}
 
@@ -84,11 +87,11 @@ def subjects_mask(dataset, subjects) -> np.ndarray:
     return np.isin(dataset.subject, list(subjects))
 
 
-def recipe_for(windows: int, **changes) -> dict:
-    """The recipe with at least MIN_STEPS optimizer steps on ``windows`` windows."""
+def recipe_for(windows: int, recipe: dict = RECIPE, **changes) -> dict:
+    """``recipe`` with at least MIN_STEPS optimizer steps on ``windows`` windows."""
     batches = math.ceil(windows / 32)
-    epochs = max(RECIPE["epochs"], math.ceil(MIN_STEPS / batches))
-    values = {**RECIPE, "epochs": epochs, **changes}
+    epochs = max(recipe["epochs"], math.ceil(MIN_STEPS / batches))
+    values = {**recipe, "epochs": epochs, **changes}
     if values.get("freeze_epochs") == "half":
         values["freeze_epochs"] = epochs // 2
     return values
@@ -244,9 +247,9 @@ def step_transfer(args) -> None:
                     continue
                 init = None
                 if arm == "finetuned":
-                    init = pretrained(args.work / f"acc-without-{held}-fold{index}-k{k}", recipe_for(len(pool)),
-                                      _without_class(pool, held))
-                values = recipe_for(len(train_set), **({"init": init, **schedule} if init else {}))
+                    init = pretrained(args.work / f"acc-without-{held}-fold{index}-k{k}",
+                                      recipe_for(len(pool), PHONE_RECIPE), _without_class(pool, held))
+                values = recipe_for(len(train_set), PHONE_RECIPE, **({"init": init, **schedule} if init else {}))
                 row = scored(train(values, train_set, test), key, fold=index, k=k, arm=arm, held_out=held)
                 record(out, row)
                 print(f"{key}: test {100 * row['accuracy']:.2f}%, {held} recall {row['recall'].get(held)}", flush=True)

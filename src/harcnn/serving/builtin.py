@@ -10,6 +10,7 @@ how that was measured, and the data's licences. ``benchmarks/builtin_models.py``
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -55,11 +56,12 @@ def describe_card(name: str) -> str:
     if not card:
         raise HarcnnError(f"built-in model {name!r} has no card")
     lines = [f"{BUILTIN_PREFIX}{name}: {card.get('summary', '')}"]
-    for key, title in (("classes", "classes"), ("input", "input"), ("placement", "placement"), ("frame", "frame"),
-                       ("network", "network"), ("data", "data"), ("accuracy", "accuracy"), ("protocol", "protocol"),
-                       ("licences", "licences"), ("trained_with", "trained with")):
-        value = card.get(key)
+    fields = [(title, card.get(key)) for key, title in (
+        ("classes", "classes"), ("input", "input"), ("placement", "placement"), ("frame", "frame"),
+        ("network", "network"), ("trained_with", "trained with"), ("data", "data"), ("accuracy", "accuracy"),
+        ("protocol", "protocol"), ("licences", "licences"))]
+    for title, value in [*fields, ("size", f"{card['bytes'] / 1e6:.2f} MB")]:
         if value:
-            lines.append(f"  {title + ':':<14}{', '.join(map(str, value)) if isinstance(value, list) else value}")
-    lines.append(f"  {'size:':<14}{card['bytes'] / 1e6:.2f} MB")
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            lines += textwrap.wrap(text, width=110, initial_indent=f"  {title + ':':<14}", subsequent_indent=" " * 16)
     return "\n".join(lines)
