@@ -24,7 +24,7 @@ from harcnn.data.example import write_example_recordings  # noqa: E402
 from harcnn.labelling.decimate import envelope  # noqa: E402
 from harcnn.labelling.server import create_app  # noqa: E402
 from harcnn.labelling.store import LabelFolder, version_of  # noqa: E402
-from harcnn.labelling.timelines import NO_MODEL_HINT, ModelTimelines  # noqa: E402
+from harcnn.labelling.timelines import BUILTIN, NO_MODEL_HINT, ModelTimelines  # noqa: E402
 from harcnn.data.labels import read_labels_table  # noqa: E402
 
 TOKEN = "test-token-123"
@@ -74,7 +74,7 @@ def test_token_is_required_and_writes_need_the_header(folder):
 def test_list_and_read_a_recording(folder):
     client = client_for(folder)
     state = client.get("/api/state").json()
-    assert state["model"] is None and state["hint"] == NO_MODEL_HINT and state["labels_error"] is None
+    assert state["model"] == BUILTIN and state["hint"] is None and state["labels_error"] is None
     assert set(state["label_set"]) == {"walking", "standing", "sitting", "lying"}
     listed = {r["name"]: r for r in client.get("/api/recordings").json()["recordings"]}
     assert set(listed) == {"person1/rec1", ONE_FILE}
@@ -307,15 +307,19 @@ def tiny_model(tmp_path_factory):
 
 
 def test_the_model_row_and_the_hook_for_built_in_models(folder, tiny_model):
-    plain = client_for(folder).get("/api/prediction", params={"name": ONE_FILE}).json()
+    none = ModelTimelines(None, choose=lambda recording: None)  # no model fits the recording
+    plain = client_for(folder, none).get("/api/prediction", params={"name": ONE_FILE}).json()
     assert plain == {"name": ONE_FILE, "available": False, "hint": NO_MODEL_HINT}
+    assert client_for(folder, none).get("/api/state").json()["hint"] == NO_MODEL_HINT
+    built_in = client_for(folder).get("/api/prediction", params={"name": ONE_FILE}).json()
+    assert built_in["available"] and built_in["model"].startswith("builtin:phone, ")  # the default: the built-in
     for timelines in (ModelTimelines(tiny_model), ModelTimelines(None, choose=lambda recording: tiny_model)):
         pred = client_for(folder, timelines).get("/api/prediction", params={"name": ONE_FILE}).json()
         assert pred["available"] and pred["classes"] == list(tiny_model.class_names)
         windows = pred["windows"]
         assert len(windows["start"]) == len(windows["label"]) == len(windows["confidence"]) > 50
         assert np.all(np.array(windows["end"][:-1]) == np.array(windows["start"][1:]))  # the windows tile time
-        assert all(1 / len(pred["classes"]) - 1e-6 <= c <= 1 for c in windows["confidence"])
+        assert all(0 < c <= 1 for c in windows["confidence"])  # the HMM may decide a label below 1/n
     state = client_for(folder, ModelTimelines(tiny_model)).get("/api/state").json()
     assert state["model"] == tiny_model.describe() and state["hint"] is None
 

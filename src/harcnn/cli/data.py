@@ -28,8 +28,12 @@ def add_commands(commands) -> None:
     example.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     example.set_defaults(run=_data_example)
 
-    models = commands.add_parser("models", help="the registered models and their settings (from the settings schema)")
+    models = commands.add_parser("models", help="the registered models and their settings (from the settings schema); "
+                                                "--builtin: the trained models harcnn ships, with their cards")
     models.add_argument("name", nargs="?", help="one model's settings (default: every model, briefly)")
+    models.add_argument("--builtin", action="store_true",
+                        help="the built-in trained models (predict without a model, fine-tune with --init "
+                             "builtin:NAME), each with its card: data, classes, input, accuracy, licences")
     models.set_defaults(run=_models)
 
 
@@ -67,6 +71,8 @@ def _models(args: argparse.Namespace) -> int:
     from harcnn.models import list_models, model_class
     from harcnn.core.settings import SHARED, show_value
 
+    if args.builtin:
+        return _builtin_models(args.name)
     if args.name is None:
         for name in list_models():
             cls = model_class(name)
@@ -82,8 +88,28 @@ def _models(args: argparse.Namespace) -> int:
     print(f"{args.name}: {(cls.__doc__ or '').strip()}\n")
     for title, settings in (("model settings", cls.settings), *(
             (f"{group} settings", {k: s for k, s in SHARED.items() if s.group == group})
-            for group in ("data", "training", "augmentation"))):
+            for group in ("data", "training", "fine-tuning", "augmentation"))):
         print(f"{title}:")
         for name, setting in settings.items():
             print(f"  --{name.replace('_', '-'):<22} {setting.help} ({setting.describe()})")
+    return 0
+
+
+def _builtin_models(name: str | None) -> int:
+    from harcnn.models.saved import builtin_names
+    from harcnn.serving.builtin import describe_card
+
+    names = builtin_names()
+    if name is not None:
+        name = name.removeprefix("builtin:")
+        if name not in names:
+            raise HarcnnError(f"no built-in model {name!r}; built-in: "
+                              f"{', '.join(names) or 'none in this installation'}")
+        names = [name]
+    if not names:
+        raise HarcnnError("this installation of harcnn has no built-in models (its package data is missing)")
+    print("\n\n".join(describe_card(n) for n in names))
+    if name is None:
+        print("\n'harcnn predict REC' uses the one that fits the recording's sensors; '--init builtin:NAME' fine-tunes "
+              "one on your data.")
     return 0

@@ -164,7 +164,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_output_of(args, out, RESULTS_FOLDER, "--out")
-    dataset = load_data(args, progress=not args.quiet)
+    dataset = load_data(args, progress=not args.quiet, init=config.init)
     protocol = protocol_of(args, dataset)
     folds = protocol.folds(dataset.subject, dataset.split)
     print(f"Evaluating {config.model} ({config.describe()})")
@@ -250,7 +250,7 @@ def _study(args: argparse.Namespace) -> int:
         if args.select == "val" and not all(c.validation_subjects for _, c in configs):
             raise HarcnnError("--select val chooses on validation subjects: add --validation-subjects N")
         check_output_of(args, args.out / spec.name, STUDY_FOLDER, "--out")
-    dataset = load_data(args, progress=not args.quiet)
+    dataset = load_data(args, progress=not args.quiet, init=settings.get("init"))
     protocol = protocol_of(args, dataset)
     folds = protocol.folds(dataset.subject, dataset.split)
     for spec in specs:  # and against the data, before the first study trains
@@ -357,12 +357,13 @@ def _tune(args: argparse.Namespace) -> int:
     from harcnn.experiments.tune import SEARCH_FOLDER, Pruning, import_optuna, run_tune, show_params
 
     import_optuna()
-    space = load_space(args.space, settings_from_args(args))  # --config and the options win over the file
+    settings = settings_from_args(args)
+    space = load_space(args.space, settings)  # --config and the options win over the file
     pruning = Pruning(args.prune == "median", args.prune_warmup, args.prune_startup)
     if args.final_repeats < 0:
         raise HarcnnError(f"--final-repeats must be >= 0, got {args.final_repeats}")
     check_output_of(args, args.out, SEARCH_FOLDER, "--out")
-    dataset = load_data(args, progress=not args.quiet)
+    dataset = load_data(args, progress=not args.quiet, init=settings.get("init"))
     if args.cv is None and dataset.split is None:
         raise HarcnnError(f"{dataset.name} data has no official split: choose the test subjects with --cv holdout:N")
     protocol = protocol_of(args, dataset)

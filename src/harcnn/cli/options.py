@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,22 +120,36 @@ def data_options_of(args: argparse.Namespace):
                          if hasattr(args, f"data_{name}")})
 
 
-def preset_data_options(args: argparse.Namespace, kind) -> dict[str, Any]:
+def preset_data_options(args: argparse.Namespace, kind, given: Iterable[str] = ()) -> dict[str, Any]:
     """The data options ``--preset`` loads data of ``kind`` with (:data:`harcnn.core.settings.PRESET_DATA`):
-    those the kind takes and the command line does not give."""
+    those the kind takes and neither the command line nor ``given`` sets."""
     from harcnn.core.settings import PRESET_DATA
 
     preset = PRESET_DATA[args.preset] if getattr(args, "preset", None) else {}
     return {name: value for name, value in preset.items()
-            if name in kind.options and getattr(args, f"data_{name}", None) is None}
+            if name in kind.options and name not in given and getattr(args, f"data_{name}", None) is None}
 
 
-def load_data(args: argparse.Namespace, progress: bool = True):
+def load_data(args: argparse.Namespace, progress: bool = True, init: str | None = None):
+    """The ``--data`` dataset, loaded with the data options given; with ``init`` (a saved model to
+    fine-tune), as that model reads windows where the options do not say (which is printed)."""
+    from harcnn.data.options import data_options
     from harcnn.data.sources import load_dataset, source_kind
 
     kind = source_kind(args.data, args.data_kind)
-    dataset = load_dataset(args.data, kind.name, options=data_options_of(args), progress=progress,
-                           **preset_data_options(args, kind))
+    options = data_options_of(args)
+    if init is not None:
+        from harcnn.training.finetune import adopted_options
+
+        adopted = adopted_options(init, options, kind)
+        if adopted:
+            flags = {**DATASET_OPTIONS, **READING_OPTIONS}
+            print(f"--init {init}: the data is loaded as it reads windows: "
+                  + " ".join(f"{flags[k].flag} {v:g}" if isinstance(v, float) else f"{flags[k].flag} {v}"
+                             for k, v in adopted.items()))
+            options = data_options({**options.given(), **adopted})
+    dataset = load_dataset(args.data, kind.name, options=options, progress=progress,
+                           **preset_data_options(args, kind, options.given()))
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return dataset
@@ -184,7 +198,8 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
 
     groups = {name: parser.add_argument_group(title) for name, title in (
         ("model", "model settings (which models have each: 'harcnn models')"), ("data", "data preparation"),
-        ("training", "training"), ("augmentation", "augmentation (all off by default)"))}
+        ("training", "training"), ("fine-tuning", "fine-tuning (start from a saved model: --init)"),
+        ("augmentation", "augmentation (all off by default)"))}
     if model:
         groups["model"].add_argument("--model", default=None, help="registered model name (default cnn; see "
                                                                    "'harcnn models')")
@@ -310,7 +325,7 @@ def executor_of(args: argparse.Namespace):
 
 #: Every option that names an input (argparse dest, how messages name it): what no output may be, lie
 #: inside or hold.
-INPUT_OPTIONS = (("model", "DIR, the model folder"), ("input", "INPUT"), ("data", "--data"),
+INPUT_OPTIONS = (("model", "DIR, the model folder"), ("setting_init", "--init"), ("input", "INPUT"), ("data", "--data"),
                  ("timeline_data", "--timeline-data"), ("data_labels", "--labels"), ("labels", "--labels"),
                  ("data_subjects", "--subjects"), ("config", "--config"), ("space", "--space"))
 
@@ -320,7 +335,7 @@ def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
     found = []
     for dest, name in INPUT_OPTIONS:
         value = getattr(args, dest, None)
-        if value is not None and (dest != "data_subjects" or Path(value).exists()):
+        if value is not None and (dest not in ("data_subjects", "setting_init", "model") or Path(value).exists()):
             found.append((name, Path(value)))
     return found
 

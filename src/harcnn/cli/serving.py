@@ -34,9 +34,25 @@ def add_commands(commands) -> None:
     add_execution_options(train, batching=False, executors=False)
     train.set_defaults(run=_train)
 
+    pretrain = commands.add_parser(
+        "pretrain", help="self-supervised pretraining on unlabelled recordings (the arrow-of-time, permutation and "
+                         "time-warp tasks of Yuan et al. 2024); the saved model is a starting point for --init")
+    pretrain.add_argument("--save", type=Path, required=True, metavar="DIR", help="the model folder to write")
+    pretrain.add_argument("--force", action="store_true", help="replace a model folder harcnn saved there before "
+                                                               "(never anything else)")
+    pretrain.add_argument("--copies", type=positive_int, default=1,
+                          help="transformed copies of every window, each with its own pretext label (default 1)")
+    add_data_options(pretrain, protocol=False)
+    add_settings_options(pretrain)
+    add_execution_options(pretrain, batching=False, executors=False)
+    pretrain.set_defaults(run=_pretrain)
+
     predict = commands.add_parser("predict", help="predict activities of windows (.npy/.npz), a dataset (its test "
                                                   "split) or a CSV/Parquet recording")
-    predict.add_argument("model", type=Path, metavar="DIR", help="a model folder from 'harcnn train --save'")
+    predict.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None,
+                         help="a model folder from 'harcnn train --save', or a built-in model (builtin:phone); "
+                              "default: the built-in model that fits the recording's sensors ('harcnn models "
+                              "--builtin')")
     predict.add_argument("input", type=Path, metavar="INPUT",
                          help="windows .npy/.npz [n, window, channels]; a dataset zip/folder (its windows made as "
                               "the model's training windows were); or a recording .csv/.csv.gz/.parquet (a time "
@@ -88,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     check_output_of(args, args.save, MODEL_FOLDER, "--save")
-    dataset = load_data(args, progress=not args.quiet)
+    dataset = load_data(args, progress=not args.quiet, init=config.init)
     train, test = split_for_training(dataset, args.test)
     members = f"an ensemble of {args.repeats} members" if args.repeats > 1 else "1 model"
     print(f"Training {members}: {config.model} ({config.describe()})")
@@ -127,6 +143,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from harcnn.data.pretext import pretext_dataset, unlabelled_windows
+    from harcnn.serving.artifact import MODEL_FOLDER
+    from harcnn.serving.train import train_model
+    from harcnn.training.callbacks import Progress
+
+    config = config_from_args(args)
+    check_output_of(args, args.save, MODEL_FOLDER, "--save")
+    windows = unlabelled_windows(args.data, args.data_kind, data_options_of(args), progress=not args.quiet)
+    for warning in windows.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    data = pretext_dataset(windows, seed=args.seed, copies=args.copies)
+    print(f"Pretraining {config.model} ({config.describe(only_changed=True) or 'its defaults'}) on the pretext tasks "
+          f"of {len(data)} windows ({len(windows)} unlabelled windows of {len(windows.subjects)} subjects, "
+          f"{windows.source})", flush=True)
+    trained = train_model(config, data, seed=args.seed, device=args.device,
+                          callbacks=[] if args.quiet else [Progress(f"pretraining {config.model}")])
+    scores = trained.scores
+    print(f"Trained in {scores['train_seconds']:.1f} s; pretext accuracy: training "
+          f"{100 * scores['final_train_accuracy'][0]:.2f}%"
+          + (f", validation subjects {100 * scores['validation_accuracy'][0]:.2f}%" if "validation_accuracy" in scores
+             else " (hold subjects out with --validation-subjects N to see it on others)")
+          + f" (chance {100 / len(data.class_names):.1f}%)")
+    path = trained.save(args.save, overwrite=args.force)
+    print(f"Saved to {path}: fine-tune it with --init {path}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from harcnn.core.io import write_json
     from harcnn.core.outputs import check_outputs_differ
@@ -149,8 +193,12 @@ def _predict(args: argparse.Namespace) -> int:
         if path is not None:
             check_output_of(args, path, kind, option)
     check_outputs_differ((option, path) for option, path, _ in outputs)
-    model = load_model(args.model)
-    prediction = predict_path(model, args.input, data_options_of(args).reading)
+    reading = data_options_of(args).reading
+    if args.model is not None:
+        model = load_model(args.model)
+        prediction = predict_path(model, args.input, reading)
+    else:
+        model, prediction = _predict_with_builtin(args.input, reading)
     scores = None
     if prediction.has_times:
         prediction.decide(smoothing_for(model, args.smooth), hmm=model.timeline.get("hmm"),
@@ -169,6 +217,27 @@ def _predict(args: argparse.Namespace) -> int:
         written.append(timeline_plot(prediction, plot))
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _predict_with_builtin(path: Path, reading):
+    """``(model, prediction)`` of a recording by the built-in model that fits its sensors (said on stdout)."""
+    from harcnn.data.sources import input_kind
+    from harcnn.models.saved import builtin_names
+    from harcnn.serving.builtin import builtin_model_for
+    from harcnn.serving.predict import predict_recording, read_recording, recording_quality
+
+    if input_kind(path) != "recording":
+        raise HarcnnError(f"{path}: give a model for windows and datasets: harcnn predict MODEL {path} (a model "
+                          "folder, or builtin:phone); only a recording is predicted without one")
+    recording = read_recording(path, reading)
+    model = builtin_model_for(recording)
+    if model is None:
+        names = ", ".join(f"builtin:{n}" for n in builtin_names()) or "none in this installation"
+        raise HarcnnError(f"{path}: no built-in model reads its sensors ({', '.join(recording.sensor_names)}; "
+                          f"built-in: {names}): give a model, harcnn predict MODEL {path}")
+    print(f"Model: the built-in model {model.describe()}, for the recording's {' and '.join(recording.sensor_names)} "
+          "('harcnn models --builtin' shows its card)")
+    return model, predict_recording(model, recording, quality=recording_quality(model, reading))
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -166,7 +166,7 @@ class Setting:
     kind: Kind
     default: Any
     help: str
-    group: str  # "model", "data", "training", "augmentation"; data options: "dataset", "reading"
+    group: str  # "model", "data", "training", "fine-tuning", "augmentation"; data options: "dataset", "reading"
     flag: str = ""
     metavar: str = "VALUE"
 
@@ -201,7 +201,7 @@ def show_value(value: Any, *, quote: bool = False) -> str:
 
 
 def _shared(name: str, kind: Kind, default: Any, group: str, help: str) -> Setting:
-    return Setting(name, kind, kind.convert(default), help, group)
+    return Setting(name, kind, None if default is None else kind.convert(default), help, group)
 
 
 #: The settings every model has: data preparation, training and augmentation. Defaults are the reference's.
@@ -222,6 +222,14 @@ SHARED: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "learning-rate schedule: cosine decay to 0, or one-cycle warm-up then decay"),
     _shared("early_stopping", Int(0, 10_000), 0, "training",
             "patience in epochs on the validation loss, best weights restored (0: off; needs validation)"),
+    _shared("init", Text("a model folder or builtin:NAME"), None, "fine-tuning",
+            "fine-tune: start from this saved model (a folder from 'harcnn train --save' or 'harcnn pretrain', or "
+            "builtin:phone, builtin:phone-acc): its feature extractor, input spec and standardizer; a new head for "
+            "classes it does not know"),
+    _shared("freeze_epochs", Int(0, 10_000), 0, "fine-tuning",
+            "fine-tuning: train only the head for this many epochs, then every layer"),
+    _shared("pretrained_lr", Float(0, 1, low_open=True), 1.0, "fine-tuning",
+            "fine-tuning: the pretrained layers' learning rate, as a fraction of the learning rate"),
     _shared("augment_noise", Float(0, 100), 0.0, "augmentation", "Gaussian noise of this standard deviation"),
     _shared("augment_scale", Float(0, 10), 0.0, "augmentation", "scale each window by a factor from N(1, s^2)"),
     _shared("augment_rotate", Float(0, 180), 0.0, "augmentation",

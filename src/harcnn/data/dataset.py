@@ -238,6 +238,25 @@ class Dataset:
         return "\n".join(lines)
 
 
+def concatenate(datasets: Sequence[Dataset], *, name: str, source: str) -> Dataset:
+    """The windows of several datasets as one: their specs must agree but for the classes, which are the
+    union (in order of appearance; labels renumbered); ``recording`` and ``start`` are kept where every
+    dataset has them, the official split nowhere. Subjects keep their ids (the same id is the same person)."""
+    first = datasets[0].spec
+    for other in datasets[1:]:
+        differences = first.differences(other.spec, classes=False)
+        if differences:
+            raise DataError(f"cannot join {other.name} to {datasets[0].name}: {'; '.join(differences)}")
+    classes = tuple(dict.fromkeys(c for d in datasets for c in d.class_names))
+    y = np.concatenate([np.array([classes.index(c) for c in d.class_names], np.int64)[d.y] for d in datasets])
+    every = (lambda name: None if any(getattr(d, name) is None for d in datasets)  # noqa: E731
+             else np.concatenate([getattr(d, name) for d in datasets]))
+    return Dataset(X=np.concatenate([d.X for d in datasets]), y=y,
+                   subject=np.concatenate([d.subject for d in datasets]), spec=replace(first, classes=classes), name=name, source=source, recording=every("recording"),
+                   start=every("start"), notes=tuple(f"{d.name}: {len(d)} windows of {len(d.subjects)} subjects from "
+                                                     f"{d.source}" for d in datasets))
+
+
 def _pack(items: list[str], indent: str, width: int) -> list[str]:
     """Comma-separated ``items`` on lines of at most ``width`` characters, never splitting an item."""
     lines = [indent]

@@ -64,7 +64,7 @@ from harcnn.data.download import fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
 from harcnn.data.uci_har import SPEC as UCI_SPEC
 from harcnn.data.uci_har import STEP, WINDOW  # HAPT's windows are cut as UCI HAR's were
-from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess
+from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess, sliding_windows
 from harcnn.core.errors import DataError
 from harcnn.data.labels import Timeline
 
@@ -297,6 +297,27 @@ def _dataset(copy: _HaptCopy, classes: str, sensors: tuple[str, ...], source: st
     return Dataset(X=np.concatenate(windows), y=np.concatenate(labels), subject=subject, spec=spec, name="hapt",
                    source=source, recording=np.repeat([r.name for r in copy.recordings], counts),
                    start=np.concatenate(starts) / SAMPLING_RATE, split=split, notes=tuple(notes))
+
+
+def unlabelled_windows(path: str | os.PathLike | None, classes: tuple[str, ...], *, sensors: str = "acc,gyro",
+                       download: bool = True, progress: bool = True) -> Dataset:
+    """Every window of every HAPT recording, labelled or not (128 samples every 64 from each recording's
+    start, preprocessed as :func:`load_hapt`'s), all of the first of ``classes`` (the caller's, e.g.
+    self-supervised pretraining's, which labels them its own way)."""
+    chosen = _sensors(sensors)
+    cache = cache_root(None)
+    source = _source(path, cache, download, progress)
+    recordings = _load(source, cache).recordings
+    windows = [sliding_windows(r.preprocessed(sensors=chosen), WINDOW, STEP).astype(np.float32) for r in recordings]
+    counts = [len(w) for w in windows]
+    channels = output_channels(chosen)
+    spec = InputSpec(SAMPLING_RATE, WINDOW, STEP, channels, output_units(channels), classes,
+                     {"sensors": list(chosen), **PREPROCESS.to_dict()})
+    return Dataset(X=np.concatenate(windows), y=np.zeros(sum(counts), np.int64),
+                   subject=np.repeat([r.subject for r in recordings], counts), spec=spec, name="hapt",
+                   source=str(source), recording=np.repeat([r.name for r in recordings], counts),
+                   start=np.concatenate([np.arange(n) * STEP / SAMPLING_RATE for n in counts]),
+                   notes=("every window of every recording, labelled or not",))
 
 
 # --- reading a source --------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ DATASET_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
             "recorded, the default) or body (each recording turned into its body frame, estimated from its "
             "walking, so that a model serves a phone worn in any orientation; UCI HAR's windows are in it already)",
             "dataset"),
+    _option("gyro_drift", _POSITIVE, "recordings: remove the gyroscope's drift below this many Hz, as UCI HAR and "
+            "HAPT were (0.1; default: not removed)", "dataset", "--gyro-drift", "HZ"),
     _option("class_names", Text("comma-separated names"), ".npz: names of its integer labels' classes", "dataset",
             metavar="A,B,..."),
     _option("channel_names", Text("comma-separated names"), ".npz: names of its windows' channels", "dataset",
@@ -80,7 +82,8 @@ READING_OPTIONS: Mapping[str, Setting] = MappingProxyType({s.name: s for s in (
 
 #: The options that decide how windows are made (as opposed to where labels and subjects are found):
 #: a model keeps the ones its training data was loaded with, to load other data the same way.
-WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "frame", "quality")
+WINDOW_OPTIONS = ("classes", "sampling_rate", "window_seconds", "step_seconds", "sensors", "frame", "gyro_drift",
+                  "quality")
 
 #: Names that saved models of earlier versions used for data options.
 FORMER_NAMES = MappingProxyType({"window": "window_seconds", "step": "step_seconds", "unit": "labels_unit"})
@@ -144,6 +147,7 @@ class DataOptions:
     subjects: str | None = None
     sensors: str | None = None
     frame: str | None = None
+    gyro_drift: float | None = None
     class_names: str | None = None
     channel_names: str | None = None
     reading: ReadingOptions = field(default_factory=ReadingOptions)

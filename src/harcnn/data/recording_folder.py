@@ -25,7 +25,8 @@ recordings would then leak across folds.
 
 Windows: ``--window`` seconds (default 2.56) every ``--step`` seconds (default half a window) at
 ``--rate`` Hz (default 50), after the UCI preprocessing of :mod:`harcnn.data.windows`
-(for whatever sensors the recordings share, or ``--sensors acc``), in the phone's axes or, with
+(for whatever sensors the recordings share, or ``--sensors acc``; ``--gyro-drift 0.1`` also removes the
+gyroscope's drift as UCI HAR's and HAPT's windows were), in the phone's axes or, with
 ``--frame body``, each recording turned into its body frame first (:mod:`harcnn.data.bodyframe`;
 the notes say which frames were found). Unlabelled spans are skipped;
 a window whose samples carry different labels is dropped (``--label-policy pure``, the default)
@@ -43,7 +44,8 @@ import dataclasses
 import re
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -243,14 +245,9 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
     the windows (:mod:`harcnn.data.quality`), ``"keep"`` keeps them; what was found is in the notes, and
     what was left out in the warnings."""
     path = Path(path)
-    if path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
-        with tempfile.TemporaryDirectory(prefix="harcnn-recordings-") as folder:
-            with open_zip(path, str(path)) as archive:
-                archive.extractall(folder)
-            inner = [p for p in Path(folder).iterdir() if not p.name.startswith(("__MACOSX", "."))]
-            root = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(folder)
-            dataset = load_recordings(root, options)
-        return dataclasses.replace(dataset, source=str(path))
+    if _is_zip(path):
+        with _unzipped(path) as root:
+            return dataclasses.replace(load_recordings(root, options), source=str(path))
     if not path.is_dir():
         raise DataError(f"{path}: a recordings dataset is a folder (or a zip of one)")
     labels, label_column, subjects, sensors = options.labels, options.label_column, options.subjects, options.sensors
@@ -300,7 +297,7 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
         raise DataError(f"{table}: no recording of the folder has a labelled segment")
     notes += grouped_notes({name: [_own_note(n, files[name]) for n in r.notes] for name, r in recordings.items()})
     chosen = _chosen_sensors(recordings, files, sensors, warnings)
-    config = PreprocessConfig()
+    config = PreprocessConfig(gyro_drift_cutoff_hz=options.gyro_drift)
     X, y_text, subject, recording_of, start, channels = [], [], [], [], [], output_channels(chosen)
     quality_lines, left_out, lost, frames = [], {}, [], {}
     for name, recording in recordings.items():
@@ -357,6 +354,63 @@ def load_recordings(path: str | Path, options: DataOptions = DataOptions()) -> D
                    spec=spec, name="recordings", source=str(path), recording=np.array(recording_of),
                    start=np.concatenate(start), notes=tuple(notes), warnings=tuple(warnings),
                    loaded_with={"options": {"quality": quality}})
+
+
+def _is_zip(path: Path) -> bool:
+    return path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path))
+
+
+@contextmanager
+def _unzipped(path: Path) -> Iterator[Path]:
+    """The folder a zip of recordings holds (its one top folder, or its top), extracted while in use."""
+    with tempfile.TemporaryDirectory(prefix="harcnn-recordings-") as folder:
+        with open_zip(path, str(path)) as archive:
+            archive.extractall(folder)
+        inner = [p for p in Path(folder).iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        yield inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(folder)
+
+
+def unlabelled_windows(path: str | Path, options: DataOptions, classes: Sequence[str]) -> Dataset:
+    """Every window of every recording of a folder (or zip), labelled or not, cut as :func:`load_recordings`
+    cuts them (the same options; a labels table is not read), as a :class:`Dataset` whose windows are all
+    of the first of ``classes`` (the caller's: self-supervised pretraining gives them its own labels)."""
+    path = Path(path)
+    if _is_zip(path):
+        with _unzipped(path) as root:
+            return dataclasses.replace(unlabelled_windows(root, options, classes), source=str(path))
+    if not path.is_dir():
+        raise DataError(f"{path}: a folder of recordings (or a zip of one)")
+    rate = float(options.sampling_rate or DEFAULT_RATE)
+    n_window = int(round(float(options.window_seconds or DEFAULT_WINDOW / DEFAULT_RATE) * rate))
+    n_step = int(round(float(options.step_seconds) * rate)) if options.step_seconds else n_window // 2
+    subjects_table = _subjects_table(options.subjects, path)
+    tables = frozenset(p.resolve() for p in (path / "labels.csv", subjects_table) if p is not None and p.is_file())
+    files = recording_files(path, tables)
+    notes = [f"{len(files)} recordings in {path}, labelled or not"]
+    subject_of = _subject_of(list(files), subjects_table, options.subjects, {}, notes)
+    recordings = {name: load_recording(paths if len(paths) > 1 else paths[0], **options.reading.keywords())
+                  for name, paths in files.items()}
+    warnings: list[str] = []
+    chosen = _chosen_sensors(recordings, files, options.sensors, warnings)
+    config = PreprocessConfig(gyro_drift_cutoff_hz=options.gyro_drift)
+    X, subject, recording_of, start = [], [], [], []
+    for name, recording in recordings.items():
+        cut = recording_to_windows(recording.select(*chosen), config, sampling_rate=rate, window=n_window, step=n_step,
+                                   quality=options.reading.quality or "exclude")
+        X.append(cut.windows)
+        subject += [subject_of[name]] * len(cut.windows)
+        recording_of += [name] * len(cut.windows)
+        start.append(cut.start_times - recording.timestamps[0])
+    channels = output_channels(chosen)
+    spec = InputSpec(rate, n_window, n_step, channels, output_units(channels), tuple(classes),
+                     {"sensors": list(chosen), **config.to_dict()})
+    windows = np.concatenate(X)
+    if not len(windows):
+        raise DataError(f"{path}: no window in its recordings (each needs at least {n_window / rate:g} s of usable "
+                        "data)")
+    return Dataset(X=windows, y=np.zeros(len(windows), np.int64), subject=np.array(subject), spec=spec,
+                   name="recordings", source=str(path), recording=np.array(recording_of), start=np.concatenate(start),
+                   notes=tuple(notes), warnings=tuple(warnings))
 
 
 def _own_note(note: str, paths: list[Path]) -> str:
@@ -418,4 +472,4 @@ SOURCE = SourceKind(
     "recordings", "a folder or zip of labelled recordings (CSV/Parquet; one file per recording or per sensor)",
     is_recording_folder, lambda path, options, **_: load_recordings(path, options),
     ("sampling_rate", "window_seconds", "step_seconds", "labels", "labels_unit", "label_column", "label_policy",
-     "subjects", "sensors", "frame", *READING_OPTIONS), generic=True)
+     "subjects", "sensors", "frame", "gyro_drift", *READING_OPTIONS), generic=True)

@@ -1,9 +1,9 @@
 """The model's timeline of a recording, for the app's second row: the activity of every window after the
 model's smoothing, and its confidence (the probability the model gives that activity).
 
-Which model: the one given (``harcnn label --model DIR``), else the one :func:`builtin_model_for` chooses
-for the recording. That function is where harcnn's built-in models plug in (the model that fits the
-recording's sensors); until they exist it chooses none, and the page shows :data:`NO_MODEL_HINT`.
+Which model: the one given (``harcnn label --model DIR``), else harcnn's built-in model that fits the
+recording's sensors (:func:`harcnn.serving.builtin.builtin_model_for`); where none fits, the page shows
+:data:`NO_MODEL_HINT`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harcnn.core.errors import HarcnnError
+from harcnn.serving.builtin import builtin_model_for
 
 if TYPE_CHECKING:
     from harcnn.serving.artifact import TrainedModel
     from harcnn.data.recordings import Recording
 
-NO_MODEL_HINT = ("no model: start the app with --model DIR (a model folder from 'harcnn train --save') to see its "
-                 "timeline here and accept its predictions")
-
-
-def builtin_model_for(recording: Recording) -> TrainedModel | None:
-    """The built-in model for ``recording`` (by its sensors), used when no model is given: none yet."""
-    return None
+NO_MODEL_HINT = ("no model reads this recording's sensors: start the app with --model DIR (a model folder from "
+                 "'harcnn train --save') to see its timeline here and accept its predictions")
+BUILTIN = "the built-in model that fits each recording's sensors ('harcnn models --builtin')"
 
 
 class ModelTimelines:
@@ -41,7 +38,8 @@ class ModelTimelines:
 
     def describe(self) -> dict[str, Any]:
         if self.model is None:
-            return {"model": None, "hint": NO_MODEL_HINT}
+            return {"model": BUILTIN, "hint": None} if self.choose is builtin_model_for else \
+                {"model": None, "hint": NO_MODEL_HINT}
         return {"model": self.model.describe(), "classes": list(self.model.class_names), "hint": None}
 
     def timeline(self, name: str, recording: Recording, key: Any = None) -> dict[str, Any]:

@@ -39,6 +39,9 @@ class EnsembleModel(nn.Module):
 
     name: str = ""  # the registry name, set by ``register_model``
     settings: Mapping[str, Setting] = {}  # the declared settings, set by ``register_model``
+    #: The final layer, an EnsembleLinear to the classes (weights [R, features, K]): fine-tuning on other
+    #: classes gives it new columns, and everything else is the feature extractor.
+    head_name: str = "head"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "EnsembleModel":
         model = super().__new__(cls)

@@ -16,8 +16,12 @@ from harcnn.core.errors import HarcnnError
 from harcnn.core import provenance
 from harcnn.core.settings import SHARED, Setting, SettingError, canonical_name, read_settings_file, show_value
 from harcnn.models.registry import list_models, model_class
+from harcnn.models.saved import read_description, weights_sha256
 
-__all__ = ["Config", "model_settings", "read_config_file", "settings_for"]
+__all__ = ["FINE_TUNING", "Config", "config_identity", "model_settings", "read_config_file", "settings_for"]
+
+#: The settings only fine-tuning reads (``init`` and its schedule): without ``init`` they change nothing.
+FINE_TUNING = tuple(name for name, setting in SHARED.items() if setting.group == "fine-tuning")
 
 
 def model_settings(model: str) -> Mapping[str, Setting]:
@@ -53,9 +57,14 @@ class Config:
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any], *, where: str = "") -> "Config":
-        """From one flat mapping (``model`` plus any settings); ``where`` prefixes error messages."""
+        """From one flat mapping (``model`` plus any settings); ``where`` prefixes error messages.
+
+        With ``init`` (a saved model to start from), the model, its settings and ``standardize`` that are
+        not given are the saved model's (:func:`init_settings`)."""
         flat = {canonical_name(k): v for k, v in values.items()}
         try:
+            if flat.get("init") is not None:
+                flat = {**init_settings(flat["init"], flat.get("model")), **flat}
             model = str(flat.pop("model", "cnn"))
             return cls(model, flat)
         except HarcnnError as error:
@@ -71,7 +80,9 @@ class Config:
 
     @property
     def config_id(self) -> str:
-        return provenance.config_id(self.to_flat())
+        """A short hash of :func:`config_identity` (the model it starts from by its weights' SHA-256)."""
+        init = self.values.get("init")
+        return provenance.config_id(config_identity(self.to_flat(), weights_sha256(init) if init else None))
 
     @property
     def model_params(self) -> dict[str, Any]:
@@ -91,6 +102,33 @@ class Config:
         defaults = Config(self.model)
         return ", ".join(f"{k}={show_value(v, quote=True)}" for k, v in self.values.items()
                          if not only_changed or v != defaults.values[k])
+
+
+def config_identity(flat: Mapping[str, Any], init_sha256: str | None = None) -> dict[str, Any]:
+    """What a configuration's id hashes: its complete flat values, where the saved model it starts from
+    (``init``) is named by the SHA-256 of its weights (``init_sha256``), so that the same weights give one
+    id wherever their folder lies and other weights another; without ``init`` the fine-tuning settings
+    are left out (they change nothing then, and configurations keep the ids they had before them)."""
+    identity = dict(flat)
+    if identity.get("init") is None:
+        for name in FINE_TUNING:
+            identity.pop(name, None)
+    else:
+        identity["init"] = f"sha256:{init_sha256}"
+    return identity
+
+
+def init_settings(init: Any, model: Any = None) -> dict[str, Any]:
+    """The settings a configuration that starts from the saved model ``init`` takes from it: its model and
+    that model's settings (when ``model`` is None or the same model) and ``standardize`` (whether it
+    standardizes its input: its standardizer is reused)."""
+    _, meta = read_description(SHARED["init"].convert(init))
+    name = str(meta["model"]["name"])
+    values: dict[str, Any] = {"standardize": meta["preprocessing"].get("standardizer") is not None}
+    if model is None or str(model) == name:
+        values.update(model=name, **{k: v for k, v in dict(meta["model"].get("params") or {}).items()
+                                     if k in model_class(name).settings})
+    return values
 
 
 def read_config_file(path: str | os.PathLike, *, tables: Iterable[str] = ("settings", "grid", "space"),

@@ -5,6 +5,7 @@
     DIR/
       model.safetensors   every tensor of the model's state (all R members, each with its own dtype), no pickle
       config.json         everything needed to use it (below)
+      card.json           a model card, where it has one (the built-in models: data, accuracy, licences)
 
 ``config.json`` holds: the format name and version; the model (registry name, ``n_models``, its
 settings and its input description); the input spec (sampling rate, window, step, channel names
@@ -38,17 +39,14 @@ import numpy as np
 from harcnn.data.dataset import InputSpec
 from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.core.errors import DataError, HarcnnError
-from harcnn.models import EnsembleModel, create_model
+from harcnn.models import EnsembleModel
+from harcnn.models.saved import (ARTIFACT_FORMAT, BUILTIN_FOLDER, CARD_FILE, CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE,
+                                 read_card, read_saved)
 from harcnn.core.outputs import OutputKind, check_output, write_folder
 from harcnn.core.provenance import current_versions, json_default
 from harcnn.training.inference import average_probabilities, predict_proba
 
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "MODEL_FOLDER", "TrainedModel", "load_model"]
-
-ARTIFACT_FORMAT = "harcnn-model"
-FORMAT_VERSION = 3  # 3: any input spec, the model's input description, the recipe as plain data
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -68,6 +66,8 @@ class TrainedModel:
     data: dict[str, Any] = field(default_factory=dict)  # the identity of its training data
     scores: dict[str, Any] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)  # smoothing and unknown threshold, plain data
+    init: dict[str, Any] = field(default_factory=dict)  # the model it was fine-tuned from (--init), plain data
+    card: dict[str, Any] = field(default_factory=dict)  # a model card (built-in models), saved as card.json
     metadata: dict[str, Any] = field(default_factory=dict)  # config.json as read (or as it will be written)
     path: Path | None = None
     history: Any = field(default=None, repr=False)  # the training curves, right after training (not saved)
@@ -116,9 +116,17 @@ class TrainedModel:
     def name(self) -> str:
         return self.model.name
 
+    @property
+    def builtin(self) -> str | None:
+        """The built-in model's name (``"phone"``) when this is one, else None."""
+        if self.path is None or self.path.resolve().parent != BUILTIN_FOLDER:
+            return None
+        return self.path.name
+
     def describe(self) -> str:
         members = f"{self.n_models} members" if self.n_models > 1 else "1 member"
-        return f"{self.name} ({members}, {'standardized' if self.standardizer else 'raw'} input)"
+        what = f"{self.name} ({members}, {'standardized' if self.standardizer else 'raw'} input)"
+        return f"builtin:{self.builtin}, {what}" if self.builtin else what
 
     # ------------------------------------------------------------------ prediction
     def prepare(self, windows: np.ndarray) -> np.ndarray:
@@ -177,6 +185,7 @@ def scores_on(trained: TrainedModel, X: np.ndarray, y: np.ndarray) -> dict[str, 
 
 def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes: int) -> dict[str, Any]:
     from harcnn.core.provenance import config_id
+    from harcnn.models.config import config_identity
 
     return {
         "format": ARTIFACT_FORMAT,
@@ -186,8 +195,9 @@ def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes
                   "inputs": trained.model.inputs, "parameters_per_member": trained.model.num_parameters()},
         "input": {**trained.spec.to_dict(), "layout": "[n_windows, window, channels] float32 (channels last)"},
         "preprocessing": {"standardizer": trained.standardizer.to_dict() if trained.standardizer else None},
-        "training": {"config": trained.recipe, "config_id": config_id(trained.recipe) if trained.recipe else None,
-                     "seeds": list(trained.seeds), "data": trained.data},
+        "training": {"config": trained.recipe, "seeds": list(trained.seeds), "data": trained.data,
+                     "config_id": config_id(config_identity(trained.recipe, trained.init.get("sha256")))
+                     if trained.recipe else None, **({"init": trained.init} if trained.init else {})},
         "timeline": trained.timeline,
         "scores": trained.scores,
         "versions": current_versions(),
@@ -205,7 +215,7 @@ def _is_model_folder(path: Path) -> bool:
 
 #: A saved model: recognised by its config.json (``"format": "harcnn-model"``).
 MODEL_FOLDER = OutputKind("model folder", folder=True, recognise=_is_model_folder,
-                          files=frozenset({CONFIG_FILE, WEIGHTS_FILE}))
+                          files=frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE}))
 
 
 def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -222,9 +232,12 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
     digest = hashlib.sha256(weights).hexdigest()
     description = _describe_artifact(trained, digest, len(weights))
     text = json.dumps(description, indent=2, default=json_default) + "\n"
+    files = [(WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))]
+    if trained.card:
+        files.append((CARD_FILE, (json.dumps(trained.card, indent=1, default=json_default) + "\n").encode("utf-8")))
 
     def write(folder: Path) -> None:
-        for name, data in ((WEIGHTS_FILE, weights), (CONFIG_FILE, text.encode("utf-8"))):
+        for name, data in files:
             with open(folder / name, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -239,138 +252,19 @@ def save_model(trained: TrainedModel, path: str | os.PathLike, *, overwrite: boo
 
 
 def load_model(path: str | os.PathLike, *, device: str = "cpu", verify: bool = True) -> TrainedModel:
-    """Restore a model saved by ``harcnn train --save`` (or :meth:`TrainedModel.save`).
+    """Restore a model saved by ``harcnn train --save`` (or :meth:`TrainedModel.save`), or a built-in
+    model (``"builtin:phone"``; ``harcnn models --builtin`` lists them).
 
     ``verify`` checks the weights file against the SHA-256 recorded in ``config.json``.
     Every problem is a HarcnnError whose message names the folder and what is wrong.
     """
-    folder = Path(path)
-    where = f"{folder}: "
-    if not folder.exists():
-        raise HarcnnError(f"{where}no such model folder")
-    if not folder.is_dir():
-        raise HarcnnError(f"{where}not a model folder (expected the folder written by 'harcnn train --save')")
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
-        raise HarcnnError(f"{where}missing {CONFIG_FILE}: not a harcnn model folder, or an incomplete one")
+    saved = read_saved(path, device=device, verify=verify)
+    meta, training = saved.meta, dict(saved.meta.get("training") or {})
     try:
-        meta = json.loads(config_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise HarcnnError(f"{config_path}: not a UTF-8 text file (corrupted?)") from None
-    except json.JSONDecodeError as error:
-        raise HarcnnError(f"{config_path}: not valid JSON (line {error.lineno}, column {error.colno}: "
-                          f"{error.msg}); the file is corrupted") from None
-    except OSError as error:
-        raise HarcnnError(f"{config_path}: cannot read ({error.strerror or error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
-        raise HarcnnError(f"{config_path}: not a harcnn model description (no \"format\": \"{ARTIFACT_FORMAT}\")")
-    version = meta.get("format_version")
-    if version == 1:
-        raise HarcnnError(f"{config_path}: model format version 1 was saved by an older harcnn, whose networks "
-                          f"flattened features in another order; retrain it with this version")
-    if version not in (2, FORMAT_VERSION):
-        raise HarcnnError(f"{config_path}: model format version {version!r} is not supported by this harcnn "
-                          f"(it reads versions 2 and {FORMAT_VERSION}); was it saved by a newer harcnn?")
-    try:
-        if version == 2:
-            meta = _from_format_2(meta)
-        model_info = meta["model"]
-        name, n_models = str(model_info["name"]), int(model_info["n_models"])
-        params, inputs = dict(model_info["params"]), dict(model_info["inputs"])
-        spec = InputSpec.from_dict(meta["input"])
-        standardizer_state = meta["preprocessing"]["standardizer"]
-        training = dict(meta.get("training") or {})
-        weights_info = meta["weights"]
-        recorded_sha = str(weights_info["sha256"])
-    except (KeyError, TypeError, ValueError, DataError) as error:
-        raise HarcnnError(f"{config_path}: incomplete or malformed model description ({type(error).__name__}: "
-                          f"{error})") from None
-
-    weights_path = folder / str(weights_info.get("file", WEIGHTS_FILE))
-    if not weights_path.is_file():
-        raise HarcnnError(f"{where}missing weights file {weights_path.name}")
-    try:
-        data = weights_path.read_bytes()
-    except OSError as error:
-        raise HarcnnError(f"{weights_path}: cannot read ({error.strerror or error})") from None
-    if verify and hashlib.sha256(data).hexdigest() != recorded_sha:
-        raise HarcnnError(f"{weights_path}: SHA-256 does not match the one recorded in {CONFIG_FILE} "
-                          "(the weights file is corrupted or was replaced)")
-    try:
-        model = create_model(name, n_models=n_models, **inputs, **params)
-    except HarcnnError as error:
-        raise HarcnnError(f"{config_path}: {error}") from None
-    except (TypeError, ValueError) as error:
-        raise HarcnnError(f"{config_path}: cannot build model {name!r} from its settings ({error})") from None
-    try:
-        from safetensors.torch import load as load_tensors
-
-        state = load_tensors(data)
-    except Exception as error:  # safetensors raises its own error types for corrupt headers
-        raise HarcnnError(f"{weights_path}: not a readable safetensors file ({error})") from None
-    _check_state(model, state, weights_path)
-    model.load_state_dict(state)
-    model.to(device).eval()
-
-    standardizer = None
-    if standardizer_state is not None:
-        try:
-            standardizer = Standardizer.from_dict(standardizer_state)
-            ok = standardizer.mean_.shape == standardizer.scale_.shape == (model.n_channels,)
-            ok = ok and bool(np.isfinite(standardizer.mean_).all() and (standardizer.scale_ > 0).all())
-        except (KeyError, TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise HarcnnError(f"{config_path}: malformed standardizer statistics (need {model.n_channels} "
-                              "finite means and positive scales)")
-    try:
-        return TrainedModel(model=model, spec=spec, standardizer=standardizer, recipe=dict(training.get("config") or {}),
-                            seeds=list(training.get("seeds") or []), data=dict(training.get("data") or {}),
+        return TrainedModel(model=saved.model, spec=saved.spec, standardizer=saved.standardizer,
+                            recipe=dict(training.get("config") or {}), seeds=list(training.get("seeds") or []),
+                            data=dict(training.get("data") or {}), init=dict(training.get("init") or {}),
                             scores=dict(meta.get("scores") or {}), timeline=dict(meta.get("timeline") or {}),
-                            metadata=meta, path=folder)
+                            card=read_card(saved.path), metadata=meta, path=saved.path)
     except HarcnnError as error:
-        raise HarcnnError(f"{config_path}: {error}") from None
-
-
-def _from_format_2(meta: dict[str, Any]) -> dict[str, Any]:
-    """A format-2 description (models trained on UCI HAR before any dataset could be used) as format 3."""
-    from harcnn.data.uci_har import SPEC
-    from harcnn.data.windows import output_units
-
-    params = dict(meta["model"]["params"])
-    inputs = {k: params.pop(k) for k in ("window", "n_channels", "n_classes") if k in params}
-    old = meta["input"]
-    channels = [str(c) for c in old["channels"]]
-    if meta["model"]["name"] == "hybrid":
-        inputs.update(sampling_rate=float(old["sampling_rate"]), channel_names=channels)
-    spec = {"sampling_rate": old["sampling_rate"], "window": old["window"], "step": old["step"], "channels": channels,
-            "units": list(output_units(channels)), "classes": meta["class_names"],
-            "preprocessing": dict(SPEC.preprocessing)}  # they were all trained on UCI HAR's windows
-    return {**meta, "model": {**meta["model"], "n_models": meta["n_models"], "params": params, "inputs": inputs},
-            "input": spec, "training": {"config": meta.get("config"), "seeds": meta.get("seeds", [])}}
-
-
-def _check_state(model: EnsembleModel, state: dict, weights_path: Path) -> None:
-    """Every tensor of the rebuilt model's state (parameters and buffers) with its name, shape and dtype."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    problems = []
-    if missing:
-        problems.append(f"missing tensors {_listing(missing)}")
-    if extra:
-        problems.append(f"unexpected tensors {_listing(extra)}")
-    for key in sorted(set(expected) & set(state)):
-        want, got = expected[key], state[key]
-        if tuple(got.shape) != tuple(want.shape):
-            problems.append(f"{key} has shape {list(got.shape)}, expected {list(want.shape)}")
-        elif got.dtype != want.dtype:
-            problems.append(f"{key} is {str(got.dtype).removeprefix('torch.')}, "
-                            f"expected {str(want.dtype).removeprefix('torch.')}")
-    if problems:
-        raise HarcnnError(f"{weights_path}: does not fit the model described in {CONFIG_FILE} "
-                          f"({_listing(problems, 3)}); the file was made by another harcnn version or was changed")
-
-
-def _listing(items: list[str], limit: int = 5) -> str:
-    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+        raise HarcnnError(f"{saved.path / CONFIG_FILE}: {error}") from None

@@ -35,6 +35,7 @@ from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import list_models
 from harcnn.core.settings import SHARED
 from harcnn.models.config import Config, model_settings
+from harcnn.models.saved import read_description
 from harcnn.training.callbacks import Progress
 from harcnn.serving.train import train_model
 
@@ -50,17 +51,19 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
     """Fit a registered network on windows ``X [n, T, C]`` (or ``[n, T]``: one channel) with labels ``y``
     (any label values).
 
-    Parameters: ``model`` (registry name), ``n_models`` (members trained together), ``random_state``,
+    Parameters: ``model`` (registry name; default cnn, or with ``init`` the saved model's), ``n_models``
+    (members trained together), ``random_state``,
     ``device``, ``progress`` (training progress on stderr), ``input_spec`` (the windows'
     :class:`~harcnn.data.dataset.InputSpec`, e.g. ``dataset.spec``: sampling rate, channel names,
     units and the recording preprocessing, which a saved model needs to predict recordings; without
-    it the rate is unknown and channels are named ``channel_0``...), and every setting.
+    it the rate is unknown and channels are named ``channel_0``..., or with ``init`` they are the saved
+    model's), and every setting: ``init="builtin:phone"`` (or a model folder) fine-tunes that model.
 
     ``fit`` sets ``model_`` (a :class:`~harcnn.serving.artifact.TrainedModel`), ``classes_``, ``history_``
     and ``n_features_in_`` (channels).
     """
 
-    def __init__(self, model: str = "cnn", *, n_models: int = 1, random_state: int | None = None,
+    def __init__(self, model: str | None = None, *, n_models: int = 1, random_state: int | None = None,
                  device: str = "cpu", progress: bool = False, input_spec: InputSpec | None = None, **settings: Any):
         self.model = model
         self.n_models = n_models
@@ -77,8 +80,8 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
 
     def config(self) -> Config:
         """The checked configuration these parameters describe."""
-        return Config.from_flat({"model": self.model, **{k: getattr(self, k) for k in SETTING_NAMES
-                                                          if getattr(self, k) is not None}})
+        given = {k: getattr(self, k) for k in SETTING_NAMES if getattr(self, k) is not None}
+        return Config.from_flat({**({"model": self.model} if self.model is not None else {}), **given})
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "HARClassifier":
         """Train on windows ``X`` with labels ``y``; ``groups`` (the subject of every window) is needed
@@ -105,7 +108,7 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         data = Dataset(X=X.astype(np.float32), y=y_index, subject=np.zeros(len(X), int) if groups is None else groups,
                        spec=self._spec(X), name="arrays", source="HARClassifier.fit")
         seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
-        callbacks = [Progress(f"training {self.model}")] if self.progress else []
+        callbacks = [Progress(f"training {config.model}")] if self.progress else []
         self.model_ = train_model(config, data, repeats=self.n_models, seed=seed, device=self.device,
                                   callbacks=callbacks)
         self.history_ = self.model_.history
@@ -115,6 +118,8 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         """The saved model's input spec: ``input_spec`` with the fitted classes, named by the spec's
         class names when ``y`` holds indices into them (as ``Dataset.y`` does)."""
         spec = self.input_spec
+        if spec is None and self.init is not None:  # windows as the model it starts from reads them
+            spec = InputSpec.from_dict(read_description(self.init)[1]["input"])
         indices = spec is not None and np.issubdtype(self.classes_.dtype, np.integer) \
             and self.classes_.min() >= 0 and self.classes_.max() < len(spec.classes)
         classes = tuple(spec.classes[c] for c in self.classes_) if indices else tuple(str(c) for c in self.classes_)

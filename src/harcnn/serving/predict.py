@@ -46,7 +46,7 @@ from harcnn.serving.artifact import TrainedModel
 from harcnn.serving.prediction import Prediction
 
 __all__ = ["load_like_training", "predict_dataset", "predict_path", "predict_recording", "predict_windows",
-           "recording_recipe", "smoothing_for", "truth_for", "unknown_threshold"]
+           "read_recording", "recording_quality", "recording_recipe", "smoothing_for", "truth_for", "unknown_threshold"]
 
 
 # ---------------------------------------------------------------------------------------- predicting
@@ -178,12 +178,22 @@ def predict_path(model: TrainedModel, path: str | os.PathLike, reading: ReadingO
         return predict_windows(model, X, labels=y, source=str(path))
     if kind == "dataset":
         return predict_dataset(model, path, reading)
+    return predict_recording(model, read_recording(path, reading), quality=recording_quality(model, reading))
+
+
+def read_recording(path: str | os.PathLike, reading: ReadingOptions = ReadingOptions()) -> Recording:
+    """The recording at ``path`` (a file, or a folder of one file per sensor), read as ``reading`` says."""
     path = Path(path)
     recording = load_recording(sensor_files(path) if path.is_dir() else path, **reading.keywords())
     if path.is_dir():  # a folder of one file per sensor: the recording is the folder
         recording = replace(recording, source=str(path))
-    quality = reading.quality or model.data.get("options", {}).get("quality", "exclude")
-    return predict_recording(model, recording, quality=quality)
+    return recording
+
+
+def recording_quality(model: TrainedModel, reading: ReadingOptions = ReadingOptions()) -> str:
+    """What a recording's suspect stretches become: ``--quality`` where given, else the rule the model's
+    training data was loaded with (exclude by default)."""
+    return reading.quality or model.data.get("options", {}).get("quality", "exclude")
 
 
 # ---------------------------------------------------------------------------------------- a timeline's rules

@@ -78,7 +78,7 @@ def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int =
     seeds = repeat_seeds(seed, repeats)
     fitted = fit_networks(config, train, seeds, device=device, callbacks=callbacks)
     trained = TrainedModel(model=fitted.model.cpu(), spec=train.spec, standardizer=fitted.standardizer,
-                           recipe=config.to_flat(), seeds=list(seeds), data=train.identity(),
+                           recipe=config.to_flat(), seeds=list(seeds), data=train.identity(), init=fitted.init,
                            history=fitted.history)
     history = fitted.history
     kept = history.best_epoch if history.best_epoch is not None else history.stopped_epoch  # the weights kept

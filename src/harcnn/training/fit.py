@@ -20,6 +20,7 @@ from harcnn.data.transforms import Standardizer
 from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model
 from harcnn.models.config import Config
+from harcnn.training.finetune import starting_point
 from harcnn.training.state import History
 from harcnn.training.trainer import TrainConfig, Trainer
 
@@ -37,6 +38,7 @@ class FittedNetworks:
     train_windows: int
     validation_subjects: list = field(default_factory=list)
     validation: Dataset | None = None  # the held-out validation subjects' windows, raw
+    init: dict = field(default_factory=dict)  # the saved model it started from (StartingPoint.identity), or empty
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """Raw windows as the networks take them (standardized when they were trained so)."""
@@ -61,6 +63,8 @@ def check_trainable(config: Config, data: Dataset, train_subjects: int | None = 
         if config.values[name] and not triplets(data.channel_names):
             raise HarcnnError(f"{name} turns 3-axis vectors, but no channels of {data.name} are named "
                               f"<sensor>_x, _y, _z ({', '.join(data.channel_names)}): set {name}=0")
+    if config.init is not None:
+        starting_point(config, data.spec)
 
 
 def check_plan(configs: Sequence[Config], data: Dataset, folds: Sequence) -> None:
@@ -74,7 +78,8 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
                  callbacks: Sequence["Callback"] = (), validation: Dataset | None = None) -> FittedNetworks:
     """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
     the validation subjects that ``config.validation_subjects`` holds out). ``validation``: explicit
-    validation windows instead (a search's inner fold), scored after every epoch."""
+    validation windows instead (a search's inner fold), scored after every epoch. With ``config.init``
+    the members start from that saved model (:mod:`harcnn.training.finetune`), its standardizer reused."""
     check_trainable(config, data, validated=validation is not None)
     X, y, held, held_out = data.X, data.y, [], None
     if validation is not None:
@@ -88,8 +93,13 @@ def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device:
         validation = (X[holdout], y[holdout])
         held, held_out = sorted(np.unique(data.subject[holdout]).tolist()), data.subset(holdout)
         X, y = X[keep], y[keep]
-    standardizer = Standardizer(data.spec.overlap).fit(X) if config.standardize else None
+    start = starting_point(config, data.spec) if config.init is not None else None
+    if start is not None:
+        standardizer = start.standardizer
+    else:
+        standardizer = Standardizer(data.spec.overlap).fit(X) if config.standardize else None
     model = create_model(config.model, n_models=len(seeds), **data.spec.model_inputs(), **config.model_params)
     history = Trainer(TrainConfig.from_values(config), device=device, callbacks=callbacks).fit(
-        model, X, y, seeds, validation=validation, channels=data.spec.channels, standardizer=standardizer)
-    return FittedNetworks(model, standardizer, history, len(X), held, held_out)
+        model, X, y, seeds, validation=validation, channels=data.spec.channels, standardizer=standardizer, start=start)
+    return FittedNetworks(model, standardizer, history, len(X), held, held_out,
+                          start.identity() if start is not None else {})

@@ -32,6 +32,7 @@ from harcnn.models.base import EnsembleModel
 from harcnn.core.seeding import member_streams
 from harcnn.core.settings import SHARED
 from harcnn.training.callbacks import Callback, EarlyStopping
+from harcnn.training.finetune import FreezePretrained, StartingPoint
 from harcnn.training.inference import evaluate_loss_accuracy
 from harcnn.training.state import EpochEnd, FitState, History
 
@@ -47,15 +48,16 @@ def _convert_fields(self) -> None:
         object.__setattr__(self, f.name, SHARED[f.name].convert(getattr(self, f.name)))
 
 
-#: The trainer's settings: a frozen dataclass with one field per shared setting of the "training" and
-#: "augmentation" groups of :data:`harcnn.core.settings.SHARED` (their names, defaults, and the
+#: The trainer's settings: a frozen dataclass with one field per shared setting of the "training",
+#: "fine-tuning" (but ``init``, which the fit reads) and "augmentation" groups of
+#: :data:`harcnn.core.settings.SHARED` (their names, defaults, and the
 #: schema's checks on construction: ``TrainConfig(epochs=0)`` is a SettingError), made from the
 #: schema so that nothing is declared twice. ``TrainConfig.from_values(config)`` takes them from a
 #: :class:`~harcnn.models.Config`; ``augmenter`` is the :class:`Augmenter` of its augmentation settings.
 TrainConfig = make_dataclass(
     "TrainConfig",
     [(name, type(setting.default), field(default=setting.default)) for name, setting in SHARED.items()
-     if setting.group in ("training", "augmentation")],
+     if setting.group in ("training", "fine-tuning", "augmentation") and name != "init"],
     frozen=True,
     namespace={"__post_init__": _convert_fields, "from_values": classmethod(_from_values),
                "augmenter": property(lambda self: Augmenter.from_settings(asdict(self))),
@@ -74,12 +76,14 @@ class Trainer:
 
     def fit(self, model: EnsembleModel, X: np.ndarray, y: np.ndarray, seeds: Sequence[int],
             validation: tuple[np.ndarray, np.ndarray] | None = None, *, channels: Sequence[str] = (),
-            standardizer: Standardizer | None = None) -> History:
+            standardizer: Standardizer | None = None, start: StartingPoint | None = None) -> History:
         """Train ``model`` (re-initialised from ``seeds``, one per member) on windows ``X`` [n, T, C].
 
         ``channels`` names X's channels (rotation turns their ``<sensor>_x/_y/_z`` triplets). With a
         fitted ``standardizer`` the networks see standardized windows; augmentation acts before it,
-        on the windows in their physical units."""
+        on the windows in their physical units. ``start``: a saved model the seeded members start from
+        (fine-tuning, :mod:`harcnn.training.finetune`): its pretrained layers are frozen for the first
+        ``freeze_epochs`` epochs and then train at ``pretrained_lr`` times the learning rate."""
         check_windows(X)
         y = check_labels(y, len(X), model.n_classes)
         cfg, R = self.config, model.n_models
@@ -91,13 +95,18 @@ class Trainer:
                 validation = (standardizer.transform(validation[0]), validation[1])
             if not augmenter.active:  # standardized once, up front
                 X, standardizer = standardizer.transform(X), None
-        callbacks = list(self.callbacks) + ([EarlyStopping(cfg.early_stopping)] if cfg.early_stopping else [])
         model.to(self.device)
         model.seed_members(seeds)
+        pretrained = start.apply(model) if start is not None else frozenset()
+        callbacks = list(self.callbacks) + ([EarlyStopping(cfg.early_stopping)] if cfg.early_stopping else []) \
+            + ([FreezePretrained(pretrained, cfg.freeze_epochs)] if pretrained and cfg.freeze_epochs else [])
         streams = [member_streams(seed) for seed in seeds]
         X_t = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         y_t = torch.as_tensor(y, dtype=torch.int64, device=self.device)
-        optimizer = adamw(list(model.parameters()), eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
+        # fine-tuning: the pretrained layers have an optimizer of their own, at pretrained_lr x the learning rate
+        parts = ((False, 1.0), (True, cfg.pretrained_lr)) if pretrained else ((False, 1.0),)
+        optimizers = [(adamw([p for name, p in model.named_parameters() if (name in pretrained) == part],
+                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), scale) for part, scale in parts]
         n = len(X)
         n_batches = -(-n // cfg.batch_size)
         state = self.state = FitState(model, cfg.epochs, n_batches)
@@ -131,10 +140,13 @@ class Trainer:
                 targets = y_t[idx]
                 losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
                                          label_smoothing=cfg.label_smoothing).view(idx.shape)
-                optimizer.zero_grad()
+                for optimizer, _ in optimizers:
+                    optimizer.zero_grad()
                 losses.mean(dim=1).sum().backward()
                 state.step = epoch * n_batches + b + 1
-                optimizer.step(*schedule(state.step - 1))
+                learning_rate, betas = schedule(state.step - 1)
+                for optimizer, scale in optimizers:
+                    optimizer.step(learning_rate * scale, betas)
                 state.restore_stopped()
                 with torch.no_grad():
                     loss_sum += losses.sum(dim=1)
@@ -237,4 +249,3 @@ def learning_rate_schedule(cfg: TrainConfig, total_steps: int):
         dummy.step()  # a no-op (no gradient); the scheduler expects it before its own step
         scheduler.step()
     return values.__getitem__
-
