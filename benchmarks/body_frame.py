@@ -157,7 +157,8 @@ def axes_section(recs, folds: int = 5) -> dict:
         correct[test] = features[test] @ fit_sign_weights(features[~test]) > 0
     refit = fit_sign_weights(features)
     names = {0: "unlabelled", **{c: CLASS_NAMES[c - 1] for c in WALKING_IDS}}
-    out = {"forward_axis_vs_lying_deg": percentiles(axis_error), "forward_axis_vs_lying_mean_deg": float(np.mean(axis_error)),
+    out = {"forward_axis_vs_lying_deg": percentiles(axis_error),
+           "forward_axis_vs_lying_mean_deg": float(np.mean(axis_error)),
            "raw_axis_vs_lying_deg": percentiles(raw_error),
            "sign_correct_recordings": int(sum(sign_ok)), "recordings": len(recs),
            "block_sign_accuracy_subject_cv": {names[c]: float(correct[labels == c].mean()) for c in names},
@@ -195,7 +196,8 @@ def canonical_section(recs) -> dict:
            "upright_moved_deg": percentiles(moved), "upright_tilt_deg": percentiles(tilt)}
     print(f"canonical: geodesic median {out['vs_module_deg']:.2f} deg from CANONICAL; upright recordings moved by "
           f"median {out['upright_moved_deg']['median']:.1f} deg (p95 {out['upright_moved_deg']['p95']:.1f}, "
-          f"max {out['upright_moved_deg']['max']:.1f}), their up tilted median {out['upright_tilt_deg']['median']:.1f} deg",
+          f"max {out['upright_moved_deg']['max']:.1f}), their up tilted median "
+          f"{out['upright_tilt_deg']['median']:.1f} deg",
           flush=True)
     return out
 
@@ -221,7 +223,8 @@ def turns_section(recs, n_random: int) -> dict:
     out = {"turns": list(named), "overall_deg": percentiles(everything), "worst_per_recording_deg": per_recording,
            "worst_per_turn_deg": {k: float(max(v)) for k, v in per_turn.items()}}
     print(f"turns: {len(named)} turns x {len(recs)} recordings: frame on the turned recording vs upright frame "
-          f"composed with the turn: median {out['overall_deg']['median']:.2e} deg, p95 {out['overall_deg']['p95']:.2e}, "
+          f"composed with the turn: median {out['overall_deg']['median']:.2e} deg, "
+          f"p95 {out['overall_deg']['p95']:.2e}, "
           f"max {out['overall_deg']['max']:.2e}", flush=True)
     return out
 
@@ -252,8 +255,9 @@ def seconds_section(recs, draws: int = 20, seed: int = 0) -> dict:
             "flips_when_agreement_below_0.7": float(flipped[low].mean()) if low.any() else None,
             "share_agreement_below_0.7": float(low.mean()),
             "flips_when_agreement_at_least_0.7": float(flipped[~low].mean())}
-        print(f"seconds {k * bf.BLOCK_S:6.2f}: error median {np.median(v[:, 0]):5.1f} p95 {np.percentile(v[:, 0], 95):6.1f} "
-              f"deg; sign flips {100 * flipped.mean():.1f}% ({100 * out[f'{k * bf.BLOCK_S:.2f}']['flips_when_agreement_at_least_0.7']:.1f}% "
+        print(f"seconds {k * bf.BLOCK_S:6.2f}: error median {np.median(v[:, 0]):5.1f} "
+              f"p95 {np.percentile(v[:, 0], 95):6.1f} deg; sign flips {100 * flipped.mean():.1f}% "
+              f"({100 * out[f'{k * bf.BLOCK_S:.2f}']['flips_when_agreement_at_least_0.7']:.1f}% "
               f"when agreement >= 0.7, {100 * low.mean():.1f}% of draws below); spread median {np.median(v[:, 1]):.1f}",
               flush=True)
     return out
@@ -287,7 +291,8 @@ def gravity_section(recs) -> dict:
           f"of the most common gravity median {out['tilt_error_mode_deg']['median']:.1f} deg (p95 "
           f"{out['tilt_error_mode_deg']['p95']:.1f}), of the mean gravity {out['tilt_error_mean_deg']['median']:.1f} "
           f"(p95 {out['tilt_error_mean_deg']['p95']:.1f}), of no rotation (upright phones only) "
-          f"{out['tilt_error_identity_deg']['median']:.1f} (p95 {out['tilt_error_identity_deg']['p95']:.1f})", flush=True)
+          f"{out['tilt_error_identity_deg']['median']:.1f} (p95 {out['tilt_error_identity_deg']['p95']:.1f})",
+          flush=True)
     return out
 
 
@@ -372,11 +377,13 @@ def changes_section(recs, n_random: int) -> dict:
             "rows": rows}
         r = results[where]
         print(f"  splice at {where}: found {r['found']}/{r['splices']} ({r['found_with_walking_before']}/"
-              f"{r['with_walking_before']} with >= {bf.CHANGE_MIN_WALK_S:g} s walking before); extra {r['extra_changes']}; "
+              f"{r['with_walking_before']} with >= {bf.CHANGE_MIN_WALK_S:g} s walking before); "
+              f"extra {r['extra_changes']}; "
               + (f"time error median {r['time_error_s']['median']:.2f} s p95 {r['time_error_s']['p95']:.2f} max "
                  f"{r['time_error_s']['max']:.2f}; " if found else "")
               + f"angle after median {r['after_deg']['median']:.1f} p95 {r['after_deg']['p95']:.1f} max "
-              f"{r['after_deg']['max']:.1f}; before median {r['before_deg']['median']:.1f} p95 {r['before_deg']['p95']:.1f}"
+              f"{r['after_deg']['max']:.1f}; before median {r['before_deg']['median']:.1f} "
+              f"p95 {r['before_deg']['p95']:.1f}"
               + (f" (with walking before: median {r['before_deg_with_walking_before']['median']:.1f} p95 "
                  f"{r['before_deg_with_walking_before']['p95']:.1f})" if with_walk else ""), flush=True)
     out["spliced"] = results
@@ -433,9 +440,11 @@ def streaming_section(recs, seed: int = 0) -> dict:
     print(f"streaming: final frame vs batch median {out['final_vs_batch_deg']['median']:.2f} deg (max "
           f"{out['final_vs_batch_deg']['max']:.2f}); within 10 deg of batch on a median "
           f"{100 * out['within_10_deg_after_first_walk']['median']:.1f}% of samples after the first walking; settled "
-          f"(within 10 deg for good) median {out['settled_after_first_walking_s']['median']:.0f} s after the first walking "
+          f"(within 10 deg for good) median {out['settled_after_first_walking_s']['median']:.0f} s "
+          f"after the first walking "
           f"(max {out['settled_after_first_walking_s']['max']:.0f}); spliced mid-walk: change found "
-          + (f"{out['change_found_after_s']['median']:.1f} s after it (median; max {out['change_found_after_s']['max']:.1f})"
+          + (f"{out['change_found_after_s']['median']:.1f} s after it "
+             f"(median; max {out['change_found_after_s']['max']:.1f})"
              if delays else "never") + f", missed {missed}/{out['changes_tried']}", flush=True)
     return out
 
@@ -453,8 +462,8 @@ def model_check(recs, dataset_spec, folds: int, seed: int = 0, n_random: int = 5
     from harcnn.data.dataset import Dataset
     from harcnn.data.hapt import CLASS_NAMES
     from harcnn.data.splits import Protocol
-    from harcnn.serving.predict import predict_windows
     from harcnn.models.config import Config
+    from harcnn.serving.predict import predict_windows
     from harcnn.serving.train import train_model
 
     torch.set_num_threads(2)
@@ -553,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             summary[section]["seconds_taken"] = time.perf_counter() - began
         name = "summary.json" if args.sections == ",".join(SECTIONS) else f"{args.sections.replace(',', '+')}.json"
     summary.update(cpu=cpu_model(), wall_seconds=time.perf_counter() - start,
-                   command=" ".join(["python", "benchmarks/body_frame.py", *(argv if argv is not None else sys.argv[1:])]))
+                   command=" ".join(["python", "benchmarks/body_frame.py",
+                                     *(argv if argv is not None else sys.argv[1:])]))
     (args.out / name).write_text(json.dumps(summary, indent=1))
     print(f"Done in {summary['wall_seconds'] / 60:.1f} min; {args.out / name}")
     return 0

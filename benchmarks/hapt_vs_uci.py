@@ -223,13 +223,15 @@ def main() -> None:
     index = {key: k for k, key in enumerate(zip(ours.recording, starts))}
     matched = np.flatnonzero(exact)
     mine = ours.X[[index[names[where[k]], int(first[k])] for k in matched]]
-    for title, rows in (("all exact matches", slice(None)), ("dynamic (walking, stairs)", ~np.isin(uci.y[matched], STATIC)),
+    for title, rows in (("all exact matches", slice(None)),
+                        ("dynamic (walking, stairs)", ~np.isin(uci.y[matched], STATIC)),
                         ("static (sitting, standing, lying)", np.isin(uci.y[matched], STATIC))):
         print(f"\n### harcnn vs UCI HAR, {title} ({len(matched[rows])} windows)\n")
         print("\n".join(difference_table(mine[rows], uci.X[matched][rows])))
 
     print("\n## Preprocessing variants, on all located windows (mean abs diff)\n")
-    print("| variant | shift | total_acc | body_acc | body_gyro | total_acc static | body_acc static | body_gyro static |")
+    print("| variant | shift | total_acc | body_acc | body_gyro "
+          "| total_acc static | body_acc static | body_gyro static |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     chains = chains_of(where, first, uci.y)
     variants = {

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harcnn.core.io import write_json
 from harcnn.data import load_uci_har
 from harcnn.experiments.executors import ProcessExecutor
 from harcnn.experiments.ray_executor import RayExecutor, import_ray
 from harcnn.experiments.study import grid_study, run_study
-from harcnn.core.io import write_json
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
 RESULTS = Path(__file__).resolve().parent / "results" / "ray-overhead.json"

@@ -192,7 +192,8 @@ def training_table(dataset, data: Path, epochs: int, repeats: int, rows: list[st
         spread = [r[0] for r in results[row]]
         wall_text = f"{wall:.2f} | {reference / wall:.2f}x" if wall is not None else "- | -"
         accuracy_text = f"{100 * accuracy:.2f}%" if accuracy is not None else "-"
-        print(f"| {runs[row][0]} | {training:.2f} | {min(spread):.2f}-{max(spread):.2f} | {reference / training:.2f}x | "
+        print(f"| {runs[row][0]} | {training:.2f} | {min(spread):.2f}-{max(spread):.2f} "
+              f"| {reference / training:.2f}x | "
               f"{wall_text} | {accuracy_text} |")
 
 

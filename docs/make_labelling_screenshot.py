@@ -29,8 +29,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def write_folder(data: Path, recording: str, labelled: float, folder: Path) -> float:
     """The recording as ``folder/<recording>.csv`` and its segments ending before ``labelled`` x its duration in
     ``folder/labels.csv``; returns the duration (s)."""
-    from harcnn.data.hapt import hapt_recordings
     from harcnn.core.io import write_csv
+    from harcnn.data.hapt import hapt_recordings
 
     found = {r.name: r for r in hapt_recordings(data, progress=False)}
     if recording not in found:
@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from harcnn.serving.artifact import load_model
     from harcnn.labelling.server import make_server
     from harcnn.labelling.store import LabelFolder
     from harcnn.labelling.timelines import ModelTimelines
+    from harcnn.serving.artifact import load_model
 
     model = load_model(args.model)
     with tempfile.TemporaryDirectory(prefix="harcnn-label-docs-") as scratch:

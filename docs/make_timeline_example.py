@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="folder to write to (default .)")
     args = parser.parse_args(argv)
 
-    from harcnn.data.hapt import hapt_recordings
     from harcnn.core.io import write_csv
+    from harcnn.data.hapt import hapt_recordings
 
     found = {r.name: r for r in hapt_recordings(args.data, progress=False)}
     if args.recording not in found:

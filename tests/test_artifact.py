@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import make_uci_har_tree, train_on
 
-from harcnn.serving.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model
 from harcnn.cli import main
-from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
+from harcnn.data import load_uci_har
+from harcnn.serving.artifact import CONFIG_FILE, WEIGHTS_FILE, load_model
 
 TINY = {"filters": 4, "dense_units": 8, "epochs": 1}
 
@@ -86,7 +86,8 @@ def test_config_json_describes_everything(saved):
     assert len(meta["preprocessing"]["standardizer"]["mean"]) == 9
     assert meta["input"]["classes"][0] == "WALKING" and meta["input"]["channels"][0] == "total_acc_x"
     assert meta["input"]["window"] == 128 and meta["input"]["sampling_rate"] == 50.0
-    assert meta["input"]["units"][:3] == ["g", "g", "g"] and meta["input"]["preprocessing"]["sensors"] == ["acc", "gyro"]
+    assert meta["input"]["units"][:3] == ["g", "g", "g"]
+    assert meta["input"]["preprocessing"]["sensors"] == ["acc", "gyro"]
     assert {"harcnn", "torch"} <= set(meta["versions"]) and meta["created"]
     assert len(meta["scores"]["member_test_accuracy"]) == 2 and "test_accuracy" in meta["scores"]
     assert len(meta["weights"]["sha256"]) == 64 and meta["weights"]["bytes"] == (path / WEIGHTS_FILE).stat().st_size
@@ -154,8 +155,10 @@ def _edit_config(path, change):
     (lambda p: _edit_config(p, lambda m: m.pop("input")), "incomplete or malformed"),
     (lambda p: _edit_config(p, lambda m: m["input"].update(classes=["a", "b"])), "input spec says"),
     (lambda p: _edit_config(p, lambda m: m["model"].update(name="lstm9")), "unknown model 'lstm9'"),
-    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)), r"conv1.bias has shape \[2, 4\], expected \[2, 8\]"),
-    (lambda p: _edit_config(p, lambda m: m["model"].update(n_models=3)), "does not fit the model described in config.json"),
+    (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(filters=8)),
+     r"conv1.bias has shape \[2, 4\], expected \[2, 8\]"),
+    (lambda p: _edit_config(p, lambda m: m["model"].update(n_models=3)),
+     "does not fit the model described in config.json"),
     (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(bogus=1)), "has no setting 'bogus'"),
     (lambda p: _edit_config(p, lambda m: m["model"]["params"].update(dropout=2)), "dropout takes a number in"),
     (lambda p: _edit_config(p, lambda m: m["preprocessing"]["standardizer"].update(scale=[0.0] * 9)),
@@ -179,7 +182,8 @@ def test_a_tensor_of_another_dtype_is_named(saved, tmp_path):
     state = load_file(path / WEIGHTS_FILE)
     state["conv1.weight"] = state["conv1.weight"].double()
     save_file(state, path / WEIGHTS_FILE)
-    _edit_config(path, lambda m: m["weights"].update(sha256=hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()))
+    _edit_config(path, lambda m: m["weights"].update(
+        sha256=hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()))
     with pytest.raises(HarcnnError, match="conv1.weight is float64, expected float32.*another harcnn version"):
         load_model(path)
 

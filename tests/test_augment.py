@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from harcnn.core.errors import HarcnnError
 from harcnn.data.augment import Augmenter, random_rotations
 from harcnn.data.bodyframe import CANONICAL
-from harcnn.core.errors import HarcnnError
 
 
 def windows(n=8):

@@ -15,7 +15,8 @@ def run(capsys, *argv):
 def test_evaluate_writes_results_and_prints_summary(capsys, uci_folder, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "evaluate", "--data", uci_folder, "--repeats", 2, "--epochs", 1,
-                         "--filters", 8, "--kernel-size", 5, "--standardize", "--out", out_dir, "--quiet", "--workers", 2)
+                         "--filters", 8, "--kernel-size", 5, "--standardize", "--out", out_dir, "--quiet",
+                         "--workers", 2)
     assert code == 0, err
     assert "repeat  1/2:" in out and "repeat  2/2:" in out
     assert "Accuracy: " in out and "(+/-" in out

@@ -60,7 +60,8 @@ def test_one_file_equals_loadtxt(real: Dataset, shared_uci_zip: Path) -> None:
     np.testing.assert_array_equal(real.test.X[:, :, 8], expected.astype(np.float32))
 
 
-def test_cache_round_trip(real: Dataset, shared_uci_zip: Path, real_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_round_trip(real: Dataset, shared_uci_zip: Path, real_cache: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(list((real_cache / "parsed").glob("*.npz"))) == 1
     monkeypatch.setattr(uci_har, "_read_source", lambda source: pytest.fail("parsed again"))
     cached = load_uci_har(shared_uci_zip, cache_dir=real_cache, download=False)

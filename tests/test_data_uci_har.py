@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from conftest import make_uci_har_tree, official_float, zip_uci_har
 
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.data import download as download_module
 from harcnn.data import uci_har
-from harcnn.data.textparse import _parse_fixed_width, parse_float_table, parse_int_column
 from harcnn.data.dataset import Dataset
 from harcnn.data.sources import load_dataset
+from harcnn.data.textparse import _parse_fixed_width, parse_float_table, parse_int_column
 from harcnn.data.uci_har import (
     CHANNEL_NAMES,
     CLASS_NAMES,
@@ -26,7 +27,6 @@ from harcnn.data.uci_har import (
     find_uci_har,
     load_uci_har,
 )
-from harcnn.core.errors import DataError, HarcnnError
 
 SIGNAL = "train/Inertial Signals/body_gyro_y_train.txt"
 
@@ -435,7 +435,8 @@ def test_load_downloads_when_allowed(uci_nested_zip: Path, cache_dir: Path, monk
     assert_same(data, load(uci_nested_zip))
 
 
-def test_checksum_mismatch_keeps_nothing(uci_nested_zip: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checksum_mismatch_keeps_nothing(uci_nested_zip: Path, cache_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     serve(monkeypatch, uci_nested_zip.read_bytes())
     with pytest.raises(DataError, match="sha256 .* expected c00b8030"):
         download_uci_har(progress=False)
@@ -461,7 +462,8 @@ def test_interrupted_download_keeps_nothing(
         load()
 
 
-def test_keyboard_interrupt_keeps_nothing(uci_nested_zip: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyboard_interrupt_keeps_nothing(uci_nested_zip: Path, cache_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     serve(monkeypatch, uci_nested_zip.read_bytes(), fail=KeyboardInterrupt(), fail_after=2000)
     with pytest.raises(KeyboardInterrupt):
         download_uci_har(url="https://example.invalid/uci.zip", progress=False)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from harcnn.cli import main
+from harcnn.core.errors import DataError
 from harcnn.data import load_dataset
 from harcnn.data.example import write_example_recordings
 from harcnn.data.npz import load_windows
 from harcnn.data.options import data_options
 from harcnn.data.recording_folder import load_recordings
-from harcnn.core.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,8 @@ def test_reading_options_are_data_options(capsys, tmp_path):
         with open(folder / f"{name}.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["stamp", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "label"])
-            writer.writerows(zip((t * 1000).round(1), *acc.T.round(5), *gyro.T.round(3), ["still"] * 1500 + ["moving"] * 1500))
+            writer.writerows(zip((t * 1000).round(1), *acc.T.round(5), *gyro.T.round(3),
+                                 ["still"] * 1500 + ["moving"] * 1500))
     data = load_dataset(folder, time_column="stamp", time_unit="ms", gyro_units="deg/s")
     assert data.spec.sampling_rate == 50.0 and len(data) > 40
     assert np.abs(data.X[:, :, 6:9]).max() < 2.0  # rad/s, converted from deg/s
@@ -294,8 +295,8 @@ def test_an_accelerometer_only_20_hz_model_predicts_accelerometer_recordings(cap
 
 
 def test_a_dataset_with_fewer_classes_is_renumbered_and_other_windows_are_refused(tmp_path, example):
-    from harcnn.serving.artifact import load_model
     from harcnn.data.dataset import InputSpec
+    from harcnn.serving.artifact import load_model
     from harcnn.serving.predict import load_like_training
 
     assert main(["train", "--data", str(example), "--save", str(tmp_path / "m"), "--epochs", "1", "--filters", "4",

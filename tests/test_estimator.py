@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
-from harcnn.serving.estimator import HARClassifier
-from harcnn.core.errors import HarcnnError
 from test_training import toy_problem
+
+from harcnn.core.errors import HarcnnError
+from harcnn.serving.estimator import HARClassifier
 
 SMALL = {"filters": 8, "dense_units": 16}
 
@@ -113,10 +113,10 @@ def test_a_fitted_estimator_saves_a_model_that_harcnn_predict_reads(tmp_path, ca
 def test_a_dataset_spec_names_the_classes_of_index_labels(tmp_path, capsys):
     """The README flow: ``fit(data.X, data.y)`` with ``input_spec=data.spec`` saves a model whose classes
     are the dataset's names, so ``harcnn predict`` reads that dataset back."""
-    from harcnn.serving.artifact import load_model
     from harcnn.cli import main
     from harcnn.data import load_dataset
     from harcnn.data.example import write_example_recordings
+    from harcnn.serving.artifact import load_model
 
     data = load_dataset(write_example_recordings(tmp_path / "example", people=3, recordings_per_person=1))
     clf = HARClassifier(**SMALL, epochs=1, random_state=0, input_spec=data.spec).fit(data.X, data.y)

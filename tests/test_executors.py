@@ -6,11 +6,11 @@ import sys
 import pytest
 
 from harcnn.cli import main
+from harcnn.core.errors import HarcnnError
 from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
-from harcnn.core.errors import HarcnnError
-from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.experiments.execution import make_executor
+from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.experiments.trials import TrialJob
 from harcnn.models.config import Config
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import make_uci_har_tree, train_on
 
 from harcnn.cli import main
-from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
+from harcnn.data import load_uci_har
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from harcnn.core.errors import DataError, HarcnnError
 from harcnn.data import Dataset, InputSpec, load_uci_har
 from harcnn.data.uci_har import CHANNEL_NAMES, CLASS_NAMES
-from harcnn.core.errors import DataError, HarcnnError
-from harcnn.experiments.features import available_feature_sets, feature_baseline, raw_window_features as _features
+from harcnn.experiments.features import available_feature_sets, feature_baseline
+from harcnn.experiments.features import raw_window_features as _features
 from harcnn.models.statistics import BANDS_HZ, statistic_names
 
 T, FS = 128, 50.0

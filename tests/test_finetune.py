@@ -135,8 +135,8 @@ def test_every_training_command_takes_init(base, recordings, tmp_path, capsys):
     space = tmp_path / "space.toml"
     space.write_text("[space]\nlearning_rate = {low = 1e-4, high = 1e-2, log = true}\n")
     tune = [arg if arg != "subjects:3" else "holdout:1" for arg in common]
-    assert main(["tune", "--space", str(space), *tune, "--trials", "1", "--inner-cv", "holdout:1", "--final-repeats", "1",
-                 "--out", str(tmp_path / "t")]) == 0
+    assert main(["tune", "--space", str(space), *tune, "--trials", "1", "--inner-cv", "holdout:1",
+                 "--final-repeats", "1", "--out", str(tmp_path / "t")]) == 0
     capsys.readouterr()
 
 

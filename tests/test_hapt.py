@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from conftest import SHARED_UCI_ZIP, make_uci_har_tree
 
+from harcnn.core.errors import DataError
 from harcnn.data import download as download_module
 from harcnn.data import hapt
+from harcnn.data.hapt import CLASS_NAMES, PREPROCESS, TEST_SUBJECTS, download_hapt, hapt_recordings, is_hapt, load_hapt
 from harcnn.data.sources import load_dataset
-from harcnn.data.hapt import (CLASS_NAMES, PREPROCESS, TEST_SUBJECTS, download_hapt, hapt_recordings, is_hapt,
-                              load_hapt)
 from harcnn.data.textparse import parse_float_table
 from harcnn.data.windows import CHANNELS, preprocess
-from harcnn.core.errors import DataError
 
 SHARED_HAPT_ZIP = SHARED_UCI_ZIP.parents[1] / "hapt" / "HAPT_RawData_train_subjects.zip"
 
@@ -167,7 +166,8 @@ def test_recordings_give_segments_in_seconds_and_the_continuous_series(folder: P
                                         "WALKING_UPSTAIRS"]
     np.testing.assert_allclose(segments.starts, [0.2, 6.2, 8.0, 16.0, 20.0, 20.8])
     np.testing.assert_allclose(segments.ends, [6.2, 8.0, 14.0, 20.0, 20.8, 23.36])  # 14 .. 16 s: unlabelled
-    np.testing.assert_array_equal(first.preprocessed(), preprocess({"acc": first.acc, "gyro": first.gyro}, PREPROCESS)[0])
+    np.testing.assert_array_equal(first.preprocessed(),
+                                  preprocess({"acc": first.acc, "gyro": first.gyro}, PREPROCESS)[0])
 
 
 # --- the official split -------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_split_only_when_all_30_subjects_are_there(tmp_path: Path) -> None:
     assert some.split is None
     assert any("29 of the 30 subjects" in note and "--cv subjects:5" in note for note in some.notes)
     with pytest.raises(DataError, match="no official split"):
-        some.train
+        _ = some.train  # the property raises
 
 
 def test_split_follows_the_archives_own_test_subjects(tmp_path: Path) -> None:

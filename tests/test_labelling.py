@@ -21,11 +21,11 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from harcnn.cli import main  # noqa: E402
 from harcnn.data.example import write_example_recordings  # noqa: E402
+from harcnn.data.labels import read_labels_table  # noqa: E402
 from harcnn.labelling.decimate import envelope  # noqa: E402
 from harcnn.labelling.server import create_app  # noqa: E402
 from harcnn.labelling.store import LabelFolder, version_of  # noqa: E402
 from harcnn.labelling.timelines import BUILTIN, NO_MODEL_HINT, ModelTimelines  # noqa: E402
-from harcnn.data.labels import read_labels_table  # noqa: E402
 
 TOKEN = "test-token-123"
 ONE_FILE = "person2/rec1"  # the example's one-file recording at 50 Hz (person1/rec1 is a folder of sensor files)

@@ -25,10 +25,10 @@ if not Path(CHROMIUM).is_file():
     pytest.skip("no chromium (apt-get install chromium)", allow_module_level=True)
 
 from harcnn.data.example import write_example_recordings  # noqa: E402
+from harcnn.data.labels import read_labels_table  # noqa: E402
 from harcnn.labelling.server import make_server  # noqa: E402
 from harcnn.labelling.store import LabelFolder  # noqa: E402
 from harcnn.labelling.timelines import ModelTimelines  # noqa: E402
-from harcnn.data.labels import read_labels_table  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

@@ -4,10 +4,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from harcnn.models.layers import (EnsembleDropout, grouped_conv, max_pool, pad_time, relu_dropout_max_pool,
-                                  sliding_max3)
-from harcnn.models.statistics import WindowStatistics, window_statistics
 from harcnn.core.seeding import member_streams
+from harcnn.models.layers import EnsembleDropout, grouped_conv, max_pool, pad_time, relu_dropout_max_pool, sliding_max3
+from harcnn.models.statistics import WindowStatistics, window_statistics
 
 
 def _time_major(x: torch.Tensor) -> torch.Tensor:

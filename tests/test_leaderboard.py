@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from harcnn.cli import main
-from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
+from harcnn.core.metrics import accuracy
+from harcnn.data import load_uci_har
 from harcnn.data.splits import Protocol
-from harcnn.experiments import TrialJob, evaluate, run_trials
-from harcnn.experiments import executors
+from harcnn.experiments import TrialJob, evaluate, executors, run_trials
 from harcnn.experiments.ensembles import load_probabilities, probability_path, save_probabilities
 from harcnn.experiments.executors import InProcessExecutor
 from harcnn.experiments.leaderboard import LEADERBOARD_COLUMNS, leaderboard_spec, run_leaderboard
@@ -20,7 +20,6 @@ from harcnn.experiments.selection import select_by_validation
 from harcnn.experiments.store import ResultStore
 from harcnn.experiments.study import grid_study, run_study
 from harcnn.experiments.trials import Trial
-from harcnn.core.metrics import accuracy
 from harcnn.models.config import Config
 from harcnn.training.inference import average_probabilities
 
@@ -265,7 +264,8 @@ def test_reused_trials_bring_their_probabilities(uci_folder, tmp_path):
     dataset = load_uci_har(uci_folder)
     quiet = dict(progress=False, log=lambda _: None, executor=InProcessExecutor())
     settings = {**TINY, "dense_units": 8}
-    run_study(dataset, grid_study({"kernel_size": [3]}, name="a", settings=settings), tmp_path / "a", repeats=2, **quiet)
+    run_study(dataset, grid_study({"kernel_size": [3]}, name="a", settings=settings), tmp_path / "a", repeats=2,
+              **quiet)
     result = run_study(dataset, grid_study({"kernel_size": [3]}, name="b", settings=settings), tmp_path / "b",
                        repeats=2, reuse=[tmp_path / "a"], **quiet)
     config_id = result.records[0].config_id

@@ -3,13 +3,18 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import UCI_INPUTS
 
 from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model, list_models
-from harcnn.models.layers import (EnsembleLSTM, concat_members, conv_to_dense, conv_to_sequence, to_conv_layout,
-                                  to_sequence_layout)
+from harcnn.models.layers import (
+    EnsembleLSTM,
+    concat_members,
+    conv_to_dense,
+    conv_to_sequence,
+    to_conv_layout,
+    to_sequence_layout,
+)
 from harcnn.reports.plots import ArchitectureSpec
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy
 
@@ -68,7 +73,8 @@ def test_published_sizes():
     convs = 9 * 5 * 64 + 64 + 3 * (64 * 5 * 64 + 64)
     expected = convs + lstm_params(64, 128) + lstm_params(128, 128) + 128 * 6 + 6
     assert create_model("cnnlstm", **UCI_INPUTS).num_parameters() == expected
-    assert create_model("lstm", **UCI_INPUTS, hidden=100, layers=1).num_parameters() == lstm_params(9, 100) + 100 * 6 + 6
+    assert (create_model("lstm", **UCI_INPUTS, hidden=100, layers=1).num_parameters()
+            == lstm_params(9, 100) + 100 * 6 + 6)
 
 
 @pytest.mark.parametrize("name", ZOO)

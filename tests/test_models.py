@@ -2,10 +2,9 @@ import math
 
 import pytest
 import torch
-
-from harcnn.core.errors import HarcnnError
 from conftest import UCI_INPUTS, inputs
 
+from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model, list_models
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harcnn.reports import plots
 from harcnn.core.errors import HarcnnError
+from harcnn.reports import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASS_NAMES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
@@ -184,7 +184,8 @@ def test_architecture_spec_forms():
     spec = plots.ArchitectureSpec.coerce(multihead_cnn_spec())
     assert len(spec.branches) == 3 and spec.merge.name == "Concatenate"
     assert spec.head[-1] == plots.Layer("Dense 6, softmax", "6")
-    assert plots.ArchitectureSpec.coerce({"branches": [["Input", {"name": "Dense", "shape": "6"}]]}).branches[0][1].shape == "6"
+    one = plots.ArchitectureSpec.coerce({"branches": [["Input", {"name": "Dense", "shape": "6"}]]})
+    assert one.branches[0][1].shape == "6"
     with pytest.raises(HarcnnError):
         plots.ArchitectureSpec.coerce({"branches": [["a"], ["b"]]})  # two branches need a merge
     with pytest.raises(HarcnnError):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import make_uci_har_tree, train_on
 
-from harcnn.serving.artifact import load_model
 from harcnn.cli import main
-from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
-from harcnn.reports.plots import timeline_plot
+from harcnn.data import load_uci_har
 from harcnn.data.sources import input_kind
+from harcnn.reports.plots import timeline_plot
+from harcnn.serving.artifact import load_model
 from harcnn.serving.prediction import Prediction
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

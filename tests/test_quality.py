@@ -12,10 +12,10 @@ import pytest
 from conftest import SHARED_UCI_ZIP
 
 from harcnn.cli import main
-from harcnn.data.sources import load_dataset
+from harcnn.core.errors import DataError
 from harcnn.data.quality import assess, gravity_seconds
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
-from harcnn.core.errors import DataError
+from harcnn.data.sources import load_dataset
 
 RATE = 50.0
 HEADER = ["time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "label"]

@@ -9,10 +9,10 @@ import shutil
 import pytest
 
 from harcnn.cli import main
+from harcnn.core.errors import DataError
 from harcnn.data import load_dataset
 from harcnn.data.example import write_example_recordings
 from harcnn.data.recording_folder import grouped_notes
-from harcnn.core.errors import DataError
 
 
 @pytest.fixture(scope="module")

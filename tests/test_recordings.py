@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from harcnn.core.errors import DataError
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows, uniform_stretches
 from harcnn.data.windows import CHANNELS, STANDARD_GRAVITY, PreprocessConfig, make_windows
-from harcnn.core.errors import DataError
 
 GRAVITY = np.array([0.8, 0.1, 0.55])
 HEADER = ["time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from harcnn.reports import plots
 from harcnn.core.errors import HarcnnError
 from harcnn.experiments import stats
 from harcnn.reports import html as report
+from harcnn.reports import plots
 
 
 @pytest.fixture()
@@ -28,8 +28,10 @@ def study_folder(tmp_path):
                for label, scores in (("filters=64", [0.90, 0.91, 0.92]), ("filters=8", [0.88, 0.89, 0.885]))
                for s in scores]
     stats.write_rows_csv(folder / "summary.csv", stats.summary_table(records, "filters=64"), stats.SUMMARY_COLUMNS)
-    stats.write_rows_csv(folder / "comparison.csv", stats.comparison_table(records, "filters=64"), stats.COMPARISON_COLUMNS)
-    plots.boxplot_scores({"filters=64": [0.9, 0.91, 0.92], "filters=8": [0.88, 0.89, 0.885]}, folder / "boxplot.png", "Filters")
+    stats.write_rows_csv(folder / "comparison.csv", stats.comparison_table(records, "filters=64"),
+                         stats.COMPARISON_COLUMNS)
+    plots.boxplot_scores({"filters=64": [0.9, 0.91, 0.92], "filters=8": [0.88, 0.89, 0.885]}, folder / "boxplot.png",
+                         "Filters")
     plots.confusion_matrix(np.array([[5, 1], [2, 7]]), ["A", "B"], folder / "confusion_filters=64.png", "CM")
     plots.learning_curves([{"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]}], folder / "learning_curves_10.png", "LC")
     (folder / "learning_curves_2.png").write_bytes((folder / "learning_curves_10.png").read_bytes())
@@ -54,7 +56,8 @@ def test_report_embeds_every_png_and_tables(study_folder):
     assert "<td>filters=8</td>" in text
     # figures in a sensible order: boxplot, learning curves (2 before 10), confusion, others
     order = [text.index(f"({name})") for name in
-             ("boxplot.png", "learning_curves_2.png", "learning_curves_10.png", "confusion_filters=64.png", "zz_extra.png")]
+             ("boxplot.png", "learning_curves_2.png", "learning_curves_10.png", "confusion_filters=64.png",
+              "zz_extra.png")]
     assert order == sorted(order)
 
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from harcnn.core.errors import DataError
 from harcnn.data.recordings import load_recording
 from harcnn.data.sensorfiles import read_table, sensor_from_name
 from harcnn.data.windows import STANDARD_GRAVITY
-from harcnn.core.errors import DataError
 
 GRAVITY = np.array([0.15, -0.2, 0.96])
 EPOCH = 1_714_557_753.25  # 2024-05-01 10:02:33.25 UTC
@@ -292,7 +292,8 @@ def test_linear_acceleration_is_refused(tmp_path):
     linear = acc - GRAVITY
     named = write(tmp_path / "LinearAcceleration.csv", ["time", "x", "y", "z"], np.column_stack([t, linear]))
     with pytest.raises(DataError, match=r"LinearAcceleration.csv: the file name says linear acceleration .*"
-                                        r"TotalAcceleration.csv.*rename the file if it does hold the total acceleration"):
+                                        r"TotalAcceleration.csv.*rename the file if it does hold the total "
+                                        r"acceleration"):
         load_recording(named)
     with pytest.raises(DataError, match="neither about 1 .g. nor about 9.8 .*is gravity removed"):  # the hint overrides
         load_recording(named, sensors={"LinearAcceleration.csv": "acc"})

@@ -13,10 +13,10 @@ import torch
 from conftest import make_uci_har_tree, train_on
 from test_predict import synthetic_recording, write_recording
 
-from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import Recording, load_uci_har
 from harcnn.models import list_models
+from harcnn.serving.artifact import load_model
 from harcnn.serving.predict import predict_recording
 from harcnn.serving.streaming import StreamingPredictor
 

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from harcnn.cli import main
-from harcnn.models import list_models
 from harcnn.core.settings import SHARED, Bool, Choice, Float, Int, Ints, SettingError
+from harcnn.models import list_models
 from harcnn.models.config import Config, model_settings, settings_for
 
 
@@ -302,9 +302,9 @@ def test_a_settings_file_names_and_describes_itself_and_is_read_by_any_command(t
 def test_errors_that_became_value_errors_keep_their_own_messages(tmp_path, monkeypatch):
     """SettingError and DataError are ValueErrors now: code that turns a ValueError into another message
     must not catch them."""
-    from harcnn.data.dataset import InputSpec
     from harcnn.core.errors import DataError
     from harcnn.core.settings import read_settings_file
+    from harcnn.data.dataset import InputSpec
 
     assert issubclass(SettingError, ValueError) and issubclass(DataError, ValueError)
     (tmp_path / "s.yaml").write_text("settings:\n  epochs: 2\n")

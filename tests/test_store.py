@@ -15,9 +15,9 @@ import time
 import pytest
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.provenance import config_id as make_config_id
 from harcnn.experiments.store import CSV_COLUMNS, ResultStore
 from harcnn.experiments.trials import Trial
-from harcnn.core.provenance import config_id as make_config_id
 
 CLASSES = ["WALKING", "SITTING"]
 
@@ -254,7 +254,8 @@ def test_sigkill_during_adds_leaves_intact_database(tmp_path):
     assert set(committed) <= set(records)
     assert sorted(records) == list(range(len(records)))
     for r, rec in records.items():
-        assert rec == make_record(r, history={"loss": [1.0 / (r + 1)] * 200, "accuracy": [0.5] * 200}, versions=rec.versions)
+        assert rec == make_record(r, history={"loss": [1.0 / (r + 1)] * 200, "accuracy": [0.5] * 200},
+                                  versions=rec.versions)
     # and the store carries on: the next trial is added, a repeat is refused
     assert store.add(make_record(len(records)))
     assert not store.add(make_record(0))

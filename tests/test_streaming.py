@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import make_uci_har_tree, train_on
 
+from harcnn.core.errors import HarcnnError
 from harcnn.data import Recording, load_uci_har
 from harcnn.data.windows import STANDARD_GRAVITY, make_windows
-from harcnn.core.errors import HarcnnError
 from harcnn.serving.predict import predict_recording, recording_recipe
 from harcnn.serving.streaming import StreamingPredictor
 

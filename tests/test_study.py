@@ -6,8 +6,8 @@ import textwrap
 import pytest
 
 from harcnn.cli import main
-from harcnn.data import load_uci_har
 from harcnn.core.errors import HarcnnError
+from harcnn.data import load_uci_har
 from harcnn.experiments import executors
 from harcnn.experiments.executors import InProcessExecutor, ProcessExecutor
 from harcnn.experiments.store import ResultStore
@@ -75,7 +75,8 @@ def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
     calls = []
     original = executors.run_trials
     monkeypatch.setattr(executors, "run_trials", lambda *a, **k: calls.append(a[1].repeats) or original(*a, **k))
-    result = run_study(dataset, spec, folder, repeats=3, progress=False, log=lambda _: None, executor=InProcessExecutor())
+    result = run_study(dataset, spec, folder, repeats=3, progress=False, log=lambda _: None,
+                       executor=InProcessExecutor())
     assert calls == [(2,)]  # only the new repeat is trained
     assert sorted(r.repeat for r in result.records) == [0, 1, 2]
 
@@ -107,7 +108,8 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(uci_folder, tmp_p
     assert len(ResultStore(folder).completed()) == 2  # the two trials before the crash are kept
     dataset = load_uci_har(uci_folder)
     spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
-    result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None, executor=InProcessExecutor())
+    result = run_study(dataset, spec, folder, repeats=2, models_per_batch=1, progress=False, log=lambda _: None,
+                       executor=InProcessExecutor())
     keys = [(r.config_id, r.fold, r.repeat) for r in result.records]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert len(ResultStore(folder).records()) == 4

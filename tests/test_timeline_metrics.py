@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from harcnn.core.errors import DataError, HarcnnError
-from harcnn.serving.timeline import agreement, confusion_seconds, coverage, fragmentation, score_timeline, segment_scores, window_agreement
 from harcnn.data.labels import Timeline, read_labels_table, window_spans
+from harcnn.serving.timeline import (
+    agreement,
+    confusion_seconds,
+    coverage,
+    fragmentation,
+    score_timeline,
+    segment_scores,
+    window_agreement,
+)
 
 
 def timeline(*segments) -> Timeline:

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from harcnn.serving.artifact import load_model
 from harcnn.cli import main
 from harcnn.data import load_dataset
 from harcnn.data.augment import random_rotations
 from harcnn.data.example import write_example_recordings
 from harcnn.data.recordings import load_recording
+from harcnn.models.config import Config
+from harcnn.serving.artifact import load_model
 from harcnn.serving.predict import predict_recording
 from harcnn.serving.streaming import StreamingPredictor
-from harcnn.models.config import Config
 from harcnn.serving.timeline import HMMSmoother, label_sequences
 from harcnn.serving.train import train_model
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.seeding import member_streams, repeat_seeds
 from harcnn.models import create_model
 from harcnn.models.layers import EnsembleDropout, random_keep_mask
-from harcnn.core.seeding import member_streams, repeat_seeds
 from harcnn.training import TrainConfig, Trainer, evaluate_loss_accuracy, predict_proba
 
 
@@ -188,7 +188,8 @@ def test_standardizing_inside_the_trainer_equals_standardizing_up_front():
     seen = []
     augmented = create_model("cnn", n_models=1, **SMALL)
     augmented.conv1.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
-    Trainer(TrainConfig(epochs=1, batch_size=96, augment_scale=0.5)).fit(augmented, X, y, [3], standardizer=standardizer)
+    Trainer(TrainConfig(epochs=1, batch_size=96, augment_scale=0.5)).fit(augmented, X, y, [3],
+                                                                         standardizer=standardizer)
     assert abs(seen[0].mean().item()) < 0.3 and 0.5 < seen[0].std().item() < 2  # standardized after scaling
 
 

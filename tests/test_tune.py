@@ -11,8 +11,8 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from harcnn.cli import main  # noqa: E402
-from harcnn.data import load_dataset, load_uci_har  # noqa: E402
 from harcnn.core.errors import HarcnnError  # noqa: E402
+from harcnn.data import load_dataset, load_uci_har  # noqa: E402
 from harcnn.experiments import executors  # noqa: E402
 from harcnn.experiments.executors import InProcessExecutor  # noqa: E402
 from harcnn.experiments.pruning import MedianPruning, median_thresholds  # noqa: E402

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harcnn.core.errors import DataError
 from harcnn.data.windows import (
     CHANNELS,
     DEFAULT_STEP,
@@ -27,7 +28,6 @@ from harcnn.data.windows import (
     stitch_windows,
     window_starts,
 )
-from harcnn.core.errors import DataError
 
 FS = 50.0
 UCI_ZIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "uci_har" / "UCI_HAR_Dataset.zip"
@@ -206,7 +206,8 @@ def test_make_windows_channel_order_and_dtype():
     assert w.dtype == np.float32 and w.shape == (len(window_starts(len(t))), 128, 9)
     np.testing.assert_allclose(w[2], out[128:256].astype(np.float32))
     late = w[3:]  # after the causal start-up: total - body is the gravity estimate
-    np.testing.assert_allclose(late[:, :, 0:3] - late[:, :, 3:6], np.broadcast_to(GRAVITY, late[:, :, :3].shape), atol=0.02)
+    np.testing.assert_allclose(late[:, :, 0:3] - late[:, :, 3:6], np.broadcast_to(GRAVITY, late[:, :, :3].shape),
+                               atol=0.02)
 
 
 def test_bad_inputs_raise_data_error():

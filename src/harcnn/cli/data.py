@@ -68,8 +68,8 @@ def _data_example(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from harcnn.models import list_models, model_class
     from harcnn.core.settings import SHARED, show_value
+    from harcnn.models import list_models, model_class
 
     if args.builtin:
         return _builtin_models(args.name)

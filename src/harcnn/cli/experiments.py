@@ -8,9 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from harcnn.cli.options import (add_data_options, add_execution_options, add_settings_options, check_output_of,
-                                config_from_args, executor_of, frame_lines, given_settings, load_data, positive_int,
-                                protocol_of, settings_from_args)
+from harcnn.cli.options import (
+    add_data_options,
+    add_execution_options,
+    add_settings_options,
+    check_output_of,
+    config_from_args,
+    executor_of,
+    frame_lines,
+    given_settings,
+    load_data,
+    positive_int,
+    protocol_of,
+    settings_from_args,
+)
 from harcnn.core.errors import HarcnnError
 
 STUDIES = ("standardize", "filters", "kernels", "heads", "all", "custom")
@@ -57,7 +68,8 @@ def add_commands(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="repeated evaluation of one configuration (the reference "
                                                     "experiment by default), on the official split or by subject")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="independent trainings (default 10)")
-    evaluate.add_argument("--out", type=Path, default=None, help="results folder (default runs/evaluate-<model>-<time>)")
+    evaluate.add_argument("--out", type=Path, default=None,
+                          help="results folder (default runs/evaluate-<model>-<time>)")
     evaluate.add_argument("--force", action="store_true", help="replace a results folder harcnn wrote there before "
                                                                "(never anything else)")
     add_data_options(evaluate)
@@ -157,9 +169,9 @@ def add_commands(commands) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from harcnn.core.progress import ProgressBar
     from harcnn.experiments import evaluate
     from harcnn.experiments.evaluate import RESULTS_FOLDER
-    from harcnn.core.progress import ProgressBar
 
     config = config_from_args(args)
     out = args.out or Path("runs") / f"evaluate-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -216,11 +228,11 @@ def _grid_values(name: str, text: str) -> list[str]:
 
 
 def _study(args: argparse.Namespace) -> int:
+    from harcnn.core.settings import canonical_name, parse_assignments
     from harcnn.experiments.store import STUDY_FOLDER
     from harcnn.experiments.study import BUILTIN_STUDIES, grid_study, load_study_file, run_study
-    from harcnn.training.fit import check_plan
-    from harcnn.core.settings import canonical_name, parse_assignments
     from harcnn.models.config import read_config_file
+    from harcnn.training.fit import check_plan
 
     if args.name == "custom":
         if args.grid:
@@ -273,9 +285,9 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from harcnn.core.outputs import check_output
     from harcnn.reports.html import REPORT_FILE, REPORT_NAME, render_report
     from harcnn.reports.tune import render_tune_report
-    from harcnn.core.outputs import check_output
 
     tune = (args.folder / "tune.json").is_file()
     if not tune and not (args.folder / "study.json").is_file():
@@ -306,9 +318,9 @@ def _parse_model_settings(items: list[str]) -> dict[str, dict[str, str]]:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
+    from harcnn.experiments.features import CLASSIFIERS
     from harcnn.experiments.leaderboard import leaderboard_spec, run_leaderboard
     from harcnn.experiments.store import STUDY_FOLDER
-    from harcnn.experiments.features import CLASSIFIERS
     from harcnn.models import list_models
 
     models = _split_names(args.models) if args.models is not None else list_models()
@@ -391,8 +403,8 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from harcnn.experiments.features import CLASSIFIERS, RESULTS_FILE, feature_baseline, most_confused
     from harcnn.core.io import write_json
+    from harcnn.experiments.features import CLASSIFIERS, RESULTS_FILE, feature_baseline, most_confused
 
     if args.out is not None:
         check_output_of(args, args.out, RESULTS_FILE, "--out")

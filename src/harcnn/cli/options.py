@@ -179,8 +179,8 @@ def protocol_of(args: argparse.Namespace, dataset):
 
 def setting_table() -> dict[str, list[tuple[str, Any]]]:
     """Every setting name -> [(model or "all", Setting)], models in registry order."""
-    from harcnn.models import list_models
     from harcnn.core.settings import SHARED
+    from harcnn.models import list_models
     from harcnn.models.config import model_settings
 
     table: dict[str, list] = {}
@@ -210,7 +210,8 @@ def add_settings_options(parser: argparse.ArgumentParser, *, model: bool = True)
 
     groups["model"].add_argument("--preset", choices=sorted(PRESETS), default=None,
                                  help="a named set of settings: reference (the tutorial's baseline, every default) "
-                                      "or best (" + ", ".join(f"{k}={show_value(v)}" for k, v in PRESETS["best"].items())
+                                      "or best ("
+                                      + ", ".join(f"{k}={show_value(v)}" for k, v in PRESETS["best"].items())
                                       + "); both on body-frame input (--frame body, where the data takes it); the "
                                       "config file and options given here win")
     for name, owners in setting_table().items():

@@ -1,4 +1,5 @@
-"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.serving.artifact, harcnn.serving.predict, harcnn.serving.export)."""
+"""``harcnn train``, ``predict`` and ``export``: saved models (harcnn.serving.artifact, harcnn.serving.predict,
+harcnn.serving.export)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from harcnn.cli.options import (READING_OPTIONS, add_data_options, add_execution_options, add_options,
-                                add_settings_options, check_output_of, config_from_args, data_options_of, frame_lines,
-                                load_data, positive_int)
 import numpy as np
 
-from harcnn.data.sensorfiles import without_suffix
+from harcnn.cli.options import (
+    READING_OPTIONS,
+    add_data_options,
+    add_execution_options,
+    add_options,
+    add_settings_options,
+    check_output_of,
+    config_from_args,
+    data_options_of,
+    frame_lines,
+    load_data,
+    positive_int,
+)
 from harcnn.core.errors import HarcnnError
+from harcnn.data.sensorfiles import without_suffix
 
 
 def add_commands(commands) -> None:
@@ -242,8 +253,15 @@ def _predict_with_builtin(path: Path, reading):
 
 def _export(args: argparse.Namespace) -> int:
     from harcnn.serving.artifact import load_model
-    from harcnn.serving.export import (ONNX_FILE, TOLERANCE, export_onnx, onnx_predict_proba, onnx_session,
-                                       quantize_int8, require_onnx)
+    from harcnn.serving.export import (
+        ONNX_FILE,
+        TOLERANCE,
+        export_onnx,
+        onnx_predict_proba,
+        onnx_session,
+        quantize_int8,
+        require_onnx,
+    )
 
     require_onnx()
     if args.onnx.suffix.lower() != ".onnx":

@@ -29,7 +29,8 @@ def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return precision, recall, f1, support
 
 
-def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                      class_names: Sequence[str]) -> dict[str, dict[str, float]]:
     """:func:`per_class_scores` by class name."""
     precision, recall, f1, support = per_class_scores(y_true, y_pred, len(class_names))
     return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}

@@ -38,7 +38,7 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc) -> None:

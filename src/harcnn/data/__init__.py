@@ -2,9 +2,9 @@
 window transforms, and continuous recordings with their preprocessing."""
 
 from harcnn.data.dataset import Dataset, InputSpec
-from harcnn.data.sources import load_dataset, source_kinds
 from harcnn.data.hapt import HaptRecording, download_hapt, hapt_recordings, load_hapt
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
+from harcnn.data.sources import load_dataset, source_kinds
 from harcnn.data.splits import Fold, Protocol, subject_holdout
 from harcnn.data.transforms import Standardizer, remove_overlap
 from harcnn.data.uci_har import UCI_HAR_URL, default_cache_dir, download_uci_har, find_uci_har, load_uci_har

@@ -13,8 +13,8 @@ All are off by default (the reference uses none):
 * ``shift``: roll each sample in time by a random whole number of steps in [-shift, shift].
 
 The trainer augments windows in their physical units, before standardizing them, so a rotation
-turns gravity as a turned phone would. Labels never change. Random numbers come from the member's own generator, so a member
-augments the same way whether it is trained alone or beside others.
+turns gravity as a turned phone would. Labels never change. Random numbers come from the member's own
+generator, so a member augments the same way whether it is trained alone or beside others.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Augmenter:
             object.__setattr__(self, name, SHARED[f"augment_{name}"].convert(getattr(self, name)))
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any], triplets: tuple[tuple[int, int, int], ...] = ()) -> "Augmenter":
+    def from_settings(cls, values: Mapping[str, Any], triplets: tuple[tuple[int, int, int], ...] = ()) -> Augmenter:
         """From the ``augment_*`` settings in ``values`` (a Config's values, or a TrainConfig as a dict)."""
         return cls(*(values[f"augment_{name}"] for name in ("noise", "scale", "rotate", "shift")), triplets,
                    values["augment_yaw"])

@@ -28,8 +28,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from harcnn.data.download import default_cache_dir
 from harcnn.core.io import atomic_write_bytes
+from harcnn.data.download import default_cache_dir
 
 T = TypeVar("T")
 

@@ -80,7 +80,7 @@ class InputSpec:
                 "preprocessing": None if self.preprocessing is None else dict(self.preprocessing)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
         try:
             rate = None if data["sampling_rate"] is None else float(data["sampling_rate"])
             values = (rate, int(data["window"]), int(data["step"]), tuple(data["channels"]), tuple(data["units"]),
@@ -89,7 +89,7 @@ class InputSpec:
             raise DataError(f"malformed input description ({type(error).__name__}: {error})") from None
         return cls(*values)  # its own checks name what is wrong (a DataError, a ValueError too, is not re-worded)
 
-    def differences(self, other: "InputSpec", *, classes: bool = True) -> list[str]:
+    def differences(self, other: InputSpec, *, classes: bool = True) -> list[str]:
         """How windows made as ``other`` says differ from windows made as this spec says, one phrase each
         (empty when a model of this spec can take them; the step between windows does not matter, and
         the classes only with ``classes``)."""
@@ -191,7 +191,7 @@ class Dataset:
         return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint, "windows": len(self),
                 "subjects": len(self.subjects), "spec": self.spec.to_dict(), **self.loaded_with}
 
-    def subset(self, index: np.ndarray | Sequence[int]) -> "Dataset":
+    def subset(self, index: np.ndarray | Sequence[int]) -> Dataset:
         """The windows at ``index`` (a boolean mask or indices), everything else kept."""
         index = np.asarray(index)
         pick = (lambda a: None if a is None else a[index])
@@ -199,7 +199,7 @@ class Dataset:
                        recording=pick(self.recording), start=pick(self.start), split=pick(self.split),
                        extras={k: v[index] for k, v in self.extras.items()})
 
-    def part(self, split: str) -> "Dataset":
+    def part(self, split: str) -> Dataset:
         """The windows of one official split ("train" or "test")."""
         if self.split is None:
             raise DataError(f"{self.name} data from {self.source} has no official split; choose a "
@@ -210,11 +210,11 @@ class Dataset:
         return self.subset(mask)
 
     @property
-    def train(self) -> "Dataset":
+    def train(self) -> Dataset:
         return self.part("train")
 
     @property
-    def test(self) -> "Dataset":
+    def test(self) -> Dataset:
         return self.part("test")
 
     def describe(self) -> str:
@@ -252,7 +252,8 @@ def concatenate(datasets: Sequence[Dataset], *, name: str, source: str) -> Datas
     every = (lambda name: None if any(getattr(d, name) is None for d in datasets)  # noqa: E731
              else np.concatenate([getattr(d, name) for d in datasets]))
     return Dataset(X=np.concatenate([d.X for d in datasets]), y=y,
-                   subject=np.concatenate([d.subject for d in datasets]), spec=replace(first, classes=classes), name=name, source=source, recording=every("recording"),
+                   subject=np.concatenate([d.subject for d in datasets]), spec=replace(first, classes=classes),
+                   name=name, source=source, recording=every("recording"),
                    start=every("start"), notes=tuple(f"{d.name}: {len(d)} windows of {len(d.subjects)} subjects from "
                                                      f"{d.source}" for d in datasets))
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.archive import (
     DatasetFiles,
     check_names_file,
@@ -61,12 +62,11 @@ from harcnn.data.bodyframe import FrameEstimate, FrameTimeline, estimate_body_fr
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.download import fetch
+from harcnn.data.labels import Timeline
 from harcnn.data.textparse import parse_float_table, parse_int_column, parse_int_table
 from harcnn.data.uci_har import SPEC as UCI_SPEC
 from harcnn.data.uci_har import STEP, WINDOW  # HAPT's windows are cut as UCI HAR's were
 from harcnn.data.windows import PreprocessConfig, output_channels, output_units, preprocess, sliding_windows
-from harcnn.core.errors import DataError
-from harcnn.data.labels import Timeline
 
 if TYPE_CHECKING:
     from harcnn.data.recordings import Recording
@@ -122,7 +122,7 @@ class HaptRecording:
         return Timeline(self.labels[:, 1] / SAMPLING_RATE, self.labels[:, 2] / SAMPLING_RATE,
                         np.array(CLASS_NAMES)[self.labels[:, 0] - 1])
 
-    def recording(self) -> "Recording":
+    def recording(self) -> Recording:
         """The experiment as a :class:`~harcnn.data.recordings.Recording` (seconds from its start), e.g. to
         predict its whole timeline."""
         from harcnn.data.recordings import Recording

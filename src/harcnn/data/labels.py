@@ -164,7 +164,7 @@ class LabelsTable:
     recording -> :class:`Timeline`), ``subjects`` (recording -> subject, from a ``subject`` column next
     to the recording column; empty without one) and the ``unused`` columns it also has."""
 
-    segments: "Timeline | dict[str, Timeline]"
+    segments: Timeline | dict[str, Timeline]
     subjects: Mapping[str, str]
     unused: tuple[str, ...]
 
@@ -192,7 +192,8 @@ def read_labels(path: str | os.PathLike) -> LabelsTable:
                             f"when it holds several; expected one of {', '.join(COLUMNS[role])}; found "
                             f"{', '.join(table.header)})")
     starts, ends = table.numbers(found["start"]), table.numbers(found["end"])
-    text = {role: table.columns[col] for role, col in found.items() if col is not None and role in ("label", "recording")}
+    text = {role: table.columns[col] for role, col in found.items()
+            if col is not None and role in ("label", "recording")}
     recordings = ([without_suffix(str(v).strip()) for v in text["recording"]] if "recording" in text else None)
 
     def rows():

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.options import DataOptions
-from harcnn.core.errors import DataError
 
 ALIASES = {"windows": "X", "x": "X", "labels": "y", "subjects": "subject", "channels": "channel_names",
            "classes": "class_names"}

@@ -22,7 +22,8 @@ from harcnn.core.settings import Choice, Float, Setting, SettingError, Text
 from harcnn.data.bodyframe import FRAMES
 from harcnn.data.recordings import QUALITY_CHOICES
 
-__all__ = ["DATASET_OPTIONS", "FORMER_NAMES", "READING_OPTIONS", "WINDOW_OPTIONS", "DataOptions", "ReadingOptions", "data_options"]
+__all__ = ["DATASET_OPTIONS", "FORMER_NAMES", "READING_OPTIONS", "WINDOW_OPTIONS", "DataOptions", "ReadingOptions",
+           "data_options"]
 
 _POSITIVE = Float(0, low_open=True)
 

@@ -196,7 +196,8 @@ def _clipped(t, blocks, origin, sensor, values, source) -> tuple[list[Suspect], 
         share = np.bincount(blocks, weights=pinned) / np.maximum(counts, 1)
         bad = share >= CLIPPED_SHARE
         suspects += _block_suspects(bad, t, origin, "clipped", source,
-                                    lambda a, b: f"{sensor} {name} pinned at {top:.4g} {unit}", (sensor,))
+                                    lambda a, b, name=name, top=top: f"{sensor} {name} pinned at {top:.4g} {unit}",
+                                    (sensor,))
         peaks = int(pinned[~bad[blocks]].sum())
         if peaks:
             notes.append(f"{source + ': ' if source else ''}{sensor} {name} touches {top:.4g} {unit} (its range?) "

@@ -47,7 +47,6 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,8 +58,14 @@ from harcnn.data.labels import COLUMNS, SUBJECT_COLUMN, LabelsTable, Timeline, r
 from harcnn.data.options import READING_OPTIONS, DataOptions
 from harcnn.data.recordings import Recording, load_recording, recording_to_windows
 from harcnn.data.sensorfiles import RECORDING_SUFFIXES, is_recording_file, read_table, without_suffix
-from harcnn.data.windows import (DEFAULT_RATE, DEFAULT_WINDOW, PreprocessConfig, canonical_order, output_channels,
-                                 output_units)
+from harcnn.data.windows import (
+    DEFAULT_RATE,
+    DEFAULT_WINDOW,
+    PreprocessConfig,
+    canonical_order,
+    output_channels,
+    output_units,
+)
 
 TABLES = ("labels.csv", "subjects.csv")
 
@@ -126,7 +131,7 @@ def _labels_table(path: Path, names: set[str], notes: list[str], warnings: list[
     return table
 
 
-def _labelled(recording: Recording, segments: "Timeline", unit: str, where: str) -> Recording:
+def _labelled(recording: Recording, segments: Timeline, unit: str, where: str) -> Recording:
     """The recording with per-sample labels from its segments (seconds on its clock, or sample indices)."""
     t = recording.timestamps
     labels = np.full(len(t), "", dtype=object)

@@ -55,14 +55,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.bodyframe import FRAMES, FrameEstimate, FrameTimeline, estimate_body_frame
 from harcnn.data.quality import QualityReport, Suspect, assess
 from harcnn.data.sensorfiles import ReadOptions, SensorFile, read_sensor_file
 from harcnn.data.windows import (
     DEFAULT_RATE,
     DEFAULT_STEP,
-    VECTOR_SENSORS,
     DEFAULT_WINDOW,
+    VECTOR_SENSORS,
     PreprocessConfig,
     canonical_order,
     make_windows,
@@ -72,7 +73,6 @@ from harcnn.data.windows import (
     sliding_windows,
     window_starts,
 )
-from harcnn.core.errors import DataError
 
 __all__ = [
     "DEFAULT_MAX_GAP_S",

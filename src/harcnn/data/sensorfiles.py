@@ -62,9 +62,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.quality import gravity_seconds
 from harcnn.data.windows import AXES, STANDARD_GRAVITY, VECTOR_SENSORS
-from harcnn.core.errors import DataError
 
 __all__ = [
     "PLAUSIBLE_RATES_HZ",

@@ -41,7 +41,7 @@ class Protocol:
         return {"official": "official", "loso": "loso"}.get(self.kind, f"{self.kind}:{self.k}")
 
     @classmethod
-    def parse(cls, text: str) -> "Protocol":
+    def parse(cls, text: str) -> Protocol:
         kind, _, count = str(text).strip().partition(":")
         if kind in ("official", "loso") and not count:
             return cls(kind)

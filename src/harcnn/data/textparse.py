@@ -4,9 +4,9 @@ The official UCI HAR files are fixed-width: every value takes 16 bytes (``'  1.8
 ``' -1.8965500e-002'``) and lines end in CRLF. :func:`parse_float_table` parses that layout with
 vectorised numpy on the raw bytes; other layouts whose every line holds the same number of values
 (HAPT's recordings: shortest repr, single spaces) are split and converted in one go; anything else
-(and every bad file, for its message) goes through a line-by-line token parser. All paths give exactly the value a correctly rounded decimal-to-float64 conversion gives
-(the same as ``np.loadtxt``); every problem is reported as a :class:`DataError` naming the file
-and, where it applies, the line.
+(and every bad file, for its message) goes through a line-by-line token parser. All paths give exactly
+the value a correctly rounded decimal-to-float64 conversion gives (the same as ``np.loadtxt``); every
+problem is reported as a :class:`DataError` naming the file and, where it applies, the line.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class Standardizer:
     def __init__(self, overlap: float = 0.5):
         self.overlap = overlap
 
-    def fit(self, X: np.ndarray) -> "Standardizer":
+    def fit(self, X: np.ndarray) -> Standardizer:
         series = remove_overlap(X, self.overlap).astype(np.float64)
         self.mean_ = series.mean(axis=0)
         std = series.std(axis=0)
@@ -47,7 +47,7 @@ class Standardizer:
         return {"overlap": self.overlap, "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "Standardizer":
+    def from_dict(cls, state: dict[str, Any]) -> Standardizer:
         standardizer = cls(overlap=state["overlap"])
         standardizer.mean_ = np.asarray(state["mean"], dtype=np.float64)
         standardizer.scale_ = np.asarray(state["scale"], dtype=np.float64)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harcnn.core.errors import DataError
 from harcnn.data.archive import DatasetFiles, check_names_file, dataset_root, existing_path, open_dataset, verify_zip
 from harcnn.data.bodyframe import frame_recipe
 from harcnn.data.cache import cache_entry, cache_root, read_entry, write_entry
@@ -25,7 +26,6 @@ from harcnn.data.dataset import Dataset, InputSpec, SourceKind
 from harcnn.data.download import default_cache_dir, fetch
 from harcnn.data.textparse import parse_float_table, parse_int_column
 from harcnn.data.windows import CHANNELS, PreprocessConfig, output_units
-from harcnn.core.errors import DataError
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -237,7 +237,8 @@ def _assemble(split: str, arrays: dict[str, np.ndarray], label: str) -> _Part:
     subject = arrays["subject"]
     bad = np.flatnonzero(subject < 1)
     if bad.size:
-        raise DataError(f"{names['subject']} in {label}, line {bad[0] + 1}: subject id {subject[bad[0]]} is not positive")
+        raise DataError(f"{names['subject']} in {label}, line {bad[0] + 1}: subject id {subject[bad[0]]} "
+                        f"is not positive")
     X = np.stack([arrays[channel] for channel in CHANNEL_NAMES], axis=-1)
     return _Part(X=X, y=y - 1, subject=subject, features=arrays.get("X"))
 
@@ -319,7 +320,8 @@ def is_uci_har(path: Path) -> bool:
     """Whether ``path`` looks like a UCI HAR copy (a folder with activity_labels.txt and train/, or a zip
     holding 'UCI HAR Dataset')."""
     if path.is_dir():
-        return any((root / _MARKER).is_file() and (root / "train").is_dir() for root in (path, path / "UCI HAR Dataset"))
+        return any((root / _MARKER).is_file() and (root / "train").is_dir()
+                   for root in (path, path / "UCI HAR Dataset"))
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:

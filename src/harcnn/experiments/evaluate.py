@@ -18,19 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from harcnn.core.io import atomic_write_bytes, write_csv, write_json
+from harcnn.core.outputs import OutputKind, check_output, json_keys, write_folder
+from harcnn.core.provenance import current_versions
+from harcnn.core.seeding import fold_seeds
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.experiments.executors import Executor, InProcessExecutor, plan_jobs
 from harcnn.experiments.results import fold_ensembles, mean_per_subject, per_fold, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.core.io import atomic_write_bytes, write_csv, write_json
-from harcnn.core.metrics import accuracy, macro_f1
-from harcnn.core.outputs import OutputKind, check_output, json_keys, write_folder
-from harcnn.core.provenance import current_versions
-from harcnn.core.seeding import fold_seeds
 from harcnn.models.config import Config
 from harcnn.training.fit import check_plan
-from harcnn.training.inference import average_probabilities
 
 
 @dataclass

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 import torch
 
@@ -86,7 +86,8 @@ class Executor(Protocol):
     @property
     def resources(self) -> Resources: ...
 
-    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> ContextManager[JobQueue]: ...
+    def open(self, dataset: Dataset,
+             on_progress: Progress | None = None) -> contextlib.AbstractContextManager[JobQueue]: ...
 
     def run(self, dataset: Dataset, jobs: Iterable[TrialJob],
             on_progress: Progress | None = None) -> Iterator[Done]: ...
@@ -131,7 +132,7 @@ class InProcessExecutor(ExecutorBase):
         return Resources(cpus=self.threads or torch.get_num_threads(), gpus=int(self.device.startswith("cuda")))
 
     @contextlib.contextmanager
-    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator["_InProcessQueue"]:
+    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator[_InProcessQueue]:
         previous = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -197,7 +198,7 @@ class ProcessExecutor(ExecutorBase):
         yield from ExecutorBase.run(executor, dataset, jobs, on_progress)
 
     @contextlib.contextmanager
-    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator["_ProcessQueue"]:
+    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator[_ProcessQueue]:
         context = multiprocessing.get_context("spawn")  # fork after torch started threads can hang
         trials_done = context.Value("d", 0.0)
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,

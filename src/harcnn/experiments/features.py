@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from harcnn.data.dataset import Dataset
-from harcnn.data.splits import Protocol
 from harcnn.core.errors import DataError, HarcnnError
 from harcnn.core.metrics import accuracy, confusion_counts, macro_f1, per_class_metrics
-from harcnn.models.statistics import window_statistics
 from harcnn.core.outputs import OutputKind, json_keys
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import Protocol
+from harcnn.models.statistics import window_statistics
 
 CLASSIFIERS = ("linear_svm", "logreg")
 FEATURE_SETS = ("raw", "engineered")
@@ -37,8 +37,8 @@ RESULTS_FILE = OutputKind("feature baseline results file", folder=False,
                           recognise=lambda path: {"classifier", "features", "protocol", "n_features",
                                                   "accuracy"} <= json_keys(path))
 
-__all__ = ["CLASSIFIERS", "FEATURE_SETS", "RESULTS_FILE", "available_feature_sets", "feature_baseline", "feature_matrix",
-           "make_classifier", "raw_window_features"]
+__all__ = ["CLASSIFIERS", "FEATURE_SETS", "RESULTS_FILE", "available_feature_sets", "feature_baseline",
+           "feature_matrix", "make_classifier", "raw_window_features"]
 
 
 def raw_window_features(X: np.ndarray, sampling_rate: float, channel_names) -> np.ndarray:

@@ -19,24 +19,22 @@ from typing import Any
 
 import numpy as np
 
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_text
+from harcnn.core.settings import canonical_name, show_value
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities
 from harcnn.experiments.executors import Executor
-from harcnn.reports.html import render_report
+from harcnn.experiments.results import fold_ensembles, pooled_scores
 from harcnn.experiments.selection import Selection, select_by_validation
 from harcnn.experiments.stats import write_rows_csv
 from harcnn.experiments.study import StudySpec, run_study
-from harcnn.experiments.results import fold_ensembles, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.core.io import atomic_write_text
-from harcnn.serving.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
-from harcnn.core.metrics import accuracy, macro_f1
 from harcnn.models import create_model, list_models
-from harcnn.core.settings import canonical_name, show_value
 from harcnn.models.config import Config, settings_for
-from harcnn.training.inference import average_probabilities
+from harcnn.reports.html import render_report
+from harcnn.serving.latency import BATCH, SINGLE_WINDOW_CALLS, measure_latency
 
 __all__ = ["LEADERBOARD_COLUMNS", "Leaderboard", "leaderboard_spec", "run_leaderboard"]
 
@@ -173,7 +171,8 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
-def _fold_probabilities(folder: Path, config: Config, records: list[Trial], folds: list[Fold]) -> list[np.ndarray] | None:
+def _fold_probabilities(folder: Path, config: Config, records: list[Trial],
+                        folds: list[Fold]) -> list[np.ndarray] | None:
     """Per fold, the mean test probabilities of the repeats (None when some fold has none saved)."""
     return fold_ensembles(folds, lambda fold: load_probabilities(
         folder, config.config_id, fold.name, sorted(r.repeat for r in records if r.fold == fold.name))[1])

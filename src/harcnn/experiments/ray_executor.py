@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harcnn.data.dataset import Dataset
 from harcnn.core.errors import HarcnnError
+from harcnn.data.dataset import Dataset
 from harcnn.experiments.executors import Done, ExecutorBase, Progress, Resources
 from harcnn.experiments.trials import Trial, TrialJob, run_trials
 
@@ -89,7 +89,7 @@ class RayExecutor(ExecutorBase):
         return self._datasets[key]
 
     @contextlib.contextmanager
-    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator["_RayQueue"]:
+    def open(self, dataset: Dataset, on_progress: Progress | None = None) -> Iterator[_RayQueue]:
         ray = self._connect()
         board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
         task = ray.remote(_task).options(num_cpus=self.threads, num_gpus=self.resources.gpus,

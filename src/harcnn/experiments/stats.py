@@ -127,7 +127,7 @@ def format_summary(label: Any, summary: Summary | Iterable[float]) -> str:
     """
     if not isinstance(summary, Summary):
         summary = summarize(summary)
-    return "%s: %.3f%% (+/-%.3f)" % (label, summary.mean * 100.0, summary.std * 100.0)
+    return f"{label!s}: {summary.mean * 100.0:.3f}% (+/-{summary.std * 100.0:.3f})"
 
 
 def compare_to_baseline(baseline_scores: Iterable[float], other_scores: Iterable[float]) -> Comparison:

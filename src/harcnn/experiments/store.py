@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from harcnn.core.errors import HarcnnError
-from harcnn.experiments.trials import Trial, now_iso
 from harcnn.core.io import write_csv
 from harcnn.core.outputs import OutputKind
 from harcnn.core.provenance import canonical_json, dumps
+from harcnn.experiments.trials import Trial, now_iso
 
 __all__ = ["CSV_COLUMNS", "DB_NAME", "LOCK_NAME", "STUDY_FOLDER", "ResultStore"]
 
@@ -209,7 +209,8 @@ class ResultStore:
                 conn.execute("ROLLBACK")
                 if "UNIQUE" in str(exc):
                     return False
-                raise HarcnnError(f"cannot store trial {record.label!r} {record.fold} repeat {record.repeat}: {exc}") from None
+                raise HarcnnError(f"cannot store trial {record.label!r} {record.fold} repeat {record.repeat}: "
+                                  f"{exc}") from None
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -219,7 +220,8 @@ class ResultStore:
     def completed(self) -> set[tuple[str, str, int]]:
         """The ``(config_id, fold, repeat)`` triples already stored."""
         with self._connect() as conn:
-            return {(cid, fold, int(rep)) for cid, fold, rep in conn.execute("SELECT config_id, fold, repeat FROM trials")}
+            return {(cid, fold, int(rep))
+                    for cid, fold, rep in conn.execute("SELECT config_id, fold, repeat FROM trials")}
 
     def records(self, config_id: str | None = None) -> list[Trial]:
         """Stored trials in the order they finished, optionally only one config's."""
@@ -274,7 +276,7 @@ class ResultStore:
     # -- the run lock -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator["ResultStore"]:
+    def lock(self) -> Iterator[ResultStore]:
         """Hold the folder's exclusive run lock, or raise :class:`HarcnnError` at once if taken.
 
         Re-entrant on the same store object. The lock lives on an open file description, so the

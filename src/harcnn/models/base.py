@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from harcnn.core.errors import HarcnnError
-from harcnn.models.layers import EnsembleDropout, MemberInit
 from harcnn.core.seeding import member_streams
 from harcnn.core.settings import Setting
+from harcnn.models.layers import EnsembleDropout, MemberInit
 
 #: What a model is told about its input (from the data, never settings): the window length in
 #: samples, the number of channels, the number of classes, and, for models that use them, the
@@ -43,7 +43,7 @@ class EnsembleModel(nn.Module):
     #: classes gives it new columns, and everything else is the feature extractor.
     head_name: str = "head"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "EnsembleModel":
+    def __new__(cls, *args: Any, **kwargs: Any) -> EnsembleModel:
         model = super().__new__(cls)
         if not args and not kwargs:  # unpickling or copying: the state comes with the object
             return model
@@ -60,7 +60,8 @@ class EnsembleModel(nn.Module):
         for what, value in (("n_models", n_models), ("window", window), ("n_channels", n_channels),
                             ("n_classes", n_classes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise HarcnnError(f"{self.name or type(self).__name__}: {what} must be a positive integer, got {value!r}")
+                raise HarcnnError(f"{self.name or type(self).__name__}: {what} must be a positive integer, "
+                                  f"got {value!r}")
         self.n_models, self.n_channels, self.n_classes, self.window = n_models, n_channels, n_classes, window
 
     @property
@@ -111,18 +112,18 @@ class EnsembleModel(nn.Module):
         """The registry name and the settings it was built with."""
         return {"model": self.name, **self.hparams}
 
-    def rebuild(self, n_models: int) -> "EnsembleModel":
+    def rebuild(self, n_models: int) -> EnsembleModel:
         """A new, freshly initialised model of the same architecture with ``n_models`` members."""
         return type(self)(n_models=n_models, **self.inputs, **self.hparams)
 
-    def member(self, r: int) -> "EnsembleModel":
+    def member(self, r: int) -> EnsembleModel:
         """A single network (``n_models=1``) holding a copy of member ``r``'s weights."""
         single = self.rebuild(1)
         single.load_state_dict({k: _slice_member(v, r, self.n_models) for k, v in self.state_dict().items()})
         return single.train(self.training).to(next(self.parameters()).device)
 
     @classmethod
-    def from_members(cls, members: Sequence["EnsembleModel"]) -> "EnsembleModel":
+    def from_members(cls, members: Sequence[EnsembleModel]) -> EnsembleModel:
         """Stack single networks of one architecture into one ensemble (the inverse of ``member``)."""
         first = members[0]
         if any(m.config() != first.config() or m.inputs != first.inputs for m in members):

@@ -7,12 +7,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import Float, Int
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, EnsembleLSTM, conv_to_sequence,
-                                  to_conv_layout, to_sequence_layout)
+from harcnn.models.layers import (
+    EnsembleConv1d,
+    EnsembleDropout,
+    EnsembleLinear,
+    EnsembleLSTM,
+    conv_to_sequence,
+    to_conv_layout,
+    to_sequence_layout,
+)
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Float, Int
 
 
 @register_model("cnnlstm",

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harcnn.core.errors import HarcnnError
 from harcnn.core import provenance
+from harcnn.core.errors import HarcnnError
 from harcnn.core.settings import SHARED, Setting, SettingError, canonical_name, read_settings_file, show_value
 from harcnn.models.registry import list_models, model_class
 from harcnn.models.saved import read_description, weights_sha256
@@ -56,7 +56,7 @@ class Config:
         object.__setattr__(self, "values", complete)
 
     @classmethod
-    def from_flat(cls, values: Mapping[str, Any], *, where: str = "") -> "Config":
+    def from_flat(cls, values: Mapping[str, Any], *, where: str = "") -> Config:
         """From one flat mapping (``model`` plus any settings); ``where`` prefixes error messages.
 
         With ``init`` (a saved model to start from), the model, its settings and ``standardize`` that are
@@ -70,7 +70,7 @@ class Config:
         except HarcnnError as error:
             raise type(error)(f"{where}{error}") from None
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         flat = {**self.to_flat(), **changes}
         return Config.from_flat(flat)
 

@@ -7,12 +7,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import Float, Int
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  GlobalAveragePool, MaxPool, to_conv_layout)
+from harcnn.models.layers import (
+    EnsembleConv1dNoBias,
+    EnsembleDropout,
+    EnsembleLinear,
+    GlobalAveragePool,
+    MaxPool,
+    ensemble_batch_norm,
+    to_conv_layout,
+)
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Float, Int
 
 #: The settings of the deep CNN trunk (the hybrid network shares them).
 DEEPCNN_SETTINGS = dict(

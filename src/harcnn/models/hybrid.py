@@ -17,8 +17,8 @@ from harcnn.core.errors import HarcnnError
 from harcnn.models.deepcnn import DEEPCNN_SETTINGS, DeepCNN
 from harcnn.models.layers import EnsembleLinear, ensemble_batch_norm
 from harcnn.models.registry import register_model
-from harcnn.models.summary import trace_shapes
 from harcnn.models.statistics import WindowStatistics
+from harcnn.models.summary import trace_shapes
 
 
 @register_model("hybrid", **DEEPCNN_SETTINGS)
@@ -62,6 +62,7 @@ class Hybrid(DeepCNN):
         stats = self.statistics(x.reshape(-1, T, C))  # [R*B or B, F], member-major
         stats = stats.unflatten(0, (-1, x.shape[-3])).expand(R, -1, -1)  # [R, B, F]
         B, n_stats = stats.shape[1], stats.shape[2]
-        stats = self.statistics_norm(stats.transpose(0, 1).reshape(B, R * n_stats)).reshape(B, R, n_stats).transpose(0, 1)
+        stats = (self.statistics_norm(stats.transpose(0, 1).reshape(B, R * n_stats))
+                 .reshape(B, R, n_stats).transpose(0, 1))
         joined = torch.cat([learned, stats.to(learned.dtype)], dim=2)
         return self.head(self.dropout(joined))

@@ -16,12 +16,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harcnn.core.settings import Bool, Float, Int, Ints
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, concat_members,
-                                  ensemble_batch_norm, GlobalAveragePool, sliding_max3, to_conv_layout)
+from harcnn.models.layers import (
+    EnsembleConv1dNoBias,
+    EnsembleDropout,
+    EnsembleLinear,
+    GlobalAveragePool,
+    concat_members,
+    ensemble_batch_norm,
+    sliding_max3,
+    to_conv_layout,
+)
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Bool, Float, Int, Ints
 
 
 class _InceptionModule(nn.Module):

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harcnn.core.settings import Float, Int
 from harcnn.models.base import EnsembleModel
 from harcnn.models.layers import EnsembleDropout, EnsembleLinear, EnsembleLSTM, to_sequence_layout
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Float, Int
 
 
 @register_model("lstm",

@@ -9,12 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from harcnn.core.errors import HarcnnError
+from harcnn.core.settings import Float, Int, Ints
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1d, EnsembleDropout, EnsembleLinear, conv_to_dense,
-                                  MaxPool, to_conv_layout)
+from harcnn.models.layers import EnsembleConv1d, EnsembleDropout, EnsembleLinear, MaxPool, conv_to_dense, to_conv_layout
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Float, Int, Ints
 
 
 @register_model("multihead",

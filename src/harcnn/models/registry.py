@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from harcnn.core.errors import HarcnnError
-from harcnn.models.base import INPUT_ARGS, EnsembleModel
 from harcnn.core.settings import Kind, Setting, SettingError
+from harcnn.models.base import INPUT_ARGS, EnsembleModel
 
 M = TypeVar("M", bound=type[EnsembleModel])
 _MODELS: dict[str, type[EnsembleModel]] = {}

@@ -15,12 +15,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harcnn.core.settings import Float, Ints
 from harcnn.models.base import EnsembleModel
-from harcnn.models.layers import (EnsembleConv1dNoBias, EnsembleDropout, EnsembleLinear, ensemble_batch_norm,
-                                  GlobalAveragePool, pad_time, to_conv_layout)
+from harcnn.models.layers import (
+    EnsembleConv1dNoBias,
+    EnsembleDropout,
+    EnsembleLinear,
+    GlobalAveragePool,
+    ensemble_batch_norm,
+    pad_time,
+    to_conv_layout,
+)
 from harcnn.models.registry import register_model
 from harcnn.models.summary import trace_shapes
-from harcnn.core.settings import Float, Ints
 
 BASE_FILTERS = (64, 128, 128)
 

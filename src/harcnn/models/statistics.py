@@ -1,8 +1,8 @@
 """Statistical features of inertial windows, in PyTorch: one implementation for models and baselines.
 
 Per signal (the channels and the magnitudes of every x, y, z triplet of channels, found by name:
-``<sensor>_x``, ``<sensor>_y``, ``<sensor>_z``): mean, standard deviation, min, max, percentiles, energy, mean absolute deviation,
-skewness, kurtosis, mean-crossing rate, jerk (first difference) statistics, and from the power
+``<sensor>_x``, ``<sensor>_y``, ``<sensor>_z``): mean, standard deviation, min, max, percentiles, energy,
+mean absolute deviation, skewness, kurtosis, mean-crossing rate, jerk (first difference) statistics, and from the power
 spectrum of the mean-removed window: dominant frequency, spectral centroid, spectral entropy
 and log band powers; per sensor: the correlations between its axes and the signal magnitude
 area. 324 features for UCI HAR's 9 channels (3 triplets).

@@ -30,8 +30,8 @@ from typing import Any
 
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_text
-from harcnn.core.text import natural_key
 from harcnn.core.outputs import OutputKind, file_head
+from harcnn.core.text import natural_key
 
 __all__ = ["render_report", "REPORT_FILE", "REPORT_NAME", "ordered_pngs", "caption_for"]
 
@@ -82,7 +82,8 @@ def _e(value: Any) -> str:
 
 def ordered_pngs(folder: str | os.PathLike) -> list[Path]:
     """Every top-level ``*.png`` of ``folder`` (any letter case), in report order."""
-    files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() == ".png" and not p.name.startswith(".")]
+    files = [p for p in Path(folder).iterdir()
+             if p.is_file() and p.suffix.lower() == ".png" and not p.name.startswith(".")]
 
     def key(path: Path) -> tuple[int, list[Any]]:
         stem = path.stem.lower()
@@ -219,7 +220,7 @@ def render_report(folder: str | os.PathLike) -> Path:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{_e(name)}</h1>",
         f'<p class="meta">harcnn study report · folder <code>{_e(folder.resolve().name)}</code> · generated '
-        f"{_e(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}</p>",
+        f"{_e(_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds'))}</p>",
     ]
     if description:
         parts.append(f'<p class="description">{_e(description)}</p>')
@@ -231,12 +232,14 @@ def render_report(folder: str | os.PathLike) -> Path:
 
     parts.append("<h2>Summary</h2>")
     summary = _read_csv(folder / "summary.csv")
-    parts.append(_table_html(summary, baseline) if summary is not None else '<p class="note">No summary.csv in this folder.</p>')
+    parts.append(_table_html(summary, baseline) if summary is not None
+                 else '<p class="note">No summary.csv in this folder.</p>')
 
     parts.append("<h2>Statistics against the baseline</h2>")
     comparison = _read_csv(folder / "comparison.csv")
     parts.append(
-        _table_html(comparison, baseline) if comparison is not None else '<p class="note">No comparison.csv in this folder.</p>'
+        _table_html(comparison, baseline) if comparison is not None
+        else '<p class="note">No comparison.csv in this folder.</p>'
     )
 
     leaderboard_csv = _read_csv(folder / "leaderboard.csv")

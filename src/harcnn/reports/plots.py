@@ -24,10 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from harcnn.data.transforms import remove_overlap
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_bytes
 from harcnn.core.outputs import PRODUCER, OutputKind, file_head
+from harcnn.data.transforms import remove_overlap
 
 if TYPE_CHECKING:
     from harcnn.serving.prediction import Prediction
@@ -105,7 +105,7 @@ def boxplot_scores(
         raise HarcnnError("boxplot_scores: no scores to plot")
     labels = [str(k) for k in scores_by_label]
     data = []
-    for label, values in scores_by_label.items():
+    for _label, values in scores_by_label.items():
         arr = np.asarray(list(values), dtype=float).ravel()
         arr = arr[np.isfinite(arr)]
         data.append(arr * 100.0 if percent else arr)
@@ -261,7 +261,8 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]], path: st
             (metric, _TRAIN_COLOR, "-", "train"),
             (f"val_{metric}", _VAL_COLOR, "--", "validation"),
         ):
-            curves = [np.asarray(h[key], dtype=float) * scale for h in histories if h.get(key) is not None and len(h[key])]
+            curves = [np.asarray(h[key], dtype=float) * scale for h in histories
+                      if h.get(key) is not None and len(h[key])]
             if not curves:
                 continue
             drawn = True
@@ -396,7 +397,7 @@ class ArchitectureSpec:
     head: tuple[Layer, ...] = field(default_factory=tuple)
 
     @classmethod
-    def coerce(cls, spec: Any) -> "ArchitectureSpec":
+    def coerce(cls, spec: Any) -> ArchitectureSpec:
         if isinstance(spec, ArchitectureSpec):
             return spec
         if not isinstance(spec, Mapping):
@@ -595,7 +596,7 @@ def _spans(lo: np.ndarray, hi: np.ndarray, names: Sequence[str | None]) -> list[
     return out
 
 
-def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: str | None = None,
+def timeline_plot(prediction: Prediction, path: str | os.PathLike, *, title: str | None = None,
                   width: float = 12.0) -> Path:
     """A PNG: the signal (acceleration magnitude) over coloured bands of the predicted activity,
     ribbons of the predicted activity (after smoothing, and per window before it) and of the true one
@@ -650,7 +651,7 @@ def timeline_plot(prediction: "Prediction", path: str | os.PathLike, *, title: s
     ax_signal.set_axisbelow(True)
 
     present: dict[str, None] = {}
-    for row, (label, spans) in enumerate(ribbons):
+    for row, (_label, spans) in enumerate(ribbons):
         y0 = len(ribbons) - 1 - row
         by_name: dict[str, list[tuple[float, float]]] = {}
         for a, b, name in spans:

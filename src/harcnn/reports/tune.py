@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harcnn.reports.html import _CSS, REPORT_NAME, _e, _figure_html, _read_csv, _table_html
 from harcnn.core.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from harcnn.core.provenance import current_versions
+from harcnn.reports.html import _CSS, REPORT_NAME, _e, _figure_html, _read_csv, _table_html
 
 FIGURES = {
     "history.png": ("plot_optimization_history", "Search history: every trial's validation accuracy, and the best "
@@ -113,7 +113,7 @@ def render_tune_report(folder: str | Path) -> Path:
              f"<title>{_e(folder.resolve().name)} — harcnn search</title>", f"<style>{_CSS}</style></head><body>",
              f"<h1>Hyper-parameter search: {_e(folder.resolve().name)}</h1>",
              f'<p class="meta">harcnn tune · generated '
-             f"{_e(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}</p>", "<h2>Protocol</h2><ul>",
+             f"{_e(_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds'))}</p>", "<h2>Protocol</h2><ul>",
              f"<li>Data: {_e(data.get('name'))} from <code>{_e(data.get('source'))}</code> (fingerprint "
              f"{_e(data.get('fingerprint'))}, {_e(data.get('windows'))} windows).</li>",
              f"<li>Test split (used once, after the search): --cv {_e(tune.get('protocol'))}, test subjects "

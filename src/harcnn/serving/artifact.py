@@ -36,14 +36,22 @@ from typing import Any
 
 import numpy as np
 
-from harcnn.data.dataset import InputSpec
-from harcnn.data.transforms import Standardizer, check_windows
 from harcnn.core.errors import DataError, HarcnnError
-from harcnn.models import EnsembleModel
-from harcnn.models.saved import (ARTIFACT_FORMAT, BUILTIN_FOLDER, CARD_FILE, CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE,
-                                 read_card, read_saved)
 from harcnn.core.outputs import OutputKind, check_output, write_folder
 from harcnn.core.provenance import current_versions, json_default
+from harcnn.data.dataset import InputSpec
+from harcnn.data.transforms import Standardizer, check_windows
+from harcnn.models import EnsembleModel
+from harcnn.models.saved import (
+    ARTIFACT_FORMAT,
+    BUILTIN_FOLDER,
+    CARD_FILE,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    read_card,
+    read_saved,
+)
 from harcnn.training.inference import average_probabilities, predict_proba
 
 __all__ = ["ARTIFACT_FORMAT", "FORMAT_VERSION", "MODEL_FOLDER", "TrainedModel", "load_model"]
@@ -190,7 +198,7 @@ def _describe_artifact(trained: TrainedModel, weights_sha256: str, weights_bytes
     return {
         "format": ARTIFACT_FORMAT,
         "format_version": FORMAT_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model": {"name": trained.name, "n_models": trained.n_models, "params": trained.model.hparams,
                   "inputs": trained.model.inputs, "parameters_per_member": trained.model.num_parameters()},
         "input": {**trained.spec.to_dict(), "layout": "[n_windows, window, channels] float32 (channels last)"},

@@ -29,15 +29,15 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 
+from harcnn.core.errors import DataError, HarcnnError
+from harcnn.core.settings import SHARED
 from harcnn.data.dataset import Dataset, InputSpec
 from harcnn.data.transforms import check_windows
-from harcnn.core.errors import DataError, HarcnnError
 from harcnn.models import list_models
-from harcnn.core.settings import SHARED
 from harcnn.models.config import Config, model_settings
 from harcnn.models.saved import read_description
-from harcnn.training.callbacks import Progress
 from harcnn.serving.train import train_model
+from harcnn.training.callbacks import Progress
 
 #: Every setting name of every model and the shared ones: the estimator's setting parameters.
 SETTING_NAMES = tuple(dict.fromkeys([name for m in list_models() for name in model_settings(m)] + list(SHARED)))
@@ -83,7 +83,7 @@ class HARClassifier(ClassifierMixin, BaseEstimator):
         given = {k: getattr(self, k) for k in SETTING_NAMES if getattr(self, k) is not None}
         return Config.from_flat({**({"model": self.model} if self.model is not None else {}), **given})
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "HARClassifier":
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> HARClassifier:
         """Train on windows ``X`` with labels ``y``; ``groups`` (the subject of every window) is needed
         when ``validation_subjects`` holds subjects out for validation."""
         config = self.config()

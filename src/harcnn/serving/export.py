@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from harcnn.serving.artifact import TrainedModel
 from harcnn.core.errors import HarcnnError
 from harcnn.core.io import atomic_write_bytes
 from harcnn.core.outputs import PRODUCER, OutputKind, check_output
+from harcnn.serving.artifact import TrainedModel
 
 __all__ = ["ONNX_FILE", "ExportResult", "export_onnx", "onnx_predict_proba", "onnx_session", "quantize_int8",
            "require_onnx"]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harcnn.core.errors import DataError, HarcnnError
+from harcnn.core.errors import HarcnnError
 from harcnn.data.bodyframe import FRAME_VERSION, FRAMES
 from harcnn.data.dataset import Dataset
 from harcnn.data.labels import Timeline, read_labels_table
@@ -61,7 +61,8 @@ def predict_windows(model: TrainedModel, windows: np.ndarray, *, labels: np.ndar
     if labels is not None:
         labels = check_labels(labels, len(X), model.n_classes)
     pred = Prediction(probabilities, model.class_names, str(source), kind, model.spec.step_seconds,
-                      model=model.describe(), labels=labels, subjects=None if subjects is None else np.asarray(subjects))
+                      model=model.describe(), labels=labels,
+                      subjects=None if subjects is None else np.asarray(subjects))
     acc = [model.channel_names.index(c) for c in output_channels(("acc",))[:3] if c in model.channel_names]
     if len(acc) == 3:
         tail = X[:, -model.step:, :][:, :, acc].astype(np.float64)
@@ -98,7 +99,8 @@ def predict_recording(model: TrainedModel, recording: Recording, **window_option
     missing = [s for s in sensors if s not in recording.sensor_names]
     if missing:
         raise HarcnnError(f"{recording.source or 'the recording'} has no {', '.join(missing)} data, which this model "
-                          f"needs (it reads {', '.join(sensors)}; the recording has {', '.join(recording.sensor_names)})")
+                          f"needs (it reads {', '.join(sensors)}; the recording has "
+                          f"{', '.join(recording.sensor_names)})")
     spec = model.spec
     cut = recording_to_windows(recording.select(*sensors), config, sampling_rate=spec.sampling_rate,
                                window=spec.window, step=spec.step, frame=frame, **window_options)
@@ -167,7 +169,8 @@ def predict_dataset(model: TrainedModel, path: str | os.PathLike,
     return pred
 
 
-def predict_path(model: TrainedModel, path: str | os.PathLike, reading: ReadingOptions = ReadingOptions()) -> Prediction:
+def predict_path(model: TrainedModel, path: str | os.PathLike,
+                 reading: ReadingOptions = ReadingOptions()) -> Prediction:
     """Predict whatever ``path`` holds (see the module docstring); ``reading``: how a recording's files
     are read (units, time column and unit, input rate; detected when not given)."""
     kind = input_kind(path)

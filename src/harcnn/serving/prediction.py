@@ -134,7 +134,7 @@ class Prediction:
 
     # ------------------------------------------------------------------ the timeline
     def decide(self, smooth: str = "none", *, hmm: dict | None = None, unknown: float | None = None,
-               width: int = 5) -> "Prediction":
+               width: int = 5) -> Prediction:
         """Set :attr:`decision`: the window probabilities smoothed by ``smooth`` (``hmm`` needs the
         model's smoother, :attr:`TrainedModel.timeline`), each gap-free stretch on its own; then windows
         whose probability of their most probable class is below ``unknown`` become unknown (-1)."""

@@ -66,7 +66,7 @@ def timeline_sequences(path: str | Path, train: Dataset, test: Dataset | None,
 
 
 def train_model(config: Config, train: Dataset, *, repeats: int = 1, seed: int = 0, test: Dataset | None = None,
-                device: str = "cpu", callbacks: Sequence["Callback"] = (),
+                device: str = "cpu", callbacks: Sequence[Callback] = (),
                 timeline_data: Dataset | None = None) -> TrainedModel:
     """Train ``repeats`` members of ``config`` on ``train`` (seeded as ``harcnn evaluate`` seeds its
     repeats, so member i equals evaluate's repeat i), and score them on ``test`` when given.

@@ -6,5 +6,5 @@ from harcnn.training.inference import evaluate_loss_accuracy, predict_logits, pr
 from harcnn.training.state import EpochEnd, FitState, History
 from harcnn.training.trainer import TrainConfig, Trainer
 
-__all__ = ["Callback", "EarlyStopping", "EpochEnd", "FitState", "History", "Progress", "StepReporter", "TrainConfig", "Trainer",
-           "evaluate_loss_accuracy", "predict_logits", "predict_proba"]
+__all__ = ["Callback", "EarlyStopping", "EpochEnd", "FitState", "History", "Progress", "StepReporter", "TrainConfig",
+           "Trainer", "evaluate_loss_accuracy", "predict_logits", "predict_proba"]

@@ -1,9 +1,10 @@
 """The one training path: data preparation, the model, the trainer.
 
 Evaluation, studies, ``harcnn train`` and the scikit-learn estimator all train through
-:func:`fit_networks` (a model for serving through :func:`harcnn.serving.train.train_model`, which calls it): hold out the validation subjects (``validation_subjects``), fit the
-standardizer on the remaining training windows (``standardize``), build the model for the data's
-:class:`~harcnn.data.dataset.InputSpec`, and train R members with their seeds.
+:func:`fit_networks` (a model for serving through :func:`harcnn.serving.train.train_model`, which calls
+it): hold out the validation subjects (``validation_subjects``), fit the standardizer on the remaining
+training windows (``standardize``), build the model for the data's :class:`~harcnn.data.dataset.InputSpec`,
+and train R members with their seeds.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harcnn.core.errors import HarcnnError
 from harcnn.data.dataset import Dataset
 from harcnn.data.splits import subject_holdout
 from harcnn.data.transforms import Standardizer
-from harcnn.core.errors import HarcnnError
 from harcnn.models import EnsembleModel, create_model
 from harcnn.models.config import Config
 from harcnn.training.finetune import starting_point
@@ -75,7 +76,7 @@ def check_plan(configs: Sequence[Config], data: Dataset, folds: Sequence) -> Non
 
 
 def fit_networks(config: Config, data: Dataset, seeds: Sequence[int], *, device: str = "cpu",
-                 callbacks: Sequence["Callback"] = (), validation: Dataset | None = None) -> FittedNetworks:
+                 callbacks: Sequence[Callback] = (), validation: Dataset | None = None) -> FittedNetworks:
     """Train ``len(seeds)`` members of ``config`` on ``data`` (all of it is training data, apart from
     the validation subjects that ``config.validation_subjects`` holds out). ``validation``: explicit
     validation windows instead (a search's inner fold), scored after every epoch. With ``config.init``

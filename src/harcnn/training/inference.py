@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harcnn.data.transforms import check_labels, check_windows
 from harcnn.core.errors import HarcnnError
-from harcnn.models.base import EnsembleModel
 from harcnn.core.settings import SHARED
+from harcnn.data.transforms import check_labels, check_windows
+from harcnn.models.base import EnsembleModel
 
 
 @torch.inference_mode()

@@ -24,20 +24,20 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from harcnn.core.errors import HarcnnError
+from harcnn.core.seeding import member_streams
+from harcnn.core.settings import SHARED
 from harcnn.data.augment import Augmenter
 from harcnn.data.transforms import Standardizer, check_labels, check_windows
 from harcnn.data.windows import triplets
-from harcnn.core.errors import HarcnnError
 from harcnn.models.base import EnsembleModel
-from harcnn.core.seeding import member_streams
-from harcnn.core.settings import SHARED
 from harcnn.training.callbacks import Callback, EarlyStopping
 from harcnn.training.finetune import FreezePretrained, StartingPoint
 from harcnn.training.inference import evaluate_loss_accuracy
 from harcnn.training.state import EpochEnd, FitState, History
 
 
-def _from_values(cls, values) -> "TrainConfig":
+def _from_values(cls, values) -> TrainConfig:
     """From a :class:`harcnn.models.Config` (or any mapping holding the training settings)."""
     values = getattr(values, "values", values)
     return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})

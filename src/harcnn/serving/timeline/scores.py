@@ -6,8 +6,7 @@ Every metric is weighted by duration, from the exact overlaps of the segments (n
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
