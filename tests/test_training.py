@@ -197,3 +197,12 @@ def test_bad_option_values():
     for bad in ({"lr_schedule": "linear"}, {"precision": "fp8"}, {"label_smoothing": 1.0}, {"weight_decay": -1}):
         with pytest.raises(HarcnnError):
             TrainConfig(**bad)
+
+
+def test_a_last_batch_of_one_window_does_not_stop_a_batch_norm_network():
+    """33 windows in batches of 32: batch norm cannot normalise the 33rd alone, so it waits an epoch."""
+    X, y = toy_problem(33, window=64)
+    net = create_model("hybrid", n_models=2, n_channels=3, n_classes=3, window=64, filters=4, sampling_rate=50.0,
+                       channel_names=["acc_x", "acc_y", "acc_z"])
+    history = Trainer(TrainConfig(epochs=2, batch_size=32)).fit(net, X, y, [0, 1])
+    assert np.isfinite(history.loss).all() and history.loss.shape == (2, 2)

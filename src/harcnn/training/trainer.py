@@ -2,7 +2,8 @@
 
 The reference recipe (Keras defaults) is the default :class:`TrainConfig`: Adam (lr 1e-3,
 epsilon 1e-7), categorical cross-entropy, 10 epochs, batch 32, shuffled every epoch, the last
-partial batch kept. Member r draws its own batch order, dropout masks and augmentation from its
+partial batch kept (unless it holds a single window and the model has batch norm, which cannot
+normalise one: that window, a different one every epoch, waits for the next epoch). Member r draws its own batch order, dropout masks and augmentation from its
 own seed.
 
 The loss is the sum of the members' mean batch losses, so each member's gradient is exactly its
@@ -108,6 +109,9 @@ class Trainer:
         optimizers = [(adamw([p for name, p in model.named_parameters() if (name in pretrained) == part],
                              eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), scale) for part, scale in parts]
         n = len(X)
+        has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        if has_batch_norm and n > 1 and n % cfg.batch_size == 1:
+            n -= 1  # the last window of each epoch's order sits out: batch norm cannot normalise one window
         n_batches = -(-n // cfg.batch_size)
         state = self.state = FitState(model, cfg.epochs, n_batches)
         schedule = learning_rate_schedule(cfg, state.total_steps)
@@ -125,7 +129,7 @@ class Trainer:
         for epoch in range(cfg.epochs):
             state.epoch = epoch
             model.train()
-            order = torch.as_tensor(np.stack([s.shuffle.permutation(n) for s in streams]), device=self.device)
+            order = torch.as_tensor(np.stack([s.shuffle.permutation(len(X))[:n] for s in streams]), device=self.device)
             loss_sum = torch.zeros(R, device=self.device)
             correct = torch.zeros(R, device=self.device)
             for b in range(n_batches):
