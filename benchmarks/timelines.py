@@ -23,8 +23,8 @@ the phone's axes (as UCI HAR's windows are) and predicting recordings in the bod
     python benchmarks/timelines.py --families --folds 3 --out benchmarks/results/timelines-families
 
 ``--reuse`` takes the rows of plans that an earlier run into the same folder finished, and the fold
-models it saved (``--models``, default ``OUT/models``: ``PLAN/foldN``). ``--moved`` splices each test subject's two recordings,
-the first worn one way and the second another (the phone moved between them), and scores the second
+models it saved (``--models``, default ``OUT/models``: ``PLAN/foldN``). ``--moved`` splices each test
+subject's two recordings, the first worn one way and the second another (the phone moved between them), and scores the second
 against the same splice upright; ``--streaming`` predicts the test recordings with
 :class:`~harcnn.serving.streaming.StreamingPredictor` (the causal frame) against the batch path.
 ``--families`` instead trains every registered model with its defaults (10 epochs, standardized), with
@@ -138,7 +138,8 @@ def predict_fold(trained, recordings, subjects, turns, methods) -> list[dict]:
                 scores = pred.score(truth)
                 known = pred.labels >= 0
                 rows.append({"recording": rec.name, "subject": rec.subject, "rotation": turn, "smoothing": method,
-                             "windows": int(known.sum()), "correct": int((pred.predicted[known] == pred.labels[known]).sum()),
+                             "windows": int(known.sum()),
+                             "correct": int((pred.predicted[known] == pred.labels[known]).sum()),
                              "seconds": truth.within(truth).duration,
                              **{k: v for k, v in scores.to_dict().items() if k != "confusion_seconds"},
                              "confusion_seconds": scores.confusion_seconds.tolist()})
