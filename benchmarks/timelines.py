@@ -24,8 +24,8 @@ the phone's axes (as UCI HAR's windows are) and predicting recordings in the bod
 
 ``--reuse`` takes the rows of plans that an earlier run into the same folder finished, and the fold
 models it saved (``--models``, default ``OUT/models``: ``PLAN/foldN``). ``--moved`` splices each test
-subject's two recordings, the first worn one way and the second another (the phone moved between them), and scores the second
-against the same splice upright; ``--streaming`` predicts the test recordings with
+subject's two recordings, the first worn one way and the second another (the phone moved between them),
+and scores the second against the same splice upright; ``--streaming`` predicts the test recordings with
 :class:`~harcnn.serving.streaming.StreamingPredictor` (the causal frame) against the batch path.
 ``--families`` instead trains every registered model with its defaults (10 epochs, standardized), with
 and without random rotations in training, and reports per-window agreement upright and rotated.

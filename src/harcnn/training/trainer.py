@@ -3,8 +3,8 @@
 The reference recipe (Keras defaults) is the default :class:`TrainConfig`: Adam (lr 1e-3,
 epsilon 1e-7), categorical cross-entropy, 10 epochs, batch 32, shuffled every epoch, the last
 partial batch kept (unless it holds a single window and the model has batch norm, which cannot
-normalise one: that window, a different one every epoch, waits for the next epoch). Member r draws its own batch order, dropout masks and augmentation from its
-own seed.
+normalise one: that window, a different one every epoch, waits for the next epoch). Member r draws
+its own batch order, dropout masks and augmentation from its own seed.
 
 The loss is the sum of the members' mean batch losses, so each member's gradient is exactly its
 own, and Adam, being element-wise, updates each member as if it were trained alone.
