@@ -20,8 +20,8 @@ Every network is the baseline CNN, standardized, trained for at least 1000 optim
 where k subjects give fewer batches), the same for every start. ``schedule`` chooses the fine-tuning
 schedule's default on validation subjects (the fold's training subjects that are not labelled; never a
 test subject), starting from a network pretrained on the UCI HAR test subjects only. ``transfer`` fine-tunes
-an accelerometer-only network pretrained without one class (the ``phone-acc`` recipe: the hybrid network,
-``--preset best``; pretrained on the other training subjects and the UCI HAR test subjects) on
+an accelerometer-only network pretrained without one class (the first ``phone-acc`` recipe: the hybrid
+network, standardized, rotations up to 90 degrees, on the phone's axes; pretrained on the other training subjects and the UCI HAR test subjects) on
 accelerometer-only data of k labelled subjects with all classes, against the same recipe from scratch.
 
     python benchmarks/finetune.py schedule --out benchmarks/results/finetune
@@ -49,7 +49,8 @@ UCI = SHARED / "uci_har" / "UCI_HAR_Dataset.zip"
 SIZES = (1, 2, 4, 8, 0)  # 0: all the fold's training subjects
 MIN_STEPS = 1000
 RECIPE = {"model": "cnn", "standardize": True, "epochs": 10}
-#: transfer: the built-in models' recipe (--preset best; at least 10 epochs and MIN_STEPS steps, as RECIPE)
+#: transfer: the hybrid recipe of the first, phone-frame built-in models (--preset best before the body frame:
+#: rotations up to 90 degrees; at least 10 epochs and MIN_STEPS steps, as RECIPE), on the phone's axes
 PHONE_RECIPE = {"model": "hybrid", "standardize": True, "lr_schedule": "cosine", "augment_rotate": 90.0, "epochs": 10}
 SCHEDULES = {"plain": {}, "freeze": {"freeze_epochs": "half"}, "low-lr": {"pretrained_lr": 0.1},
              "freeze+low-lr": {"freeze_epochs": "half", "pretrained_lr": 0.1}}
