@@ -107,7 +107,7 @@ class Trainer:
         # fine-tuning: the pretrained layers have an optimizer of their own, at pretrained_lr x the learning rate
         parts = ((False, 1.0), (True, cfg.pretrained_lr)) if pretrained else ((False, 1.0),)
         optimizers = [(adamw([p for name, p in model.named_parameters() if (name in pretrained) == part],
-                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), scale) for part, scale in parts]
+                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), lr_scale) for part, lr_scale in parts]
         n = len(X)
         has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
         if has_batch_norm and n > 1 and n % cfg.batch_size == 1:
@@ -117,7 +117,7 @@ class Trainer:
         schedule = learning_rate_schedule(cfg, state.total_steps)
         if standardizer is not None:  # per batch, after augmentation
             mean = torch.as_tensor(standardizer.mean_, dtype=torch.float32, device=self.device)
-            scale = torch.as_tensor(standardizer.scale_, dtype=torch.float32, device=self.device)
+            std = torch.as_tensor(standardizer.scale_, dtype=torch.float32, device=self.device)
 
         history = History(np.full((R, cfg.epochs), np.nan), np.full((R, cfg.epochs), np.nan),
                           stopped_epoch=np.full(R, cfg.epochs - 1))
@@ -138,7 +138,7 @@ class Trainer:
                 if augmenter.active:
                     inputs = augmenter(inputs, [s.augment for s in streams])
                 if standardizer is not None:
-                    inputs = (inputs - mean) / scale
+                    inputs = (inputs - mean) / std
                 with torch.autocast(X_t.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     logits = model(inputs).float()  # [R, B, K]
                 targets = y_t[idx]
@@ -149,8 +149,8 @@ class Trainer:
                 losses.mean(dim=1).sum().backward()
                 state.step = epoch * n_batches + b + 1
                 learning_rate, betas = schedule(state.step - 1)
-                for optimizer, scale in optimizers:
-                    optimizer.step(learning_rate * scale, betas)
+                for optimizer, lr_scale in optimizers:
+                    optimizer.step(learning_rate * lr_scale, betas)
                 state.restore_stopped()
                 with torch.no_grad():
                     loss_sum += losses.sum(dim=1)
