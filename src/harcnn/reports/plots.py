@@ -703,7 +703,7 @@ def timeline_plot(prediction: Prediction, path: str | os.PathLike, *, title: str
     handles = [Patch(facecolor=colors[name], label=name.replace("_", " ").lower()) for name in order]
     if prediction.excluded:
         handles.append(Patch(facecolor="none", edgecolor="#999999", hatch="//", label="left out (quality check)"))
-    ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
+    ax_signal.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(handles), 7),
                      frameon=False, fontsize=9, handlelength=1.2, borderaxespad=0.2)
     if title is None:
         title = f"Predicted activities: {Path(prediction.source).name}"
