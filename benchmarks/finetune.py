@@ -21,8 +21,9 @@ where k subjects give fewer batches), the same for every start. ``schedule`` cho
 schedule's default on validation subjects (the fold's training subjects that are not labelled; never a
 test subject), starting from a network pretrained on the UCI HAR test subjects only. ``transfer`` fine-tunes
 an accelerometer-only network pretrained without one class (the first ``phone-acc`` recipe: the hybrid
-network, standardized, rotations up to 90 degrees, on the phone's axes; pretrained on the other training subjects and the UCI HAR test subjects) on
-accelerometer-only data of k labelled subjects with all classes, against the same recipe from scratch.
+network, standardized, rotations up to 90 degrees, on the phone's axes; pretrained on the other training
+subjects and the UCI HAR test subjects) on accelerometer-only data of k labelled subjects with all
+classes, against the same recipe from scratch.
 
     python benchmarks/finetune.py schedule --out benchmarks/results/finetune
     python benchmarks/finetune.py curve --out benchmarks/results/finetune

@@ -107,7 +107,8 @@ class Trainer:
         # fine-tuning: the pretrained layers have an optimizer of their own, at pretrained_lr x the learning rate
         parts = ((False, 1.0), (True, cfg.pretrained_lr)) if pretrained else ((False, 1.0),)
         optimizers = [(adamw([p for name, p in model.named_parameters() if (name in pretrained) == part],
-                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), lr_scale) for part, lr_scale in parts]
+                             eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay), lr_scale)
+                      for part, lr_scale in parts]
         n = len(X)
         has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
         if has_batch_norm and n > 1 and n % cfg.batch_size == 1:
