@@ -81,6 +81,22 @@ def test_rerun_skips_finished_trials(uci_folder, tmp_path, monkeypatch):
     assert sorted(r.repeat for r in result.records) == [0, 1, 2]
 
 
+def test_progress_counts_each_trial_once(uci_folder, tmp_path, monkeypatch):
+    """The bar reaches the number of trials and never passes it, on a fresh run and on a resumed one."""
+    from harcnn.core.progress import ProgressBar
+
+    seen = []
+    monkeypatch.setattr(ProgressBar, "update_to", lambda self, done: seen.append(done))
+    dataset = load_uci_har(uci_folder)
+    spec = grid_study({"kernel_size": [3, 5]}, settings=FAST)
+    for repeats in (1, 2):  # 2 trials, then 2 more on top of them (resumed)
+        seen.clear()
+        run_study(dataset, spec, tmp_path / "study", repeats=repeats, models_per_batch=1, progress=True,
+                  log=lambda _: None, executor=InProcessExecutor())
+        total = 2 * repeats
+        assert seen and max(seen) <= total + 1e-9 and abs(seen[-1] - total) < 1e-9
+
+
 CRASHING_RUN = textwrap.dedent("""
     import os, signal, sys
     from harcnn.data import load_uci_har

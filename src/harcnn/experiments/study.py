@@ -226,10 +226,9 @@ def run_study(dataset: Dataset, spec: StudySpec, folder: str | Path, *, protocol
         n_done = total - sum(job.size for job in jobs)
         if n_done:
             log(f"{spec.name}: resuming, {n_done} of {total} trials already done")
+        resumed = n_done  # the executor reports the trials done in this run, finished jobs included
         with ProgressBar(total, f"study {spec.name}", "trial", initial=n_done, enabled=progress) as bar:
-            # B023 left as it was: the lambda reads n_done as it grows, yet t counts finished jobs too (twice?)
-            for job, trials in executor.run(dataset, jobs,
-                                            on_progress=lambda t: bar.update_to(n_done + t)):  # noqa: B023
+            for job, trials in executor.run(dataset, jobs, on_progress=lambda t: bar.update_to(resumed + t)):
                 for trial in trials:
                     if trial.test_proba is not None:  # the file first: a committed trial always has one
                         save_probabilities(folder, trial.config_id, trial.fold, trial.repeat, trial.test_proba)
