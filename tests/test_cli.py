@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -105,3 +108,24 @@ def test_a_single_job_runs_in_process_with_all_threads(uci_folder, tmp_path, mon
                  "--workers", "2", "--out", str(tmp_path / "e"), "--quiet"]) == 0
     executor = make_executor("cpu", 2)
     assert seen == [executor.workers * executor.threads]
+
+
+def test_command_line_sets_how_openmp_threads_wait_before_torch_loads(monkeypatch):
+    from harcnn import cli
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    cli.set_openmp_waits()
+    assert os.environ["GOMP_SPINCOUNT"] == cli.OPENMP_SPIN_ROUNDS
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")  # the user's choice stays
+    cli.set_openmp_waits()
+    assert os.environ["GOMP_SPINCOUNT"] == "5"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # so does a waiting policy
+    cli.set_openmp_waits()
+    assert "GOMP_SPINCOUNT" not in os.environ
+    # it works only before torch loads OpenMP: the command line imports torch after it
+    code = "import sys, harcnn.cli; print('torch' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

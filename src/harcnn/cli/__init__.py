@@ -14,14 +14,27 @@ import sys
 
 from harcnn.core.errors import HarcnnError
 
+#: Rounds a GNU OpenMP (libgomp) thread spins at a barrier before it sleeps; libgomp's default is 300,000.
+#: On a quiet machine fewer rounds cost nothing; when other processes want the cores, a one-model run on
+#: all of them no longer slows down several-fold (benchmarks/openmp_wait.py).
+OPENMP_SPIN_ROUNDS = "10000"
+
 
 def main(argv: list[str] | None = None) -> int:
+    set_openmp_waits()
     stdout, sys.stdout = sys.stdout, _UntilClosed(sys.stdout)
     try:
         return _run(argv)
     finally:
         sys.stdout.flush()
         sys.stdout = stdout
+
+
+def set_openmp_waits() -> None:
+    """Before torch loads OpenMP (importing ``harcnn.cli`` does not load torch): the spin count of
+    :data:`OPENMP_SPIN_ROUNDS`, unless the environment chooses how OpenMP threads wait itself."""
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_ROUNDS
 
 
 def _run(argv: list[str] | None) -> int:
