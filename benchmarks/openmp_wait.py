@@ -8,8 +8,8 @@ slows down several-fold. ``harcnn``'s command line sets ``GOMP_SPINCOUNT`` (unle
 already sets it, or ``OMP_WAIT_POLICY``) before torch starts; this benchmark measures the choice.
 
 For each background load (that many busy processes beside the run) and each waiting policy, one epoch
-of the baseline CNN (one member, all cores) in a fresh process; the rows rotate every round and the
-medians are printed.
+of the baseline CNN (one member, all cores; and on one thread, for comparison) in a fresh process; the
+rows rotate every round and the medians are printed.
 
     python benchmarks/openmp_wait.py [--loads 0,2,4] [--rounds 2] [--epochs 1]
 """
@@ -30,13 +30,15 @@ POLICIES = {
     "libgomp default (spin 300,000)": {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None},
     "harcnn's command line (GOMP_SPINCOUNT=10000)": {"GOMP_SPINCOUNT": "10000", "OMP_WAIT_POLICY": None},
     "OMP_WAIT_POLICY=PASSIVE": {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "PASSIVE"},
+    "one thread (--threads 1)": {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None, "HARCNN_BENCH_THREADS": "1"},
 }
 CHILD = """
-import sys, time
-import numpy as np
+import os, sys, time
+import torch
 from harcnn.data import load_uci_har
 from harcnn.models.config import Config
 from harcnn.training.fit import fit_networks
+torch.set_num_threads(int(os.environ.get("HARCNN_BENCH_THREADS", torch.get_num_threads())))
 data = load_uci_har(sys.argv[1], progress=False).train
 start = time.perf_counter()
 fit_networks(Config.from_flat({"epochs": int(sys.argv[2])}), data, [0])

@@ -12,7 +12,9 @@ Times one full training (10 epochs, batch 32, 7352 windows) of the reference bas
 7. the Keras reference, when TensorFlow is installed (optional; never in CI);
 
 then test-set inference throughput. Prints the CPU (model, AVX-512 / AMX flags, torch's CPU
-capability) beside per-model training times and ratios, since speed depends on the matrix units.
+capability) beside per-model training times and ratios, since speed depends on the matrix units, and
+the 1-minute load average before and after each row (it counts the row's own processes, 1-2 while it
+runs): other work on the machine shows there.
 
     python benchmarks/training_speed.py [--epochs 10] [--data ZIP] [--rows keras,workers,bf16] [--rounds 3]
 """
@@ -167,14 +169,16 @@ def training_table(dataset, data: Path, epochs: int, repeats: int, rows: list[st
     for round_ in range(rounds):
         for row in rows[round_ % len(rows):] + rows[:round_ % len(rows)]:
             name, run = runs[row]
+            load_before = os.getloadavg()[0]
             result = run()
+            load = f" [load {load_before:.1f} -> {os.getloadavg()[0]:.1f}]"
             if result[0] is None:  # no TensorFlow here
                 continue
             results.setdefault(row, []).append(result)
             training, wall, accuracy = (tuple(result) + (None, None))[:3]
             extra = f" (wall clock {wall:.2f} s)" if wall is not None else ""
             extra += f", mean test accuracy {100 * accuracy:.2f}%" if accuracy is not None else ""
-            print(f"round {round_ + 1}: {name:<52} {training:7.2f} s per model{extra}", flush=True)
+            print(f"round {round_ + 1}: {name:<52} {training:7.2f} s per model{extra}{load}", flush=True)
 
     def median(row: str, i: int) -> float | None:
         values = [r[i] for r in results.get(row, []) if len(r) > i and r[i] is not None]
