@@ -15,8 +15,8 @@ import sys
 from harcnn.core.errors import HarcnnError
 
 #: Rounds a GNU OpenMP (libgomp) thread spins at a barrier before it sleeps; libgomp's default is 300,000.
-#: On a quiet machine fewer rounds cost nothing; when other processes want the cores, a one-model run on
-#: all of them no longer slows down several-fold (benchmarks/openmp_wait.py).
+#: On a quiet machine fewer rounds cost nothing measurable; when other processes want the cores, a one-model
+#: run on all of them slows down half as much (benchmarks/openmp_wait.py).
 OPENMP_SPIN_ROUNDS = "10000"
 
 
