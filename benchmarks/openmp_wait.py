@@ -46,6 +46,17 @@ print(time.perf_counter() - start)
 """
 
 
+def load_list(text: str) -> list[int]:
+    """``--loads``: comma-separated counts of busy processes, each 0 or more."""
+    try:
+        loads = [int(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts like 0,2,4, got {text!r}") from None
+    if any(load < 0 for load in loads):
+        raise argparse.ArgumentTypeError(f"counts must be 0 or more, got {text!r}")
+    return loads
+
+
 def busy() -> None:
     while True:
         pass
@@ -64,7 +75,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED_ZIP)
-    parser.add_argument("--loads", default="0,2,4", help="busy processes beside the run")
+    parser.add_argument("--loads", type=load_list, default="0,2,4", help="busy processes beside the run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
@@ -72,7 +83,7 @@ def main() -> None:
           f"UCI HAR, all cores, each run in a fresh process\n")
     names = list(POLICIES)
     seconds: dict[tuple[int, str], list[float]] = {}
-    for load in (int(value) for value in args.loads.split(",")):
+    for load in args.loads:
         workers = [multiprocessing.Process(target=busy, daemon=True) for _ in range(load)]
         for worker in workers:
             worker.start()
